@@ -1,0 +1,234 @@
+"""Command line: ``auditor audit``, ``auditor rules list|validate|test|schema``, ``auditor demo``.
+
+Exit codes: 0 nothing failing at or above --fail-on; 1 failing findings; 2 the audit could not
+run or was incomplete (bad rules or options, no credentials, an AWS API that failed).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import yaml
+
+from . import __version__
+from .audit import AuditOptions, AuditResult, known_resource_types, load_ruleset, run_audit
+from .aws import AuditSetupError
+from .model import SEVERITIES
+from .report import FORMATS, render
+from .rules.loader import RuleFileError, architecture_names, load_packs, pack_paths, rules_root
+from .rules.schema import export_json_schema
+
+EXIT_OK, EXIT_FINDINGS, EXIT_INCOMPLETE = 0, 1, 2
+
+
+def _param(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"--param needs NAME=VALUE, got {text!r}")
+    name, value = text.split("=", 1)
+    return name.strip(), yaml.safe_load(value)
+
+
+def _add_rule_source(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--architecture", "-a", help=f"rule pack ({', '.join(architecture_names())})")
+    p.add_argument("--rules", action="append", type=Path, default=[], metavar="PATH",
+                   help="extra rule file or folder (repeatable)")
+    p.add_argument("--param", action="append", type=_param, default=[], metavar="NAME=VALUE",
+                   help="override a pack parameter (repeatable)")
+
+
+def _add_audit_options(p: argparse.ArgumentParser) -> None:
+    _add_rule_source(p)
+    p.add_argument("--environment", "-e", help="treat every resource as this environment "
+                   "(default: from the environment tag)")
+    p.add_argument("--environment-tag", default="Environment", help="tag key that names the environment")
+    p.add_argument("--format", "-f", choices=sorted(FORMATS), default="table")
+    p.add_argument("--output", "-o", type=Path, help="write the report to FILE instead of stdout")
+    p.add_argument("--fail-on", choices=SEVERITIES, default="low",
+                   help="lowest severity whose failing findings make the exit code 1 (default: low)")
+    p.add_argument("--max-attempts", type=int, default=5, help="botocore retry attempts per call")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress indicator")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="auditor", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"auditor {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    audit = sub.add_parser("audit", help="audit one AWS account and region")
+    _add_audit_options(audit)
+    audit.add_argument("--region", help="AWS region (default: the boto3 chain)")
+    audit.add_argument("--profile", help="AWS profile (default: the boto3 chain)")
+
+    demo = sub.add_parser("demo", help="audit an emulated account (moto) built from a documented architecture")
+    _add_audit_options(demo)
+    demo.add_argument("--drift", action="append", default=[], metavar="NAME",
+                      help="apply a documented drift before the audit (repeatable; 'list' to show them)")
+    demo.add_argument("--deploy-environment", default="production",
+                      help="environment of the emulated deployment (default: production)")
+
+    rules = sub.add_parser("rules", help="list, validate and test rule packs")
+    rsub = rules.add_subparsers(dest="rules_command", required=True)
+    lst = rsub.add_parser("list", help="list rules with their document citations")
+    _add_rule_source(lst)
+    lst.add_argument("--format", "-f", choices=("table", "json"), default="table")
+    val = rsub.add_parser("validate", help="validate rule files (default: all shipped packs)")
+    val.add_argument("paths", nargs="*", type=Path)
+    tst = rsub.add_parser("test", help="run every rule's inline test cases")
+    tst.add_argument("paths", nargs="*", type=Path)
+    tst.add_argument("--verbose", "-v", action="store_true")
+    rsub.add_parser("schema", help="print the rule-file JSON Schema")
+    return parser
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Any]:
+    """A progress bar on stderr while collecting, only on a terminal."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    with Progress(TextColumn("collecting {task.description}"), BarColumn(),
+                  TextColumn("{task.completed}/{task.total}"), console=Console(stderr=True),
+                  transient=True) as bar:
+        task = bar.add_task("", total=None)
+
+        def update(c, done: int, total: int) -> None:
+            bar.update(task, description=c.name, completed=done, total=total)
+        yield update
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+
+
+def _exit_code(result: AuditResult, fail_on: str) -> int:
+    if not result.complete:
+        return EXIT_INCOMPLETE
+    return EXIT_FINDINGS if result.failing(fail_on) else EXIT_OK
+
+
+def _options(args: argparse.Namespace, region: str | None = None) -> AuditOptions:
+    return AuditOptions(architecture=args.architecture, environment=args.environment,
+                        region=region or getattr(args, "region", None), profile=getattr(args, "profile", None),
+                        rule_paths=tuple(args.rules), params=dict(args.param),
+                        environment_tag=args.environment_tag, max_attempts=args.max_attempts)
+
+
+def _report(args: argparse.Namespace, result: AuditResult) -> int:
+    if args.format == "table" and not args.output:
+        from .report.table import to_table
+        text = to_table(result, color=sys.stdout.isatty())
+    else:
+        text = render(result, args.format)
+    _emit(text, args.output)
+    return _exit_code(result, args.fail_on)
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    options = _options(args)
+    ruleset = load_ruleset(options.architecture, options.rule_paths, options.params)
+    with _progress(not args.quiet) as progress:
+        result = run_audit(options, ruleset, progress=progress)
+    return _report(args, result)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .emulated.demo import DEFAULT_ARCHITECTURE, drift_names, emulated_account
+
+    architecture = args.architecture or DEFAULT_ARCHITECTURE
+    if "list" in args.drift:
+        for name in drift_names(architecture):
+            print(name)
+        return EXIT_OK
+    args.architecture = architecture
+    options = _options(args)
+    ruleset = load_ruleset(architecture, options.rule_paths, options.params)
+    with emulated_account(architecture, args.deploy_environment, args.drift) as aws:
+        with _progress(not args.quiet) as progress:
+            result = run_audit(options, ruleset, aws=aws, progress=progress)
+    return _report(args, result)
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    if args.rules_command == "schema":
+        print(json.dumps(export_json_schema(), indent=2))
+        return EXIT_OK
+    if args.rules_command == "list":
+        return _rules_list(args)
+    paths = args.paths or [rules_root()]
+    packs = load_packs(paths, known_resource_types())
+    if args.rules_command == "validate":
+        n = sum(len(p.pack.rules) for p in packs)
+        print(f"{len(packs)} files, {n} rules: valid")
+        return EXIT_OK
+    from .rules.engine import RuleSet
+    results = RuleSet(packs).run_tests()
+    bad = [r for r in results if not r.ok]
+    for r in results:
+        if not r.ok or args.verbose:
+            print(f"{'ok  ' if r.ok else 'FAIL'} {r.rule_id}: {r.name}: expected {r.expected}, got {r.actual}")
+    print(f"{len(results) - len(bad)} passed, {len(bad)} failed")
+    return EXIT_FINDINGS if bad else EXIT_OK
+
+
+def _rules_list(args: argparse.Namespace) -> int:
+    packs = load_packs(pack_paths(args.architecture, args.rules), known_resource_types())
+    if args.format == "json":
+        out = [{"pack": lp.pack.pack, "document": lp.pack.document, "file": str(lp.path),
+                "rules": [r.model_dump(by_alias=True, exclude={"tests"}, exclude_none=True) for r in lp.pack.rules],
+                "out_of_scope": [o.model_dump(exclude_none=True) for o in lp.pack.out_of_scope]}
+               for lp in packs]
+        print(json.dumps(out, indent=2, default=str))
+        return EXIT_OK
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=160)
+    for lp in packs:
+        p = lp.pack
+        t = Table(title=f"{p.pack}: {p.title}" + (f" ({p.document})" if p.document else ""),
+                  title_justify="left", show_lines=True, expand=True)
+        for col, ratio in (("rule", 3), ("severity", 1), ("resource", 2), ("document statement", 5)):
+            t.add_column(col, ratio=ratio)
+        for r in p.rules:
+            t.add_row(f"{r.id}\n{r.title}", r.severity, r.resource,
+                      f"{r.doc.file}{' § ' + r.doc.section if r.doc.section else ''}: \"{r.doc.quote}\"")
+        console.print(t)
+        if p.out_of_scope:
+            o = Table(title=f"{p.pack}: out of scope", title_justify="left", expand=True)
+            o.add_column("statement", ratio=3)
+            o.add_column("why", ratio=3)
+            for item in p.out_of_scope:
+                o.add_row(item.statement, item.reason)
+            console.print(o)
+    return EXIT_OK
+
+
+COMMANDS = {"audit": cmd_audit, "demo": cmd_demo, "rules": cmd_rules}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except RuleFileError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return EXIT_INCOMPLETE
+    except AuditSetupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INCOMPLETE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""Collectors: one module per AWS service, each function registered for the resource types it yields.
+
+A collector is ``fn(ctx: CollectContext) -> Iterable[Resource]``. It is registered with
+:func:`collector`, which names the AWS service and the resource types it produces, so that
+a failure can be turned into ``error`` findings for exactly the rules that need those types.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterable, Iterator, Mapping
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..aws import AwsContext, error_code, error_message
+from ..model import CollectorError, Resource, Snapshot, normalize_environment
+
+
+@dataclass(frozen=True)
+class Collector:
+    name: str
+    service: str
+    produces: tuple[str, ...]
+    fn: Callable[["CollectContext"], Iterable[Resource]]
+
+
+REGISTRY: dict[str, Collector] = {}
+RESERVED_KEYS = frozenset({"type", "id", "arn", "name", "account", "region", "tags", "environment"})
+
+
+def collector(service: str, *produces: str):
+    """Register a collector function for an AWS service and the resource types it yields."""
+    def decorate(fn):
+        name = f"{fn.__module__.rsplit('.', 1)[-1]}.{fn.__name__}"
+        REGISTRY[name] = Collector(name, service, tuple(produces), fn)
+        return fn
+    return decorate
+
+
+def load_all() -> dict[str, Collector]:
+    """Import every collector module so that their decorators register them."""
+    for mod in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{mod.name}")
+    return REGISTRY
+
+
+class CollectContext:
+    """What a collector needs: clients, paging, identity and how to read the environment tag."""
+
+    def __init__(self, aws: AwsContext, account: str, environment_tag: str = "Environment",
+                 environment: str | None = None):
+        self.aws = aws
+        self.account = account
+        self.region = aws.region
+        self.environment_tag = environment_tag
+        self.environment_override = normalize_environment(environment)
+
+    def client(self, service: str):
+        return self.aws.client(service)
+
+    def paginate(self, service: str, operation: str, key: str, **kwargs: Any) -> Iterator[Any]:
+        """Every item under ``key`` across all pages of ``operation``."""
+        paginator = self.client(service).get_paginator(operation)
+        for page in paginator.paginate(**kwargs):
+            yield from page.get(key, [])
+
+    def environment_of(self, tags: Mapping[str, str]) -> str | None:
+        if self.environment_override:
+            return self.environment_override
+        for k, v in tags.items():
+            if k.lower() == self.environment_tag.lower():
+                return normalize_environment(v)
+        return None
+
+    def resource(self, rtype: str, rid: str, *, arn: str | None = None, name: str | None = None,
+                 tags: Mapping[str, str] | None = None, **attributes: Any) -> Resource:
+        clash = RESERVED_KEYS.intersection(attributes)
+        if clash:
+            raise ValueError(f"{rtype} attributes {sorted(clash)} clash with the identity fields")
+        tags = dict(tags or {})
+        return Resource(type=rtype, id=rid, arn=arn, name=name, account=self.account,
+                        region=self.region, tags=tags, environment=self.environment_of(tags),
+                        attributes=attributes)
+
+
+def tag_dict(tags: Iterable[Mapping[str, str]] | Mapping[str, str] | None) -> dict[str, str]:
+    """AWS tag lists come as [{Key, Value}] or [{key, value}]; return a plain dict."""
+    if not tags:
+        return {}
+    if isinstance(tags, Mapping):
+        return {str(k): str(v) for k, v in tags.items()}
+    out = {}
+    for t in tags:
+        k = t.get("Key", t.get("key"))
+        if k is not None:
+            out[str(k)] = str(t.get("Value", t.get("value", "")))
+    return out
+
+
+def chunks(items: list, size: int) -> Iterator[list]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+ProgressFn = Callable[[Collector, int, int], None]
+
+
+def collect(aws: AwsContext, *, environment_tag: str = "Environment", environment: str | None = None,
+            only_types: set[str] | None = None, workers: int = 8,
+            progress: ProgressFn | None = None) -> Snapshot:
+    """Run the collectors (all, or those producing ``only_types``) and build the snapshot."""
+    from ..relations import derive
+
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    ctx = CollectContext(aws, aws.account, environment_tag, environment)
+    wanted = [c for c in load_all().values()
+              if only_types is None or only_types.intersection(c.produces)]
+    resources: list[Resource] = []
+    errors: list[CollectorError] = []
+    durations: dict[str, float] = {}
+
+    def run(c: Collector) -> tuple[Collector, list[Resource], CollectorError | None, float]:
+        t0 = time.perf_counter()
+        try:
+            return c, list(c.fn(ctx)), None, time.perf_counter() - t0
+        except (ClientError, BotoCoreError) as exc:
+            op = getattr(exc, "operation_name", None) or "unknown"
+            err = CollectorError(c.service, op, error_code(exc), error_message(exc), c.produces)
+            return c, [], err, time.perf_counter() - t0
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures = [pool.submit(run, c) for c in wanted]
+        for done, fut in enumerate(as_completed(futures), 1):
+            c, items, err, seconds = fut.result()
+            durations[c.name] = seconds
+            resources.extend(items)
+            if err:
+                errors.append(err)
+            if progress:
+                progress(c, done, len(wanted))
+    resources.sort(key=lambda r: (r.type, r.id))
+    snapshot = Snapshot(ctx.account, ctx.region, derive(resources), errors, collected_at=started)
+    snapshot.collector_seconds = durations  # type: ignore[attr-defined]
+    return snapshot

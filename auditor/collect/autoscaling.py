@@ -1,0 +1,100 @@
+"""Application Auto Scaling targets and policies of ECS services.
+
+Reads ``describe_scalable_targets`` and ``describe_scaling_policies`` (both paginated, service
+namespace ``ecs`` only) and attaches each target's policies to it. Scalable targets carry no
+tags here; take the environment from the ECS service they scale.
+
+Resource types:
+
+- ``scalable_target`` (id = ResourceId, e.g. "service/cluster/svc"; name = same): service_namespace,
+  resource_id, scalable_dimension, min_capacity, max_capacity, cluster_name, service_name,
+  role_arn, suspended {dynamic_scaling_in_suspended, dynamic_scaling_out_suspended,
+  scheduled_scaling_suspended} or None, policies [{policy_name, policy_type, target_value,
+  predefined_metric_type, resource_label, customized_metric (snake_case dict) or None,
+  scale_in_cooldown, scale_out_cooldown, disable_scale_in, adjustment_type, cooldown,
+  metric_aggregation_type, min_adjustment_magnitude, step_adjustments [{metric_interval_lower_bound,
+  metric_interval_upper_bound, scaling_adjustment}] (StepScaling) or None, alarm_names}].
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Iterator
+
+from ..model import Resource
+from . import CollectContext, collector
+
+VOLATILE: tuple[str, ...] = ()
+
+NAMESPACE = "ecs"
+
+
+def snake_dict(value: Any) -> Any:
+    """Recursively convert AWS CamelCase keys to snake_case."""
+    if isinstance(value, dict):
+        return {re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", k).lower(): snake_dict(v)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [snake_dict(v) for v in value]
+    return value
+
+
+def _ecs_names(resource_id: str) -> tuple[str | None, str | None]:
+    """("cluster", "svc") from "service/cluster/svc"."""
+    parts = resource_id.split("/")
+    if len(parts) == 3 and parts[0] == "service":
+        return parts[1], parts[2]
+    return None, None
+
+
+def _policy(p: dict) -> dict:
+    tt = p.get("TargetTrackingScalingPolicyConfiguration") or {}
+    step = p.get("StepScalingPolicyConfiguration") or {}
+    predefined = tt.get("PredefinedMetricSpecification") or {}
+    customized = tt.get("CustomizedMetricSpecification")
+    adjustments = step.get("StepAdjustments")
+    return {
+        "policy_name": p.get("PolicyName"),
+        "policy_type": p.get("PolicyType"),
+        "target_value": tt.get("TargetValue"),
+        "predefined_metric_type": predefined.get("PredefinedMetricType"),
+        "resource_label": predefined.get("ResourceLabel"),
+        "customized_metric": snake_dict(customized) if customized else None,
+        "scale_in_cooldown": tt.get("ScaleInCooldown"),
+        "scale_out_cooldown": tt.get("ScaleOutCooldown"),
+        "disable_scale_in": tt.get("DisableScaleIn"),
+        "adjustment_type": step.get("AdjustmentType"),
+        "cooldown": step.get("Cooldown"),
+        "metric_aggregation_type": step.get("MetricAggregationType"),
+        "min_adjustment_magnitude": step.get("MinAdjustmentMagnitude"),
+        "step_adjustments": [{"metric_interval_lower_bound": a.get("MetricIntervalLowerBound"),
+                              "metric_interval_upper_bound": a.get("MetricIntervalUpperBound"),
+                              "scaling_adjustment": a.get("ScalingAdjustment")} for a in adjustments]
+        if adjustments is not None else None,
+        "alarm_names": [a.get("AlarmName") for a in p.get("Alarms") or []],
+    }
+
+
+@collector("application-autoscaling", "scalable_target")
+def scalable_targets(ctx: CollectContext) -> Iterator[Resource]:
+    policies: dict[tuple[str, str], list[dict]] = {}
+    for p in ctx.paginate("application-autoscaling", "describe_scaling_policies", "ScalingPolicies",
+                          ServiceNamespace=NAMESPACE):
+        policies.setdefault((p.get("ResourceId"), p.get("ScalableDimension")), []).append(_policy(p))
+    for t in ctx.paginate("application-autoscaling", "describe_scalable_targets", "ScalableTargets",
+                          ServiceNamespace=NAMESPACE):
+        rid = t["ResourceId"]
+        cluster, service = _ecs_names(rid)
+        suspended = t.get("SuspendedState")
+        yield ctx.resource(
+            "scalable_target", rid, arn=t.get("ScalableTargetARN"), name=rid,
+            service_namespace=t.get("ServiceNamespace"),
+            resource_id=rid,
+            scalable_dimension=t.get("ScalableDimension"),
+            min_capacity=t.get("MinCapacity"),
+            max_capacity=t.get("MaxCapacity"),
+            cluster_name=cluster,
+            service_name=service,
+            role_arn=t.get("RoleARN"),
+            suspended=snake_dict(suspended) if suspended else None,
+            policies=policies.get((rid, t.get("ScalableDimension")), []),
+        )

@@ -1,0 +1,135 @@
+"""CloudWatch metric alarms and dashboards.
+
+Alarms come from ``describe_alarms(AlarmTypes=["MetricAlarm"])``; composite alarms are not
+collected, and alarm tags are not read (that would cost one ``list_tags_for_resource`` call per
+alarm), so ``tags`` is always empty. Dashboards come from ``list_dashboards`` plus one
+``get_dashboard`` per dashboard, whose JSON body is parsed leniently (an unreadable body gives
+``widget_count`` None).
+
+Resource types:
+
+- ``cloudwatch_alarm`` (id = AlarmName, arn = AlarmArn): alarm_name, description, namespace,
+  metric_name, dimensions {name: value}, statistic, extended_statistic, unit, comparison_operator,
+  threshold (float; None for anomaly-detection alarms), threshold_metric_id, period,
+  evaluation_periods, datapoints_to_alarm, treat_missing_data, actions_enabled, alarm_actions,
+  ok_actions, insufficient_data_actions, metrics (metric-math alarms: [{id, expression, namespace,
+  metric_name, dimensions, stat, period, return_data}], else None), state_value.
+- ``cloudwatch_dashboard`` (id = DashboardName, arn = DashboardArn): dashboard_name,
+  widget_count, widget_types (sorted unique), metrics (sorted unique "Namespace/MetricName"
+  referenced by metric widgets, with the "." and "..." shorthands resolved).
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Iterator
+
+from . import CollectContext, collector
+from ..model import Resource
+
+VOLATILE = ("state_value",)
+
+
+@collector("cloudwatch", "cloudwatch_alarm")
+def metric_alarms(ctx: CollectContext) -> Iterator[Resource]:
+    for a in ctx.paginate("cloudwatch", "describe_alarms", "MetricAlarms", AlarmTypes=["MetricAlarm"]):
+        threshold = a.get("Threshold")
+        yield ctx.resource(
+            "cloudwatch_alarm", a["AlarmName"], arn=a.get("AlarmArn"), name=a["AlarmName"],
+            alarm_name=a["AlarmName"],
+            description=a.get("AlarmDescription"),
+            namespace=a.get("Namespace"),
+            metric_name=a.get("MetricName"),
+            dimensions=_dimensions(a.get("Dimensions")),
+            statistic=a.get("Statistic"),
+            extended_statistic=a.get("ExtendedStatistic"),
+            unit=a.get("Unit"),
+            comparison_operator=a.get("ComparisonOperator"),
+            threshold=None if threshold is None else float(threshold),
+            threshold_metric_id=a.get("ThresholdMetricId"),
+            period=a.get("Period"),
+            evaluation_periods=a.get("EvaluationPeriods"),
+            datapoints_to_alarm=a.get("DatapointsToAlarm"),
+            treat_missing_data=a.get("TreatMissingData"),
+            actions_enabled=a.get("ActionsEnabled"),
+            alarm_actions=list(a.get("AlarmActions") or []),
+            ok_actions=list(a.get("OKActions") or []),
+            insufficient_data_actions=list(a.get("InsufficientDataActions") or []),
+            metrics=[_metric_query(m) for m in a["Metrics"]] if a.get("Metrics") else None,
+            state_value=a.get("StateValue"),
+        )
+
+
+@collector("cloudwatch", "cloudwatch_dashboard")
+def dashboards(ctx: CollectContext) -> Iterator[Resource]:
+    client = ctx.client("cloudwatch")
+    for d in ctx.paginate("cloudwatch", "list_dashboards", "DashboardEntries"):
+        name = d["DashboardName"]
+        body = client.get_dashboard(DashboardName=name).get("DashboardBody")
+        widgets = _widgets(body)
+        types: set[str] = set()
+        metrics: set[str] = set()
+        for w in widgets or []:
+            if isinstance(w.get("type"), str):
+                types.add(w["type"])
+            props = w.get("properties")
+            if isinstance(props, dict):
+                metrics.update(_widget_metrics(props.get("metrics")))
+        yield ctx.resource(
+            "cloudwatch_dashboard", name, arn=d.get("DashboardArn"), name=name,
+            dashboard_name=name,
+            widget_count=None if widgets is None else len(widgets),
+            widget_types=sorted(types),
+            metrics=sorted(metrics),
+        )
+
+
+def _dimensions(dims: list[dict] | None) -> dict[str, str]:
+    return {d["Name"]: d.get("Value") for d in dims or [] if "Name" in d}
+
+
+def _metric_query(m: dict) -> dict[str, Any]:
+    stat = m.get("MetricStat") or {}
+    metric = stat.get("Metric") or {}
+    return {
+        "id": m.get("Id"),
+        "expression": m.get("Expression"),
+        "namespace": metric.get("Namespace"),
+        "metric_name": metric.get("MetricName"),
+        "dimensions": _dimensions(metric.get("Dimensions")),
+        "stat": stat.get("Stat"),
+        "period": stat.get("Period") or m.get("Period"),
+        "return_data": m.get("ReturnData"),
+    }
+
+
+def _widgets(body: str | None) -> list[dict] | None:
+    """The widget objects of a dashboard body, or None when the body is not a readable dashboard."""
+    try:
+        doc = json.loads(body or "")
+    except ValueError:
+        return None
+    widgets = doc.get("widgets") if isinstance(doc, dict) else None
+    if not isinstance(widgets, list):
+        return None
+    return [w for w in widgets if isinstance(w, dict)]
+
+
+def _widget_metrics(rows: Any) -> set[str]:
+    """Each metric row's "Namespace/MetricName". A row may repeat the previous row's values with
+    "." (same position) or a leading "..." (all but its own trailing values); expressions are skipped."""
+    found: set[str] = set()
+    previous: list[Any] = []
+    for row in rows if isinstance(rows, list) else []:
+        if not isinstance(row, list):
+            continue
+        parts = [p for p in row if not isinstance(p, dict)]  # the trailing dict holds render options
+        if not parts:
+            continue
+        if parts[0] == "...":
+            tail = parts[1:]
+            parts = previous[:max(len(previous) - len(tail), 0)] + tail
+        parts = [previous[i] if p == "." and i < len(previous) else p for i, p in enumerate(parts)]
+        previous = parts
+        if len(parts) >= 2 and isinstance(parts[0], str) and isinstance(parts[1], str):
+            found.add(f"{parts[0]}/{parts[1]}")
+    return found

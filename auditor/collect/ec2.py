@@ -1,0 +1,252 @@
+"""EC2 networking: VPCs, subnets, route tables, internet and NAT gateways, security groups.
+
+Every resource carries its tags (``name`` is the Name tag; security groups fall back to the
+group name) and ``owner_id``. Resource types and their attributes:
+
+- ``vpc``: cidr_block, cidr_blocks (associated IPv4 CIDRs), ipv6_cidr_blocks, is_default,
+  state, instance_tenancy, dhcp_options_id, enable_dns_support, enable_dns_hostnames.
+- ``subnet``: vpc_id, cidr_block, ipv6_cidr_blocks, availability_zone, availability_zone_id,
+  map_public_ip_on_launch, assign_ipv6_address_on_creation, default_for_az, state,
+  available_ip_address_count (volatile).
+- ``route_table``: vpc_id, main (has the Main association), subnet_ids (explicit subnet
+  associations), gateway_ids (edge associations), routes: [{destination (IPv4/IPv6 CIDR or
+  prefix-list id), target_type (internet_gateway, nat_gateway, local,
+  egress_only_internet_gateway, transit_gateway, vpc_peering_connection, network_interface,
+  instance, vpc_endpoint or other), target_id, state (active/blackhole), origin}].
+- ``internet_gateway``: vpc_ids (attached VPCs), attachments: [{vpc_id, state}].
+- ``nat_gateway`` (deleted ones skipped): vpc_id, subnet_id, state, connectivity_type,
+  public_ips, private_ips, allocation_ids.
+- ``security_group``: group_name, description, vpc_id, ingress, egress: flat lists with one
+  entry per permission and source: {protocol ("-1" for all, else tcp/udp/icmp/icmpv6 or the
+  protocol number as a string), from_port, to_port (int; None when protocol is "-1" or the
+  port is absent), source_kind (cidr, cidr_ipv6, group, prefix_list), cidr, group_id,
+  group_owner_id, prefix_list_id, description}.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator, Mapping
+
+from . import CollectContext, collector, tag_dict
+from ..model import Resource
+
+VOLATILE = ("available_ip_address_count",)
+
+_PROTOCOLS = {"6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6"}
+
+# Route target fields in priority order: an instance route also names its network interface.
+_ROUTE_TARGETS = (
+    ("NatGatewayId", "nat_gateway"),
+    ("EgressOnlyInternetGatewayId", "egress_only_internet_gateway"),
+    ("TransitGatewayId", "transit_gateway"),
+    ("VpcPeeringConnectionId", "vpc_peering_connection"),
+    ("InstanceId", "instance"),
+    ("NetworkInterfaceId", "network_interface"),
+    ("CarrierGatewayId", "other"),
+    ("LocalGatewayId", "other"),
+    ("CoreNetworkArn", "other"),
+)
+
+
+def _associated(items: list[Mapping[str, Any]] | None, key: str, state_key: str) -> list[str]:
+    """Values of ``key`` in CIDR association sets, skipping disassociated/failed ones."""
+    out = []
+    for item in items or []:
+        state = (item.get(state_key) or {}).get("State")
+        if item.get(key) and state in (None, "associated", "associating"):
+            out.append(item[key])
+    return out
+
+
+def _arn(ctx: CollectContext, kind: str, rid: str, owner: str | None) -> str:
+    partition = ctx.aws.session.get_partition_for_region(ctx.region) or "aws"
+    return f"arn:{partition}:ec2:{ctx.region}:{owner or ctx.account}:{kind}/{rid}"
+
+
+def _bool(value: Any) -> bool | None:
+    return None if value is None else bool(value)
+
+
+@collector("ec2", "vpc")
+def vpcs(ctx: CollectContext) -> Iterator[Resource]:
+    ec2 = ctx.client("ec2")
+    for v in ctx.paginate("ec2", "describe_vpcs", "Vpcs"):
+        vpc_id = v["VpcId"]
+        dns = {}
+        for attribute, key in (("enableDnsSupport", "EnableDnsSupport"),
+                               ("enableDnsHostnames", "EnableDnsHostnames")):
+            reply = ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute=attribute)
+            dns[key] = _bool((reply.get(key) or {}).get("Value"))
+        tags = tag_dict(v.get("Tags"))
+        yield ctx.resource(
+            "vpc", vpc_id, arn=_arn(ctx, "vpc", vpc_id, v.get("OwnerId")), name=tags.get("Name"),
+            tags=tags,
+            owner_id=v.get("OwnerId"),
+            cidr_block=v.get("CidrBlock"),
+            cidr_blocks=_associated(v.get("CidrBlockAssociationSet"), "CidrBlock", "CidrBlockState")
+            or ([v["CidrBlock"]] if v.get("CidrBlock") else []),
+            ipv6_cidr_blocks=_associated(v.get("Ipv6CidrBlockAssociationSet"), "Ipv6CidrBlock",
+                                         "Ipv6CidrBlockState"),
+            is_default=bool(v.get("IsDefault", False)),
+            state=v.get("State"),
+            instance_tenancy=v.get("InstanceTenancy"),
+            dhcp_options_id=v.get("DhcpOptionsId"),
+            enable_dns_support=dns["EnableDnsSupport"],
+            enable_dns_hostnames=dns["EnableDnsHostnames"],
+        )
+
+
+@collector("ec2", "subnet")
+def subnets(ctx: CollectContext) -> Iterator[Resource]:
+    for s in ctx.paginate("ec2", "describe_subnets", "Subnets"):
+        tags = tag_dict(s.get("Tags"))
+        yield ctx.resource(
+            "subnet", s["SubnetId"],
+            arn=s.get("SubnetArn") or _arn(ctx, "subnet", s["SubnetId"], s.get("OwnerId")),
+            name=tags.get("Name"), tags=tags,
+            owner_id=s.get("OwnerId"),
+            vpc_id=s.get("VpcId"),
+            cidr_block=s.get("CidrBlock"),
+            ipv6_cidr_blocks=_associated(s.get("Ipv6CidrBlockAssociationSet"), "Ipv6CidrBlock",
+                                         "Ipv6CidrBlockState"),
+            availability_zone=s.get("AvailabilityZone"),
+            availability_zone_id=s.get("AvailabilityZoneId"),
+            map_public_ip_on_launch=bool(s.get("MapPublicIpOnLaunch", False)),
+            assign_ipv6_address_on_creation=bool(s.get("AssignIpv6AddressOnCreation", False)),
+            default_for_az=bool(s.get("DefaultForAz", False)),
+            state=s.get("State"),
+            available_ip_address_count=s.get("AvailableIpAddressCount"),
+        )
+
+
+def _route(r: Mapping[str, Any]) -> dict[str, Any]:
+    destination = (r.get("DestinationCidrBlock") or r.get("DestinationIpv6CidrBlock")
+                   or r.get("DestinationPrefixListId"))
+    target_type, target_id = "other", None
+    gateway = r.get("GatewayId")
+    if gateway:
+        target_id = gateway
+        if gateway == "local":
+            target_type = "local"
+        elif gateway.startswith("igw-"):
+            target_type = "internet_gateway"
+        elif gateway.startswith("vpce-"):
+            target_type = "vpc_endpoint"
+    else:
+        for key, kind in _ROUTE_TARGETS:
+            if r.get(key):
+                target_type, target_id = kind, r[key]
+                break
+    return {"destination": destination, "target_type": target_type, "target_id": target_id,
+            "state": r.get("State"), "origin": r.get("Origin")}
+
+
+@collector("ec2", "route_table")
+def route_tables(ctx: CollectContext) -> Iterator[Resource]:
+    for t in ctx.paginate("ec2", "describe_route_tables", "RouteTables"):
+        assocs = [a for a in t.get("Associations") or []
+                  if (a.get("AssociationState") or {}).get("State") in (None, "associated", "associating")]
+        tags = tag_dict(t.get("Tags"))
+        yield ctx.resource(
+            "route_table", t["RouteTableId"],
+            arn=_arn(ctx, "route-table", t["RouteTableId"], t.get("OwnerId")),
+            name=tags.get("Name"), tags=tags,
+            owner_id=t.get("OwnerId"),
+            vpc_id=t.get("VpcId"),
+            main=any(a.get("Main") for a in assocs),
+            subnet_ids=[a["SubnetId"] for a in assocs if a.get("SubnetId")],
+            gateway_ids=[a["GatewayId"] for a in assocs if a.get("GatewayId")],
+            routes=[_route(r) for r in t.get("Routes") or []],
+        )
+
+
+@collector("ec2", "internet_gateway")
+def internet_gateways(ctx: CollectContext) -> Iterator[Resource]:
+    for g in ctx.paginate("ec2", "describe_internet_gateways", "InternetGateways"):
+        attachments = [{"vpc_id": a.get("VpcId"), "state": a.get("State")}
+                       for a in g.get("Attachments") or []]
+        tags = tag_dict(g.get("Tags"))
+        gid = g["InternetGatewayId"]
+        yield ctx.resource(
+            "internet_gateway", gid, arn=_arn(ctx, "internet-gateway", gid, g.get("OwnerId")),
+            name=tags.get("Name"), tags=tags,
+            owner_id=g.get("OwnerId"),
+            # An attached gateway reports "available" (sometimes "attached").
+            vpc_ids=[a["vpc_id"] for a in attachments
+                     if a["vpc_id"] and a["state"] not in ("detaching", "detached")],
+            attachments=attachments,
+        )
+
+
+@collector("ec2", "nat_gateway")
+def nat_gateways(ctx: CollectContext) -> Iterator[Resource]:
+    for n in ctx.paginate("ec2", "describe_nat_gateways", "NatGateways"):
+        if n.get("State") == "deleted":
+            continue
+        addresses = n.get("NatGatewayAddresses") or []
+        tags = tag_dict(n.get("Tags"))
+        nid = n["NatGatewayId"]
+        yield ctx.resource(
+            "nat_gateway", nid, arn=_arn(ctx, "natgateway", nid, None),
+            name=tags.get("Name"), tags=tags,
+            vpc_id=n.get("VpcId"),
+            subnet_id=n.get("SubnetId"),
+            state=n.get("State"),
+            connectivity_type=n.get("ConnectivityType"),
+            public_ips=[a["PublicIp"] for a in addresses if a.get("PublicIp")],
+            private_ips=[a["PrivateIp"] for a in addresses if a.get("PrivateIp")],
+            allocation_ids=[a["AllocationId"] for a in addresses if a.get("AllocationId")],
+        )
+
+
+def _port(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _source(kind: str, description: Any, cidr: str | None = None, group_id: str | None = None,
+            group_owner_id: str | None = None, prefix_list_id: str | None = None) -> dict[str, Any]:
+    return {"source_kind": kind, "cidr": cidr, "group_id": group_id,
+            "group_owner_id": group_owner_id, "prefix_list_id": prefix_list_id,
+            "description": description or None}
+
+
+def _permissions(perms: list[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
+    """One flat entry per (permission x source)."""
+    out = []
+    for p in perms or []:
+        proto = str(p.get("IpProtocol", "-1")).lower()
+        proto = _PROTOCOLS.get(proto, proto)
+        all_traffic = proto == "-1"
+        base = {"protocol": proto,
+                "from_port": None if all_traffic else _port(p.get("FromPort")),
+                "to_port": None if all_traffic else _port(p.get("ToPort"))}
+        sources = (
+            [_source("cidr", r.get("Description"), cidr=r.get("CidrIp"))
+             for r in p.get("IpRanges") or []]
+            + [_source("cidr_ipv6", r.get("Description"), cidr=r.get("CidrIpv6"))
+               for r in p.get("Ipv6Ranges") or []]
+            + [_source("group", g.get("Description"), group_id=g.get("GroupId"),
+                       group_owner_id=g.get("UserId"))
+               for g in p.get("UserIdGroupPairs") or []]
+            + [_source("prefix_list", pl.get("Description"), prefix_list_id=pl.get("PrefixListId"))
+               for pl in p.get("PrefixListIds") or []]
+        )
+        out.extend({**base, **src} for src in sources)
+    return out
+
+
+@collector("ec2", "security_group")
+def security_groups(ctx: CollectContext) -> Iterator[Resource]:
+    for g in ctx.paginate("ec2", "describe_security_groups", "SecurityGroups"):
+        tags = tag_dict(g.get("Tags"))
+        gid = g["GroupId"]
+        yield ctx.resource(
+            "security_group", gid,
+            arn=g.get("SecurityGroupArn") or _arn(ctx, "security-group", gid, g.get("OwnerId")),
+            name=tags.get("Name") or g.get("GroupName"), tags=tags,
+            owner_id=g.get("OwnerId"),
+            group_name=g.get("GroupName"),
+            description=g.get("Description"),
+            vpc_id=g.get("VpcId"),
+            ingress=_permissions(g.get("IpPermissions")),
+            egress=_permissions(g.get("IpPermissionsEgress")),
+        )

@@ -1,0 +1,70 @@
+"""ECR repositories with their lifecycle policy.
+
+One ``describe_repositories`` walk, then per repository ``get_lifecycle_policy`` (a missing
+policy, LifecyclePolicyNotFoundException, gives None) and ``list_tags_for_resource``.
+
+Resource types:
+
+- ``ecr_repository`` (id = repositoryName, arn = repositoryArn): repository_name, repository_uri,
+  registry_id, image_tag_mutability, scan_on_push, encryption_type, kms_key, lifecycle_policy
+  (the policy document or None), lifecycle_rules (sorted by priority: [{priority, description,
+  tag_status, tag_prefixes, tag_patterns, count_type, count_number, count_unit, action}], or []).
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Iterator
+
+from . import CollectContext, collector, tag_dict
+from ..model import Resource
+
+VOLATILE = ()
+
+
+@collector("ecr", "ecr_repository")
+def repositories(ctx: CollectContext) -> Iterator[Resource]:
+    client = ctx.client("ecr")
+    for r in ctx.paginate("ecr", "describe_repositories", "repositories"):
+        name = r["repositoryName"]
+        policy = _lifecycle_policy(client, name, r.get("registryId"))
+        encryption = r.get("encryptionConfiguration") or {}
+        tags = client.list_tags_for_resource(resourceArn=r["repositoryArn"]).get("tags")
+        yield ctx.resource(
+            "ecr_repository", name, arn=r.get("repositoryArn"), name=name, tags=tag_dict(tags),
+            repository_name=name,
+            repository_uri=r.get("repositoryUri"),
+            registry_id=r.get("registryId"),
+            image_tag_mutability=r.get("imageTagMutability"),
+            scan_on_push=bool((r.get("imageScanningConfiguration") or {}).get("scanOnPush")),
+            encryption_type=encryption.get("encryptionType"),
+            kms_key=encryption.get("kmsKey"),
+            lifecycle_policy=policy,
+            lifecycle_rules=_rules(policy),
+        )
+
+
+def _lifecycle_policy(client: Any, name: str, registry_id: str | None) -> dict | None:
+    kwargs = {"registryId": registry_id} if registry_id else {}
+    try:
+        text = client.get_lifecycle_policy(repositoryName=name, **kwargs).get("lifecyclePolicyText")
+    except client.exceptions.LifecyclePolicyNotFoundException:
+        return None
+    return json.loads(text) if text else None
+
+
+def _rules(policy: dict | None) -> list[dict[str, Any]]:
+    rules = []
+    for rule in (policy or {}).get("rules") or []:
+        selection = rule.get("selection") or {}
+        rules.append({
+            "priority": rule.get("rulePriority"),
+            "description": rule.get("description"),
+            "tag_status": selection.get("tagStatus"),
+            "tag_prefixes": list(selection.get("tagPrefixList") or []),
+            "tag_patterns": list(selection.get("tagPatternList") or []),
+            "count_type": selection.get("countType"),
+            "count_number": selection.get("countNumber"),
+            "count_unit": selection.get("countUnit"),
+            "action": (rule.get("action") or {}).get("type"),
+        })
+    return sorted(rules, key=lambda r: (r["priority"] is None, r["priority"] or 0))

@@ -1,0 +1,237 @@
+"""ECS clusters, services and task definitions.
+
+Clusters come from ``describe_clusters`` (include SETTINGS and TAGS, 100 per call); services
+from ``list_services`` per cluster and ``describe_services`` (include TAGS, 10 per call); task
+definitions are every revision a service references plus the latest ACTIVE revision of each
+family (``describe_task_definition`` one at a time, include TAGS). Environment variable values
+are never kept, only their names; secrets keep their name and ``valueFrom`` ARN.
+
+Resource types:
+
+- ``ecs_cluster`` (id = cluster name): cluster_name, status, container_insights ("enabled",
+  "enhanced" or "disabled"), capacity_providers, default_capacity_provider_strategy
+  [{capacity_provider, weight, base}], active_services_count*, running_tasks_count*,
+  pending_tasks_count*, registered_container_instances_count*.
+- ``ecs_service`` (id = service ARN, name = service name): cluster_name, cluster_arn,
+  service_name, status, launch_type ("FARGATE" also when only a FARGATE/FARGATE_SPOT capacity
+  provider strategy is set), capacity_provider_strategy, platform_version, desired_count,
+  running_count*, pending_count*, task_definition_arn, scheduling_strategy,
+  deployment_controller (type string), deployment_configuration {minimum_healthy_percent,
+  maximum_percent, circuit_breaker {enable, rollback} or None, alarms {alarm_names, enable,
+  rollback} or None} or None, health_check_grace_period_seconds, enable_execute_command,
+  propagate_tags, enable_ecs_managed_tags, network {subnet_ids, security_group_ids,
+  assign_public_ip (None without awsvpc configuration)}, load_balancers [{target_group_arn,
+  load_balancer_name, container_name, container_port}], service_registry_arns, created_at.
+- ``ecs_task_definition`` (id = task definition ARN, name = "family:revision"): family,
+  revision, status, cpu, memory (ints), network_mode, requires_compatibilities, task_role_arn,
+  execution_role_arn, runtime_platform {cpu_architecture, operating_system_family} or None,
+  ephemeral_storage_gib, containers [{name, image, cpu, memory, memory_reservation, essential,
+  user, readonly_root_filesystem, privileged, port_mappings [{container_port, host_port,
+  protocol}], log_configuration {driver, options} or None, secrets [{name, value_from}],
+  environment_names, health_check {command, interval, timeout, retries, start_period} or None}].
+
+``*`` marks volatile attributes (listed in ``VOLATILE``).
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from ..model import Resource
+from . import CollectContext, chunks, collector, tag_dict
+
+VOLATILE = ("active_services_count", "running_tasks_count", "pending_tasks_count",
+            "registered_container_instances_count", "running_count", "pending_count")
+
+_FARGATE_PROVIDERS = {"FARGATE", "FARGATE_SPOT"}
+
+
+def _int(value: Any) -> int | None:
+    """An int from an int or numeric string (task definition cpu/memory are strings)."""
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def _strategy(items: list[dict] | None) -> list[dict]:
+    return [{"capacity_provider": s.get("capacityProvider"), "weight": s.get("weight"),
+             "base": s.get("base")} for s in items or []]
+
+
+def _cluster_name(cluster_arn: str) -> str:
+    return cluster_arn.rsplit("/", 1)[-1]
+
+
+def _cluster_arns(ctx: CollectContext) -> list[str]:
+    return list(ctx.paginate("ecs", "list_clusters", "clusterArns"))
+
+
+def _services(ctx: CollectContext) -> Iterator[dict]:
+    """Raw ``describe_services`` entries of every service in every cluster."""
+    ecs = ctx.client("ecs")
+    for cluster_arn in _cluster_arns(ctx):
+        arns = list(ctx.paginate("ecs", "list_services", "serviceArns", cluster=cluster_arn))
+        for batch in chunks(arns, 10):
+            resp = ecs.describe_services(cluster=cluster_arn, services=batch, include=["TAGS"])
+            yield from resp.get("services", [])
+
+
+@collector("ecs", "ecs_cluster")
+def clusters(ctx: CollectContext) -> Iterator[Resource]:
+    ecs = ctx.client("ecs")
+    for batch in chunks(_cluster_arns(ctx), 100):
+        resp = ecs.describe_clusters(clusters=batch, include=["SETTINGS", "TAGS"])
+        for c in resp.get("clusters", []):
+            settings = {s.get("name"): s.get("value") for s in c.get("settings") or []}
+            name = c.get("clusterName") or _cluster_name(c["clusterArn"])
+            yield ctx.resource(
+                "ecs_cluster", name, arn=c.get("clusterArn"), name=name, tags=tag_dict(c.get("tags")),
+                cluster_name=name,
+                status=c.get("status"),
+                container_insights=(settings.get("containerInsights") or "disabled").lower(),
+                capacity_providers=list(c.get("capacityProviders") or []),
+                default_capacity_provider_strategy=_strategy(c.get("defaultCapacityProviderStrategy")),
+                active_services_count=c.get("activeServicesCount"),
+                running_tasks_count=c.get("runningTasksCount"),
+                pending_tasks_count=c.get("pendingTasksCount"),
+                registered_container_instances_count=c.get("registeredContainerInstancesCount"),
+            )
+
+
+def _launch_type(svc: dict) -> str | None:
+    if svc.get("launchType"):
+        return svc["launchType"]
+    providers = {s.get("capacityProvider") for s in svc.get("capacityProviderStrategy") or []}
+    return "FARGATE" if providers & _FARGATE_PROVIDERS else None
+
+
+def _deployment_configuration(cfg: dict | None) -> dict | None:
+    if not cfg:
+        return None
+    breaker = cfg.get("deploymentCircuitBreaker")
+    alarms = cfg.get("alarms")
+    return {
+        "minimum_healthy_percent": cfg.get("minimumHealthyPercent"),
+        "maximum_percent": cfg.get("maximumPercent"),
+        "circuit_breaker": {"enable": breaker.get("enable"), "rollback": breaker.get("rollback")}
+        if breaker else None,
+        "alarms": {"alarm_names": list(alarms.get("alarmNames") or []),
+                   "enable": alarms.get("enable"), "rollback": alarms.get("rollback")}
+        if alarms else None,
+    }
+
+
+def _network(cfg: dict | None) -> dict:
+    vpc = (cfg or {}).get("awsvpcConfiguration")
+    if not vpc:
+        return {"subnet_ids": [], "security_group_ids": [], "assign_public_ip": None}
+    return {"subnet_ids": list(vpc.get("subnets") or []),
+            "security_group_ids": list(vpc.get("securityGroups") or []),
+            "assign_public_ip": vpc.get("assignPublicIp") == "ENABLED"}
+
+
+@collector("ecs", "ecs_service")
+def services(ctx: CollectContext) -> Iterator[Resource]:
+    for s in _services(ctx):
+        cluster_arn = s.get("clusterArn")
+        yield ctx.resource(
+            "ecs_service", s["serviceArn"], arn=s["serviceArn"], name=s.get("serviceName"),
+            tags=tag_dict(s.get("tags")),
+            cluster_name=_cluster_name(cluster_arn) if cluster_arn else None,
+            cluster_arn=cluster_arn,
+            service_name=s.get("serviceName"),
+            status=s.get("status"),
+            launch_type=_launch_type(s),
+            capacity_provider_strategy=_strategy(s.get("capacityProviderStrategy")),
+            platform_version=s.get("platformVersion"),
+            desired_count=s.get("desiredCount"),
+            running_count=s.get("runningCount"),
+            pending_count=s.get("pendingCount"),
+            task_definition_arn=s.get("taskDefinition"),
+            scheduling_strategy=s.get("schedulingStrategy"),
+            deployment_controller=(s.get("deploymentController") or {}).get("type"),
+            deployment_configuration=_deployment_configuration(s.get("deploymentConfiguration")),
+            health_check_grace_period_seconds=s.get("healthCheckGracePeriodSeconds"),
+            enable_execute_command=s.get("enableExecuteCommand"),
+            propagate_tags=s.get("propagateTags"),
+            enable_ecs_managed_tags=s.get("enableECSManagedTags"),
+            network=_network(s.get("networkConfiguration")),
+            load_balancers=[{"target_group_arn": lb.get("targetGroupArn"),
+                             "load_balancer_name": lb.get("loadBalancerName"),
+                             "container_name": lb.get("containerName"),
+                             "container_port": lb.get("containerPort")}
+                            for lb in s.get("loadBalancers") or []],
+            service_registry_arns=[r.get("registryArn") for r in s.get("serviceRegistries") or []],
+            created_at=_iso(s.get("createdAt")),
+        )
+
+
+def _container(c: dict) -> dict:
+    log = c.get("logConfiguration")
+    hc = c.get("healthCheck")
+    return {
+        "name": c.get("name"),
+        "image": c.get("image"),
+        "cpu": c.get("cpu"),
+        "memory": c.get("memory"),
+        "memory_reservation": c.get("memoryReservation"),
+        "essential": c.get("essential"),
+        "user": c.get("user"),
+        "readonly_root_filesystem": c.get("readonlyRootFilesystem"),
+        "privileged": c.get("privileged"),
+        "port_mappings": [{"container_port": p.get("containerPort"), "host_port": p.get("hostPort"),
+                           "protocol": p.get("protocol")} for p in c.get("portMappings") or []],
+        "log_configuration": {"driver": log.get("logDriver"), "options": dict(log.get("options") or {})}
+        if log else None,
+        "secrets": [{"name": s.get("name"), "value_from": s.get("valueFrom")} for s in c.get("secrets") or []],
+        "environment_names": [e.get("name") for e in c.get("environment") or []],
+        "health_check": {"command": list(hc.get("command") or []), "interval": hc.get("interval"),
+                         "timeout": hc.get("timeout"), "retries": hc.get("retries"),
+                         "start_period": hc.get("startPeriod")} if hc else None,
+    }
+
+
+def _task_definition(ctx: CollectContext, td: dict, tags: list | None) -> Resource:
+    name = f"{td.get('family')}:{td.get('revision')}"
+    platform = td.get("runtimePlatform")
+    return ctx.resource(
+        "ecs_task_definition", td["taskDefinitionArn"], arn=td["taskDefinitionArn"], name=name,
+        tags=tag_dict(tags),
+        family=td.get("family"),
+        revision=td.get("revision"),
+        status=td.get("status"),
+        cpu=_int(td.get("cpu")),
+        memory=_int(td.get("memory")),
+        network_mode=td.get("networkMode"),
+        requires_compatibilities=list(td.get("requiresCompatibilities") or []),
+        task_role_arn=td.get("taskRoleArn"),
+        execution_role_arn=td.get("executionRoleArn"),
+        runtime_platform={"cpu_architecture": platform.get("cpuArchitecture"),
+                          "operating_system_family": platform.get("operatingSystemFamily")}
+        if platform else None,
+        ephemeral_storage_gib=(td.get("ephemeralStorage") or {}).get("sizeInGiB"),
+        containers=[_container(c) for c in td.get("containerDefinitions") or []],
+    )
+
+
+@collector("ecs", "ecs_task_definition")
+def task_definitions(ctx: CollectContext) -> Iterator[Resource]:
+    ecs = ctx.client("ecs")
+    seen: set[str] = set()
+    families = list(ctx.paginate("ecs", "list_task_definition_families", "families", status="ACTIVE"))
+    referenced = [s["taskDefinition"] for s in _services(ctx) if s.get("taskDefinition")]
+    for ref in families + referenced:
+        if ref in seen:
+            continue
+        resp = ecs.describe_task_definition(taskDefinition=ref, include=["TAGS"])
+        td = resp["taskDefinition"]
+        if ref in families and td.get("status") != "ACTIVE":
+            continue  # a family without an ACTIVE revision (AWS filters these; moto does not)
+        seen.update((ref, td["taskDefinitionArn"]))
+        yield _task_definition(ctx, td, resp.get("tags"))

@@ -1,0 +1,165 @@
+"""ElastiCache replication groups (Redis/Valkey) and standalone cache clusters.
+
+A replication group has no engine version, parameter group, security groups or subnet group of
+its own: they come from its member clusters (``describe_cache_clusters``, first readable member).
+When no member is readable these fields are ``None``. Subnet IDs come from
+``describe_cache_subnet_groups`` (listed once per run); ``parameters`` are the user-modified values
+of the cache parameter group (``describe_cache_parameters(Source="user")``, once per group; groups
+named ``default.*`` hold no changes and give ``{}``; an unknown group gives ``None``). Tags come
+from ``list_tags_for_resource`` per ARN.
+
+Resource types:
+
+- ``elasticache_replication_group`` (id = ReplicationGroupId, arn = ARN): description, status,
+  engine, engine_version, cache_node_type, member_clusters, num_cache_clusters, num_node_groups,
+  automatic_failover, multi_az, at_rest_encryption_enabled, transit_encryption_enabled,
+  transit_encryption_mode, auth_token_enabled, kms_key_id, snapshot_retention_limit,
+  snapshot_window, cluster_enabled, cluster_mode, auto_minor_version_upgrade, data_tiering,
+  log_delivery [{log_type, destination_type, log_format, status}], parameter_group_name,
+  security_group_ids, cache_subnet_group_name, subnet_ids, parameters.
+- ``elasticache_cluster`` (id = CacheClusterId; only clusters outside a replication group, e.g.
+  Memcached): engine, engine_version, cache_node_type, num_cache_nodes, status,
+  preferred_availability_zone, preferred_maintenance_window, auto_minor_version_upgrade,
+  auth_token_enabled, parameter_group_name, security_group_ids, cache_subnet_group_name,
+  subnet_ids, at_rest_encryption_enabled, transit_encryption_enabled, snapshot_retention_limit,
+  snapshot_window, log_delivery, parameters.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from . import CollectContext, collector, tag_dict
+from ..model import Resource
+
+VOLATILE = ("status",)
+
+SERVICE = "elasticache"
+
+
+@collector(SERVICE, "elasticache_replication_group")
+def replication_groups(ctx: CollectContext) -> Iterator[Resource]:
+    groups = list(ctx.paginate(SERVICE, "describe_replication_groups", "ReplicationGroups"))
+    if not groups:
+        return
+    clusters = {c["CacheClusterId"]: c for c in _cache_clusters(ctx)}
+    lookups = _Lookups(ctx)
+    for rg in groups:
+        members = list(rg.get("MemberClusters") or [])
+        member = next((clusters[m] for m in members if m in clusters), {})
+        subnet_group = member.get("CacheSubnetGroupName")
+        param_group = (member.get("CacheParameterGroup") or {}).get("CacheParameterGroupName")
+        yield ctx.resource(
+            "elasticache_replication_group", rg["ReplicationGroupId"], arn=rg.get("ARN"),
+            name=rg["ReplicationGroupId"], tags=_tags(ctx, rg.get("ARN")),
+            description=rg.get("Description"),
+            status=rg.get("Status"),
+            engine=rg.get("Engine") or member.get("Engine"),
+            engine_version=member.get("EngineVersion") or rg.get("EngineVersion"),
+            cache_node_type=rg.get("CacheNodeType"),
+            member_clusters=members,
+            num_cache_clusters=len(members),
+            num_node_groups=len(rg.get("NodeGroups") or []),
+            automatic_failover=rg.get("AutomaticFailover"),
+            multi_az=rg.get("MultiAZ"),
+            at_rest_encryption_enabled=rg.get("AtRestEncryptionEnabled"),
+            transit_encryption_enabled=rg.get("TransitEncryptionEnabled"),
+            transit_encryption_mode=rg.get("TransitEncryptionMode"),
+            auth_token_enabled=rg.get("AuthTokenEnabled"),
+            kms_key_id=rg.get("KmsKeyId"),
+            snapshot_retention_limit=rg.get("SnapshotRetentionLimit"),
+            snapshot_window=rg.get("SnapshotWindow"),
+            cluster_enabled=rg.get("ClusterEnabled"),
+            cluster_mode=rg.get("ClusterMode"),
+            auto_minor_version_upgrade=rg.get("AutoMinorVersionUpgrade"),
+            data_tiering=rg.get("DataTiering"),
+            log_delivery=_log_delivery(rg),
+            parameter_group_name=param_group,
+            security_group_ids=_security_group_ids(member) if member else None,
+            cache_subnet_group_name=subnet_group,
+            subnet_ids=lookups.subnet_ids(subnet_group),
+            parameters=lookups.parameters(param_group),
+        )
+
+
+@collector(SERVICE, "elasticache_cluster")
+def cache_clusters(ctx: CollectContext) -> Iterator[Resource]:
+    lookups = _Lookups(ctx)
+    for c in _cache_clusters(ctx, ShowCacheClustersNotInReplicationGroups=True):
+        if c.get("ReplicationGroupId"):
+            continue
+        subnet_group = c.get("CacheSubnetGroupName")
+        param_group = (c.get("CacheParameterGroup") or {}).get("CacheParameterGroupName")
+        yield ctx.resource(
+            "elasticache_cluster", c["CacheClusterId"], arn=c.get("ARN"),
+            name=c["CacheClusterId"], tags=_tags(ctx, c.get("ARN")),
+            engine=c.get("Engine"),
+            engine_version=c.get("EngineVersion"),
+            cache_node_type=c.get("CacheNodeType"),
+            num_cache_nodes=c.get("NumCacheNodes"),
+            status=c.get("CacheClusterStatus"),
+            preferred_availability_zone=c.get("PreferredAvailabilityZone"),
+            preferred_maintenance_window=c.get("PreferredMaintenanceWindow"),
+            auto_minor_version_upgrade=c.get("AutoMinorVersionUpgrade"),
+            auth_token_enabled=c.get("AuthTokenEnabled"),
+            parameter_group_name=param_group,
+            security_group_ids=_security_group_ids(c),
+            cache_subnet_group_name=subnet_group,
+            subnet_ids=lookups.subnet_ids(subnet_group),
+            at_rest_encryption_enabled=c.get("AtRestEncryptionEnabled"),
+            transit_encryption_enabled=c.get("TransitEncryptionEnabled"),
+            snapshot_retention_limit=c.get("SnapshotRetentionLimit"),
+            snapshot_window=c.get("SnapshotWindow"),
+            log_delivery=_log_delivery(c),
+            parameters=lookups.parameters(param_group),
+        )
+
+
+def _cache_clusters(ctx: CollectContext, **kwargs: Any) -> Iterator[dict]:
+    return ctx.paginate(SERVICE, "describe_cache_clusters", "CacheClusters",
+                        ShowCacheNodeInfo=True, **kwargs)
+
+
+def _tags(ctx: CollectContext, arn: str | None) -> dict[str, str]:
+    if not arn:
+        return {}
+    return tag_dict(ctx.client(SERVICE).list_tags_for_resource(ResourceName=arn).get("TagList"))
+
+
+def _security_group_ids(cluster: dict) -> list[str]:
+    return [g["SecurityGroupId"] for g in cluster.get("SecurityGroups") or [] if g.get("SecurityGroupId")]
+
+
+def _log_delivery(item: dict) -> list[dict[str, Any]]:
+    return [{"log_type": d.get("LogType"), "destination_type": d.get("DestinationType"),
+             "log_format": d.get("LogFormat"), "status": d.get("Status")}
+            for d in item.get("LogDeliveryConfigurations") or []]
+
+
+class _Lookups:
+    """Per-run caches: subnet IDs by cache subnet group, user-modified parameters by parameter group."""
+
+    def __init__(self, ctx: CollectContext):
+        self.ctx = ctx
+        self._subnets: dict[str, list[str]] | None = None
+        self._parameters: dict[str, dict[str, Any]] = {}
+
+    def subnet_ids(self, group: str | None) -> list[str] | None:
+        if not group:
+            return None
+        if self._subnets is None:
+            self._subnets = {
+                g["CacheSubnetGroupName"]: [s["SubnetIdentifier"] for s in g.get("Subnets") or []]
+                for g in self.ctx.paginate(SERVICE, "describe_cache_subnet_groups", "CacheSubnetGroups")}
+        return self._subnets.get(group)
+
+    def parameters(self, group: str | None) -> dict[str, Any] | None:
+        if not group:
+            return None
+        if group.startswith("default."):
+            return {}
+        if group not in self._parameters:
+            self._parameters[group] = {
+                p["ParameterName"]: p.get("ParameterValue")
+                for p in self.ctx.paginate(SERVICE, "describe_cache_parameters", "Parameters",
+                                           CacheParameterGroupName=group, Source="user")}
+        return self._parameters[group]

@@ -1,0 +1,203 @@
+"""Elastic Load Balancing v2: load balancers, listeners (with their rules) and target groups.
+
+Load balancers, listeners, rules, listener certificates and target groups come from the paginated
+``describe_*`` calls; attributes from ``describe_load_balancer_attributes`` and
+``describe_target_group_attributes`` (values kept as AWS strings, e.g. "true"); tags from
+``describe_tags`` in batches of 20 ARNs. Actions (listener defaults and rule actions) share one
+shape: {type, order, target_group_arns, redirect {protocol, port, host, path, query, status_code
+("HTTP_301"/"HTTP_302")} or None, fixed_response {status_code, content_type, message_body} or None}.
+
+Resource types:
+
+- ``load_balancer`` (id = ARN, name = LoadBalancerName): load_balancer_name, load_balancer_type
+  ("application", "network", "gateway"; ``type`` is the reserved resource type), scheme, state*,
+  vpc_id, dns_name, ip_address_type, subnet_ids, availability_zones, security_group_ids,
+  arn_suffix ("app/name/id", the CloudWatch LoadBalancer dimension), created_time, attributes
+  (e.g. "load_balancing.cross_zone.enabled", "deletion_protection.enabled", "access_logs.s3.enabled").
+- ``listener`` (id = ARN, name = "<load balancer name>:<port>"): load_balancer_arn, port,
+  protocol, ssl_policy (HTTPS/TLS only, else None), certificate_arns (default first, then extra
+  SNI certificates), alpn_policy, default_actions, rules (non-default, by priority) [{rule_arn,
+  priority (int), path_patterns, host_headers, conditions (snake_case), actions}].
+- ``target_group`` (id = ARN, name = TargetGroupName): target_group_name, protocol,
+  protocol_version, port, target_type, vpc_id, ip_address_type, arn_suffix ("targetgroup/name/id"),
+  load_balancer_arns, health_check {enabled, protocol, path, port, interval_seconds,
+  timeout_seconds, healthy_threshold, unhealthy_threshold, matcher}, attributes (e.g.
+  "stickiness.enabled", "deregistration_delay.timeout_seconds").
+
+``*`` marks volatile attributes (listed in ``VOLATILE``).
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Iterator
+
+from ..model import Resource
+from . import CollectContext, chunks, collector, tag_dict
+from .autoscaling import snake_dict
+
+VOLATILE = ("state",)
+
+_SECURE_PROTOCOLS = {"HTTPS", "TLS"}
+
+
+def _tags(ctx: CollectContext, arns: list[str]) -> dict[str, dict[str, str]]:
+    """Tags by ARN, 20 ARNs per ``describe_tags`` call (the API limit)."""
+    out: dict[str, dict[str, str]] = {}
+    for batch in chunks(arns, 20):
+        for d in ctx.client("elbv2").describe_tags(ResourceArns=batch).get("TagDescriptions", []):
+            out[d["ResourceArn"]] = tag_dict(d.get("Tags"))
+    return out
+
+
+def _attributes(items: Iterable[dict] | None) -> dict[str, Any]:
+    return {a["Key"]: a.get("Value") for a in items or [] if "Key" in a}
+
+
+def _arn_suffix(arn: str) -> str:
+    """The ARN part CloudWatch uses as a dimension: "app/name/id" or "targetgroup/name/id"."""
+    return arn.split(":", 5)[-1].removeprefix("loadbalancer/")
+
+
+def _lb_name(lb_arn: str | None) -> str | None:
+    """The load balancer name, e.g. "web" from ".../loadbalancer/app/web/50dc6c495c0c9188"."""
+    return lb_arn.split("/")[-2] if lb_arn and lb_arn.count("/") >= 3 else None
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def _load_balancers(ctx: CollectContext) -> list[dict]:
+    return list(ctx.paginate("elbv2", "describe_load_balancers", "LoadBalancers"))
+
+
+@collector("elbv2", "load_balancer")
+def load_balancers(ctx: CollectContext) -> Iterator[Resource]:
+    elbv2 = ctx.client("elbv2")
+    lbs = _load_balancers(ctx)
+    tags = _tags(ctx, [lb["LoadBalancerArn"] for lb in lbs])
+    for lb in lbs:
+        arn = lb["LoadBalancerArn"]
+        attrs = elbv2.describe_load_balancer_attributes(LoadBalancerArn=arn).get("Attributes")
+        azs = lb.get("AvailabilityZones") or []
+        yield ctx.resource(
+            "load_balancer", arn, arn=arn, name=lb.get("LoadBalancerName"), tags=tags.get(arn, {}),
+            load_balancer_name=lb.get("LoadBalancerName"),
+            load_balancer_type=lb.get("Type"),
+            scheme=lb.get("Scheme"),
+            state=(lb.get("State") or {}).get("Code"),
+            vpc_id=lb.get("VpcId"),
+            dns_name=lb.get("DNSName"),
+            ip_address_type=lb.get("IpAddressType"),
+            subnet_ids=[z["SubnetId"] for z in azs if z.get("SubnetId")],
+            availability_zones=[z["ZoneName"] for z in azs if z.get("ZoneName")],
+            security_group_ids=list(lb.get("SecurityGroups") or []),
+            arn_suffix=_arn_suffix(arn),
+            created_time=_iso(lb.get("CreatedTime")),
+            attributes=_attributes(attrs),
+        )
+
+
+def _action(a: dict) -> dict:
+    tgs = [a["TargetGroupArn"]] if a.get("TargetGroupArn") else []
+    for tg in (a.get("ForwardConfig") or {}).get("TargetGroups") or []:
+        if tg.get("TargetGroupArn") and tg["TargetGroupArn"] not in tgs:
+            tgs.append(tg["TargetGroupArn"])
+    r = a.get("RedirectConfig")
+    f = a.get("FixedResponseConfig")
+    return {
+        "type": a.get("Type"),
+        "order": a.get("Order"),
+        "target_group_arns": tgs,
+        "redirect": {"protocol": r.get("Protocol"), "port": r.get("Port"), "host": r.get("Host"),
+                     "path": r.get("Path"), "query": r.get("Query"), "status_code": r.get("StatusCode")}
+        if r else None,
+        "fixed_response": {"status_code": f.get("StatusCode"), "content_type": f.get("ContentType"),
+                           "message_body": f.get("MessageBody")} if f else None,
+    }
+
+
+def _condition_values(conditions: list[dict], field: str, config_key: str) -> list[str]:
+    values: list[str] = []
+    for c in conditions:
+        if c.get("Field") == field:
+            values.extend((c.get(config_key) or {}).get("Values") or c.get("Values") or [])
+    return values
+
+
+def _rule(r: dict) -> dict:
+    conditions = r.get("Conditions") or []
+    priority = r.get("Priority")
+    return {
+        "rule_arn": r.get("RuleArn"),
+        "priority": int(priority) if str(priority).isdigit() else None,
+        "path_patterns": _condition_values(conditions, "path-pattern", "PathPatternConfig"),
+        "host_headers": _condition_values(conditions, "host-header", "HostHeaderConfig"),
+        "conditions": snake_dict(conditions),
+        "actions": [_action(a) for a in r.get("Actions") or []],
+    }
+
+
+@collector("elbv2", "listener")
+def listeners(ctx: CollectContext) -> Iterator[Resource]:
+    items = [li for lb in _load_balancers(ctx)
+             for li in ctx.paginate("elbv2", "describe_listeners", "Listeners",
+                                    LoadBalancerArn=lb["LoadBalancerArn"])]
+    tags = _tags(ctx, [li["ListenerArn"] for li in items])
+    for li in items:
+        arn = li["ListenerArn"]
+        certs = [c["CertificateArn"] for c in li.get("Certificates") or [] if c.get("CertificateArn")]
+        secure = li.get("Protocol") in _SECURE_PROTOCOLS
+        if secure:
+            for c in ctx.paginate("elbv2", "describe_listener_certificates", "Certificates", ListenerArn=arn):
+                if c.get("CertificateArn") and c["CertificateArn"] not in certs:
+                    certs.append(c["CertificateArn"])
+        rules = [_rule(r) for r in ctx.paginate("elbv2", "describe_rules", "Rules", ListenerArn=arn)
+                 if not r.get("IsDefault")]
+        rules.sort(key=lambda r: (r["priority"] is None, r["priority"] or 0))
+        yield ctx.resource(
+            "listener", arn, arn=arn, name=f"{_lb_name(li.get('LoadBalancerArn'))}:{li.get('Port')}",
+            tags=tags.get(arn, {}),
+            load_balancer_arn=li.get("LoadBalancerArn"),
+            port=li.get("Port"),
+            protocol=li.get("Protocol"),
+            ssl_policy=li.get("SslPolicy") if secure else None,
+            certificate_arns=certs,
+            alpn_policy=list(li.get("AlpnPolicy") or []),
+            default_actions=[_action(a) for a in li.get("DefaultActions") or []],
+            rules=rules,
+        )
+
+
+@collector("elbv2", "target_group")
+def target_groups(ctx: CollectContext) -> Iterator[Resource]:
+    elbv2 = ctx.client("elbv2")
+    tgs = list(ctx.paginate("elbv2", "describe_target_groups", "TargetGroups"))
+    tags = _tags(ctx, [tg["TargetGroupArn"] for tg in tgs])
+    for tg in tgs:
+        arn = tg["TargetGroupArn"]
+        attrs = elbv2.describe_target_group_attributes(TargetGroupArn=arn).get("Attributes")
+        matcher = tg.get("Matcher") or {}
+        yield ctx.resource(
+            "target_group", arn, arn=arn, name=tg.get("TargetGroupName"), tags=tags.get(arn, {}),
+            target_group_name=tg.get("TargetGroupName"),
+            protocol=tg.get("Protocol"),
+            protocol_version=tg.get("ProtocolVersion"),
+            port=tg.get("Port"),
+            target_type=tg.get("TargetType"),
+            vpc_id=tg.get("VpcId"),
+            ip_address_type=tg.get("IpAddressType"),
+            arn_suffix=_arn_suffix(arn),
+            load_balancer_arns=list(tg.get("LoadBalancerArns") or []),
+            health_check={
+                "enabled": tg.get("HealthCheckEnabled"),
+                "protocol": tg.get("HealthCheckProtocol"),
+                "path": tg.get("HealthCheckPath"),
+                "port": tg.get("HealthCheckPort"),
+                "interval_seconds": tg.get("HealthCheckIntervalSeconds"),
+                "timeout_seconds": tg.get("HealthCheckTimeoutSeconds"),
+                "healthy_threshold": tg.get("HealthyThresholdCount"),
+                "unhealthy_threshold": tg.get("UnhealthyThresholdCount"),
+                "matcher": matcher.get("HttpCode") or matcher.get("GrpcCode"),
+            },
+            attributes=_attributes(attrs),
+        )

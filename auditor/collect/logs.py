@@ -1,0 +1,39 @@
+"""CloudWatch Logs log groups.
+
+One ``describe_log_groups`` walk plus one ``list_tags_for_resource`` call per log group (tags
+carry Project/Environment). The ARN is the log group ARN without the trailing ``:*``.
+
+Resource types:
+
+- ``log_group`` (id = logGroupName): log_group_name, retention_in_days (None = never expire),
+  kms_key_id, data_protection_status, log_group_class, deletion_protection, metric_filter_count,
+  stored_bytes.
+"""
+from __future__ import annotations
+
+from typing import Iterator
+
+from . import CollectContext, collector, tag_dict
+from ..model import Resource
+
+VOLATILE = ("stored_bytes",)
+
+
+@collector("logs", "log_group")
+def log_groups(ctx: CollectContext) -> Iterator[Resource]:
+    client = ctx.client("logs")
+    for g in ctx.paginate("logs", "describe_log_groups", "logGroups"):
+        name = g["logGroupName"]
+        arn = g.get("logGroupArn") or (g.get("arn") or "").removesuffix(":*") or None
+        tags = tag_dict(client.list_tags_for_resource(resourceArn=arn).get("tags")) if arn else {}
+        yield ctx.resource(
+            "log_group", name, arn=arn, name=name, tags=tags,
+            log_group_name=name,
+            retention_in_days=g.get("retentionInDays"),
+            kms_key_id=g.get("kmsKeyId"),
+            data_protection_status=g.get("dataProtectionStatus"),
+            log_group_class=g.get("logGroupClass"),
+            deletion_protection=g.get("deletionProtectionEnabled"),
+            metric_filter_count=g.get("metricFilterCount"),
+            stored_bytes=g.get("storedBytes"),
+        )

@@ -1,0 +1,96 @@
+"""RDS DB instances with their network placement and the non-default values of their parameter groups.
+
+One ``describe_db_instances`` walk (tags come with it). Each custom DB parameter group is read once
+per run with ``describe_db_parameters(Source="user")``; groups named ``default.*`` hold no changes
+and are not read. A missing AWS field is ``None``.
+
+Resource types:
+
+- ``rds_instance`` (id = DBInstanceIdentifier, arn = DBInstanceArn): engine, engine_version,
+  instance_class, status, multi_az, availability_zone, secondary_availability_zone, storage_type,
+  allocated_storage (GB), max_allocated_storage (storage autoscaling limit, None = off), iops,
+  storage_throughput, storage_encrypted, kms_key_id, publicly_accessible, backup_retention_period,
+  preferred_backup_window, preferred_maintenance_window, deletion_protection,
+  performance_insights_enabled, performance_insights_retention_period, monitoring_interval,
+  monitoring_role_arn, enabled_cloudwatch_logs_exports, auto_minor_version_upgrade, port, db_name,
+  iam_database_authentication_enabled, ca_certificate_identifier, copy_tags_to_snapshot,
+  db_cluster_identifier, vpc_security_group_ids (active only),
+  db_subnet_group {name, vpc_id, subnet_ids} or None, parameter_groups [{name, status}],
+  parameters {name: value} (user-modified values of the instance's parameter groups).
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from . import CollectContext, collector, tag_dict
+from ..model import Resource
+
+VOLATILE = ("status",)
+
+
+@collector("rds", "rds_instance")
+def rds_instances(ctx: CollectContext) -> Iterator[Resource]:
+    group_cache: dict[str, dict[str, Any]] = {}
+    for db in ctx.paginate("rds", "describe_db_instances", "DBInstances"):
+        groups = [{"name": g.get("DBParameterGroupName"), "status": g.get("ParameterApplyStatus")}
+                  for g in db.get("DBParameterGroups") or []]
+        parameters: dict[str, Any] = {}
+        for g in groups:
+            parameters.update(_user_parameters(ctx, g["name"], group_cache))
+        subnet_group = db.get("DBSubnetGroup")
+        yield ctx.resource(
+            "rds_instance", db["DBInstanceIdentifier"], arn=db.get("DBInstanceArn"),
+            name=db["DBInstanceIdentifier"], tags=tag_dict(db.get("TagList")),
+            engine=db.get("Engine"),
+            engine_version=db.get("EngineVersion"),
+            instance_class=db.get("DBInstanceClass"),
+            status=db.get("DBInstanceStatus"),
+            multi_az=bool(db.get("MultiAZ")),
+            availability_zone=db.get("AvailabilityZone"),
+            secondary_availability_zone=db.get("SecondaryAvailabilityZone"),
+            storage_type=db.get("StorageType"),
+            allocated_storage=db.get("AllocatedStorage"),
+            max_allocated_storage=db.get("MaxAllocatedStorage"),
+            iops=db.get("Iops"),
+            storage_throughput=db.get("StorageThroughput"),
+            storage_encrypted=bool(db.get("StorageEncrypted")),
+            kms_key_id=db.get("KmsKeyId"),
+            publicly_accessible=db.get("PubliclyAccessible"),
+            backup_retention_period=db.get("BackupRetentionPeriod"),
+            preferred_backup_window=db.get("PreferredBackupWindow"),
+            preferred_maintenance_window=db.get("PreferredMaintenanceWindow"),
+            deletion_protection=db.get("DeletionProtection"),
+            performance_insights_enabled=db.get("PerformanceInsightsEnabled"),
+            performance_insights_retention_period=db.get("PerformanceInsightsRetentionPeriod"),
+            monitoring_interval=db.get("MonitoringInterval"),
+            monitoring_role_arn=db.get("MonitoringRoleArn"),
+            enabled_cloudwatch_logs_exports=list(db.get("EnabledCloudwatchLogsExports") or []),
+            auto_minor_version_upgrade=db.get("AutoMinorVersionUpgrade"),
+            port=(db.get("Endpoint") or {}).get("Port") or db.get("DbInstancePort") or None,
+            db_name=db.get("DBName"),
+            iam_database_authentication_enabled=db.get("IAMDatabaseAuthenticationEnabled"),
+            ca_certificate_identifier=db.get("CACertificateIdentifier"),
+            copy_tags_to_snapshot=db.get("CopyTagsToSnapshot"),
+            db_cluster_identifier=db.get("DBClusterIdentifier"),
+            vpc_security_group_ids=[g["VpcSecurityGroupId"] for g in db.get("VpcSecurityGroups") or []
+                                    if g.get("Status") == "active"],
+            db_subnet_group=None if not subnet_group else {
+                "name": subnet_group.get("DBSubnetGroupName"),
+                "vpc_id": subnet_group.get("VpcId"),
+                "subnet_ids": [s["SubnetIdentifier"] for s in subnet_group.get("Subnets") or []],
+            },
+            parameter_groups=groups,
+            parameters=parameters,
+        )
+
+
+def _user_parameters(ctx: CollectContext, group: str | None,
+                     cache: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The user-modified parameters of a DB parameter group, read once per group name."""
+    if not group or group.startswith("default."):
+        return {}
+    if group not in cache:
+        cache[group] = {p["ParameterName"]: p.get("ParameterValue")
+                        for p in ctx.paginate("rds", "describe_db_parameters", "Parameters",
+                                              DBParameterGroupName=group, Source="user")}
+    return cache[group]

@@ -1,0 +1,191 @@
+"""Normalized resources, the immutable snapshot that holds them, and findings."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator, Mapping
+
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+STATUSES = ("pass", "fail", "error")
+
+_ENVIRONMENT_ALIASES = {
+    "prod": "production", "production": "production", "prd": "production",
+    "stage": "staging", "staging": "staging", "stg": "staging",
+    "dev": "development", "development": "development",
+}
+
+
+def normalize_environment(value: str | None) -> str | None:
+    """Map common spellings (prod, stage, dev...) to production, staging, development."""
+    if value is None or not str(value).strip():
+        return None
+    key = str(value).strip().lower()
+    return _ENVIRONMENT_ALIASES.get(key, key)
+
+
+class FrozenDict(dict):
+    """A dict that refuses mutation, so JMESPath still sees a dict."""
+
+    def _readonly(self, *_a: Any, **_k: Any) -> None:
+        raise TypeError("snapshot data is immutable")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _readonly  # type: ignore[assignment]
+
+    def __hash__(self) -> int:  # pragma: no cover - identity hash is enough
+        return id(self)
+
+
+class FrozenList(list):
+    """A list that refuses mutation, so JMESPath projections still work."""
+
+    def _readonly(self, *_a: Any, **_k: Any) -> None:
+        raise TypeError("snapshot data is immutable")
+
+    __setitem__ = __delitem__ = append = extend = insert = pop = remove = clear = sort = reverse = _readonly  # type: ignore[assignment]
+    __iadd__ = __imul__ = _readonly  # type: ignore[assignment]
+
+    def __hash__(self) -> int:  # pragma: no cover
+        return id(self)
+
+
+def freeze(value: Any) -> Any:
+    """Deep-copy JSON-like data into read-only containers."""
+    if isinstance(value, Mapping):
+        return FrozenDict({str(k): freeze(v) for k, v in value.items()})
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
+        return FrozenList(freeze(v) for v in items)
+    return value
+
+
+def thaw(value: Any) -> Any:
+    """Plain dict/list copy of frozen data (for JSON output and tests)."""
+    if isinstance(value, dict):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [thaw(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One AWS resource as the auditor sees it.
+
+    ``attributes`` come from the AWS API, normalized to snake_case. ``relations`` are
+    derived from other resources in the snapshot (see :mod:`auditor.relations`).
+    """
+
+    type: str
+    id: str
+    account: str
+    region: str
+    arn: str | None = None
+    name: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    environment: str | None = None
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    relations: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def ref(self) -> dict[str, Any]:
+        """The identity block that reports show for this resource."""
+        return {"type": self.type, "id": self.id, "arn": self.arn, "name": self.name,
+                "region": self.region, "account": self.account}
+
+    def document(self) -> dict[str, Any]:
+        """What rules query: identity, tags and environment, attributes and relations flat."""
+        doc: dict[str, Any] = dict(self.ref)
+        doc["tags"] = self.tags
+        doc["environment"] = self.environment
+        doc.update(self.attributes)
+        doc.update(self.relations)
+        return doc
+
+
+@dataclass(frozen=True)
+class CollectorError:
+    """An AWS call that failed (after botocore's retries) and the resource types it left unknown."""
+
+    service: str
+    operation: str
+    code: str
+    message: str
+    resource_types: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"service": self.service, "operation": self.operation, "code": self.code,
+                "message": self.message, "resource_types": list(self.resource_types)}
+
+
+class Snapshot:
+    """Every collected resource of one account and region, frozen, with relations derived."""
+
+    def __init__(self, account: str, region: str, resources: Iterable[Resource],
+                 errors: Iterable[CollectorError] = (), collected_at: str | None = None):
+        self.account = account
+        self.region = region
+        self.collected_at = collected_at
+        self.errors: tuple[CollectorError, ...] = tuple(errors)
+        frozen = []
+        for r in resources:
+            object.__setattr__(r, "tags", freeze(r.tags))
+            object.__setattr__(r, "attributes", freeze(r.attributes))
+            object.__setattr__(r, "relations", freeze(r.relations))
+            frozen.append(r)
+        self._resources: tuple[Resource, ...] = tuple(frozen)
+        by_type: dict[str, list[Resource]] = {}
+        for r in self._resources:
+            by_type.setdefault(r.type, []).append(r)
+        self._by_type = {t: tuple(rs) for t, rs in by_type.items()}
+        self._by_id = {(r.type, r.id): r for r in self._resources}
+        self._documents = {(r.type, r.id): freeze(r.document()) for r in self._resources}
+
+    def __iter__(self) -> Iterator[Resource]:
+        return iter(self._resources)
+
+    def __len__(self) -> int:
+        return len(self._resources)
+
+    def of_type(self, rtype: str) -> tuple[Resource, ...]:
+        return self._by_type.get(rtype, ())
+
+    def get(self, rtype: str, rid: str) -> Resource | None:
+        return self._by_id.get((rtype, rid))
+
+    def document(self, resource: Resource) -> Mapping[str, Any]:
+        return self._documents[(resource.type, resource.id)]
+
+    def failed_types(self) -> dict[str, list[CollectorError]]:
+        """Resource types whose collection failed, with the errors that caused it."""
+        out: dict[str, list[CollectorError]] = {}
+        for e in self.errors:
+            for t in e.resource_types:
+                out.setdefault(t, []).append(e)
+        return out
+
+    def counts(self) -> dict[str, int]:
+        return {t: len(rs) for t, rs in sorted(self._by_type.items())}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """The result of one rule on one resource."""
+
+    rule_id: str
+    title: str
+    severity: str
+    status: str
+    resource: Mapping[str, Any]
+    expected: Any
+    actual: Any
+    message: str
+    doc: Mapping[str, Any] | None
+    remediation: str | None
+    pack: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rule_id": self.rule_id, "title": self.title, "severity": self.severity,
+            "status": self.status, "resource": dict(self.resource), "expected": self.expected,
+            "actual": self.actual, "message": self.message,
+            "doc": dict(self.doc) if self.doc else None, "remediation": self.remediation,
+        }

@@ -1,0 +1,302 @@
+"""Relations derived once per snapshot, so that rules stay simple key/op/value checks.
+
+Each derived field is stored in ``Resource.relations`` and appears flat in the rule document:
+
+- subnet: ``route_table_id``, ``public`` (default route 0.0.0.0/0 or ::/0 to an internet gateway,
+  through the explicit association, else the VPC's main table), ``tier`` (public/private),
+  ``nat_routed`` (default route to a NAT gateway).
+- vpc: ``subnet_ids``, ``availability_zones``, ``public_subnet_count``, ``private_subnet_count``,
+  ``internet_gateway_attached``, ``nat_gateway_count`` and ``nat_gateway_azs`` (available ones).
+- security_group: ``used_by`` [{type, id, name}], ``roles`` (load_balancer, ecs_service,
+  database, cache), ``inbound``/``outbound``: the ingress/egress entries with ``peer_roles``,
+  ``peer_name`` and ``open_to_internet`` resolved.
+- ecs_service: ``task_definition`` (its attributes), ``target_groups``, ``scaling``
+  (min/max capacity and policies, or null), ``subnets``, ``in_public_subnet``, ``alarms``.
+- rds_instance, elasticache_replication_group, elasticache_cluster: ``subnets``,
+  ``in_public_subnet``, ``alarms``.
+- load_balancer: ``listeners``, ``subnets``, ``alarms``; listener: ``load_balancer_name``,
+  ``load_balancer_scheme``; target_group: ``services``, ``alarms``; ecs_cluster: ``alarms``,
+  ``services``.
+
+``alarms`` lists the CloudWatch metric alarms whose dimensions name the resource, each as
+{name, namespace, metric_name, statistic, comparison_operator, threshold, period,
+evaluation_periods, datapoints_to_alarm}.
+
+``REQUIRES`` says which collected types each type's document depends on: if any of them failed
+to collect, rules on that type report ``error`` rather than a guess.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from typing import Any, Iterable
+
+from .model import Resource
+
+DEFAULT_ROUTES = ("0.0.0.0/0", "::/0")
+
+ROLE_OF_TYPE = {
+    "load_balancer": "load_balancer",
+    "ecs_service": "ecs_service",
+    "rds_instance": "database",
+    "elasticache_replication_group": "cache",
+    "elasticache_cluster": "cache",
+}
+
+_NETWORK = {"subnet", "route_table"}
+_ALARMS = {"cloudwatch_alarm"}
+REQUIRES: dict[str, set[str]] = {
+    "subnet": _NETWORK,
+    "vpc": _NETWORK | {"vpc", "internet_gateway", "nat_gateway"},
+    "security_group": {"security_group", *ROLE_OF_TYPE},
+    "ecs_service": {"ecs_service", "ecs_task_definition", "target_group", "scalable_target"}
+    | _NETWORK | _ALARMS,
+    "ecs_cluster": {"ecs_cluster", "ecs_service"} | _ALARMS,
+    "rds_instance": {"rds_instance"} | _NETWORK | _ALARMS,
+    "elasticache_replication_group": {"elasticache_replication_group"} | _NETWORK | _ALARMS,
+    "elasticache_cluster": {"elasticache_cluster"} | _NETWORK | _ALARMS,
+    "load_balancer": {"load_balancer", "listener"} | _NETWORK | _ALARMS,
+    "listener": {"listener", "load_balancer"},
+    "target_group": {"target_group", "ecs_service"} | _ALARMS,
+}
+
+
+def requires(rtype: str) -> set[str]:
+    """The collected types a rule on ``rtype`` depends on (itself included)."""
+    return REQUIRES.get(rtype, set()) | {rtype}
+
+
+def _alarm_summary(alarm: Resource) -> dict[str, Any]:
+    a = alarm.attributes
+    return {"name": alarm.id, "namespace": a.get("namespace"), "metric_name": a.get("metric_name"),
+            "statistic": a.get("statistic") or a.get("extended_statistic"),
+            "comparison_operator": a.get("comparison_operator"), "threshold": a.get("threshold"),
+            "period": a.get("period"), "evaluation_periods": a.get("evaluation_periods"),
+            "datapoints_to_alarm": a.get("datapoints_to_alarm"), "dimensions": a.get("dimensions") or {}}
+
+
+class _Index:
+    """Lookups over the raw resources, built once."""
+
+    def __init__(self, resources: list[Resource]):
+        self.by_type: dict[str, list[Resource]] = defaultdict(list)
+        self.by_id: dict[tuple[str, str], Resource] = {}
+        for r in resources:
+            self.by_type[r.type].append(r)
+            self.by_id[(r.type, r.id)] = r
+        self.alarms_by_dim: dict[tuple[str, str], list[Resource]] = defaultdict(list)
+        for alarm in self.by_type["cloudwatch_alarm"]:
+            dims = alarm.attributes.get("dimensions") or {}
+            for k, v in dims.items():
+                self.alarms_by_dim[(k, str(v))].append(alarm)
+
+    def of(self, rtype: str) -> list[Resource]:
+        return self.by_type.get(rtype, [])
+
+    def alarms(self, required: dict[str, str], forbidden: Iterable[str] = ()) -> list[dict]:
+        """Alarms whose dimensions include all of ``required`` and none of ``forbidden`` keys."""
+        if not required:
+            return []
+        first_key, first_val = next(iter(required.items()))
+        out = []
+        for alarm in self.alarms_by_dim.get((first_key, str(first_val)), []):
+            dims = alarm.attributes.get("dimensions") or {}
+            if all(str(dims.get(k)) == str(v) for k, v in required.items()) and \
+                    not any(k in dims for k in forbidden):
+                out.append(_alarm_summary(alarm))
+        return sorted(out, key=lambda a: a["name"])
+
+
+def _subnet_relations(ix: _Index) -> dict[str, dict[str, Any]]:
+    tables = ix.of("route_table")
+    main_by_vpc = {t.attributes.get("vpc_id"): t for t in tables if t.attributes.get("main")}
+    explicit = {sid: t for t in tables for sid in t.attributes.get("subnet_ids") or []}
+    out = {}
+    for s in ix.of("subnet"):
+        table = explicit.get(s.id) or main_by_vpc.get(s.attributes.get("vpc_id"))
+        routes = (table.attributes.get("routes") or []) if table else []
+        default = [r for r in routes if r.get("destination") in DEFAULT_ROUTES
+                   and r.get("state") in (None, "active")]
+        public = any(r.get("target_type") == "internet_gateway" for r in default)
+        out[s.id] = {"route_table_id": table.id if table else None, "public": public,
+                     "tier": "public" if public else "private",
+                     "nat_routed": any(r.get("target_type") == "nat_gateway" for r in default)}
+    return out
+
+
+def _subnet_refs(subnet_ids: Iterable[str], subnets: dict[str, dict], ix: _Index) -> list[dict]:
+    refs = []
+    for sid in subnet_ids or []:
+        s = ix.by_id.get(("subnet", sid))
+        rel = subnets.get(sid, {})
+        refs.append({"id": sid, "public": rel.get("public"), "tier": rel.get("tier"),
+                     "cidr_block": s.attributes.get("cidr_block") if s else None,
+                     "availability_zone": s.attributes.get("availability_zone") if s else None})
+    return refs
+
+
+def _placement(subnet_ids: Iterable[str], subnets: dict, ix: _Index) -> dict[str, Any]:
+    refs = _subnet_refs(subnet_ids, subnets, ix)
+    return {"subnets": refs, "in_public_subnet": any(r["public"] for r in refs)}
+
+
+def _vpc_relations(ix: _Index, subnets: dict) -> dict[str, dict[str, Any]]:
+    out = {}
+    for vpc in ix.of("vpc"):
+        own = [s for s in ix.of("subnet") if s.attributes.get("vpc_id") == vpc.id]
+        nats = [n for n in ix.of("nat_gateway") if n.attributes.get("vpc_id") == vpc.id
+                and n.attributes.get("state") in ("available", "pending")]
+        nat_azs = sorted({ix.by_id[("subnet", n.attributes["subnet_id"])].attributes.get("availability_zone")
+                          for n in nats if ("subnet", n.attributes.get("subnet_id")) in ix.by_id})
+        out[vpc.id] = {
+            "subnet_ids": sorted(s.id for s in own),
+            "availability_zones": sorted({s.attributes.get("availability_zone") for s in own} - {None}),
+            "public_subnet_count": sum(1 for s in own if subnets.get(s.id, {}).get("public")),
+            "private_subnet_count": sum(1 for s in own if not subnets.get(s.id, {}).get("public")),
+            "internet_gateway_attached": any(vpc.id in (g.attributes.get("vpc_ids") or [])
+                                             for g in ix.of("internet_gateway")),
+            "nat_gateway_count": len(nats),
+            "nat_gateway_azs": nat_azs,
+        }
+    return out
+
+
+def _security_group_users(ix: _Index) -> dict[str, list[Resource]]:
+    users: dict[str, list[Resource]] = defaultdict(list)
+    for rtype in ROLE_OF_TYPE:
+        for r in ix.of(rtype):
+            a = r.attributes
+            ids = a.get("security_group_ids") or a.get("vpc_security_group_ids") or \
+                (a.get("network") or {}).get("security_group_ids") or []
+            for gid in ids:
+                users[gid].append(r)
+    return users
+
+
+def _security_group_relations(ix: _Index) -> dict[str, dict[str, Any]]:
+    users = _security_group_users(ix)
+    roles = {gid: sorted({ROLE_OF_TYPE[u.type] for u in us}) for gid, us in users.items()}
+
+    def resolve(entries: list[dict]) -> list[dict]:
+        out = []
+        for e in entries or []:
+            peer = e.get("group_id")
+            peer_res = ix.by_id.get(("security_group", peer)) if peer else None
+            out.append({**e, "peer_roles": roles.get(peer, []) if peer else [],
+                        "peer_name": peer_res.name if peer_res else None,
+                        "open_to_internet": e.get("cidr") in DEFAULT_ROUTES})
+        return out
+
+    return {sg.id: {"used_by": [{"type": u.type, "id": u.id, "name": u.name} for u in users.get(sg.id, [])],
+                    "roles": roles.get(sg.id, []),
+                    "inbound": resolve(sg.attributes.get("ingress")),
+                    "outbound": resolve(sg.attributes.get("egress"))}
+            for sg in ix.of("security_group")}
+
+
+def _scaling(ix: _Index) -> dict[tuple[str, str], dict[str, Any]]:
+    out = {}
+    for t in ix.of("scalable_target"):
+        a = t.attributes
+        if a.get("scalable_dimension") != "ecs:service:DesiredCount":
+            continue
+        out[(a.get("cluster_name"), a.get("service_name"))] = {
+            "min_capacity": a.get("min_capacity"), "max_capacity": a.get("max_capacity"),
+            "policies": a.get("policies") or []}
+    return out
+
+
+def _target_group_summary(tg: Resource) -> dict[str, Any]:
+    a = tg.attributes
+    return {"arn": tg.id, "name": tg.name, "protocol": a.get("protocol"), "port": a.get("port"),
+            "health_check": a.get("health_check"), "load_balancer_arns": a.get("load_balancer_arns") or []}
+
+
+def _ecs_relations(ix: _Index, subnets: dict, out: dict[tuple[str, str], dict]) -> None:
+    scaling = _scaling(ix)
+    services_by_cluster: dict[str, list[str]] = defaultdict(list)
+    services_by_tg: dict[str, list[dict]] = defaultdict(list)
+    for svc in ix.of("ecs_service"):
+        a = svc.attributes
+        cluster, name = a.get("cluster_name"), a.get("service_name")
+        services_by_cluster[cluster].append(name)
+        td = ix.by_id.get(("ecs_task_definition", a.get("task_definition_arn")))
+        tgs = [ix.by_id[("target_group", lb["target_group_arn"])]
+               for lb in a.get("load_balancers") or []
+               if ("target_group", lb.get("target_group_arn")) in ix.by_id]
+        for tg in tgs:
+            services_by_tg[tg.id].append({"cluster_name": cluster, "service_name": name})
+        out[("ecs_service", svc.id)] = {
+            "task_definition": dict(td.attributes) if td else None,
+            "target_groups": [_target_group_summary(tg) for tg in tgs],
+            "scaling": scaling.get((cluster, name)),
+            **_placement((a.get("network") or {}).get("subnet_ids"), subnets, ix),
+            "alarms": ix.alarms({"ClusterName": cluster, "ServiceName": name}),
+        }
+    for c in ix.of("ecs_cluster"):
+        cname = c.attributes.get("cluster_name") or c.id
+        out[("ecs_cluster", c.id)] = {"services": sorted(services_by_cluster.get(cname, [])),
+                                      "alarms": ix.alarms({"ClusterName": cname}, forbidden=("ServiceName",))}
+    for tg in ix.of("target_group"):
+        out[("target_group", tg.id)] = {
+            "services": services_by_tg.get(tg.id, []),
+            "alarms": ix.alarms({"TargetGroup": tg.attributes.get("arn_suffix")})}
+
+
+def _load_balancer_relations(ix: _Index, subnets: dict, out: dict[tuple[str, str], dict]) -> None:
+    listeners_by_lb: dict[str, list[dict]] = defaultdict(list)
+    for li in ix.of("listener"):
+        a = li.attributes
+        lb = ix.by_id.get(("load_balancer", a.get("load_balancer_arn")))
+        listeners_by_lb[a.get("load_balancer_arn")].append({
+            "arn": li.id, "port": a.get("port"), "protocol": a.get("protocol"),
+            "ssl_policy": a.get("ssl_policy"), "default_actions": a.get("default_actions") or []})
+        out[("listener", li.id)] = {
+            "load_balancer_name": lb.name if lb else None,
+            "load_balancer_scheme": lb.attributes.get("scheme") if lb else None}
+    for lb in ix.of("load_balancer"):
+        a = lb.attributes
+        out[("load_balancer", lb.id)] = {
+            "listeners": sorted(listeners_by_lb.get(lb.id, []), key=lambda x: x["port"] or 0),
+            **_placement(a.get("subnet_ids"), subnets, ix),
+            "alarms": ix.alarms({"LoadBalancer": a.get("arn_suffix")}, forbidden=("TargetGroup",))}
+
+
+def _data_store_relations(ix: _Index, subnets: dict, out: dict[tuple[str, str], dict]) -> None:
+    for db in ix.of("rds_instance"):
+        group = db.attributes.get("db_subnet_group") or {}
+        out[("rds_instance", db.id)] = {**_placement(group.get("subnet_ids"), subnets, ix),
+                                        "alarms": ix.alarms({"DBInstanceIdentifier": db.id})}
+    for rg in ix.of("elasticache_replication_group"):
+        alarms = ix.alarms({"ReplicationGroupId": rg.id})
+        for member in rg.attributes.get("member_clusters") or []:
+            alarms += ix.alarms({"CacheClusterId": member})
+        out[("elasticache_replication_group", rg.id)] = {
+            **_placement(rg.attributes.get("subnet_ids"), subnets, ix),
+            "alarms": sorted({a["name"]: a for a in alarms}.values(), key=lambda a: a["name"])}
+    for cc in ix.of("elasticache_cluster"):
+        out[("elasticache_cluster", cc.id)] = {
+            **_placement(cc.attributes.get("subnet_ids"), subnets, ix),
+            "alarms": ix.alarms({"CacheClusterId": cc.id})}
+
+
+def derive(resources: list[Resource]) -> list[Resource]:
+    """Return the resources with their ``relations`` filled in."""
+    ix = _Index(resources)
+    subnets = _subnet_relations(ix)
+    rel: dict[tuple[str, str], dict[str, Any]] = {("subnet", k): v for k, v in subnets.items()}
+    rel.update({("vpc", k): v for k, v in _vpc_relations(ix, subnets).items()})
+    rel.update({("security_group", k): v for k, v in _security_group_relations(ix).items()})
+    _ecs_relations(ix, subnets, rel)
+    _load_balancer_relations(ix, subnets, rel)
+    _data_store_relations(ix, subnets, rel)
+    out = []
+    for r in resources:
+        extra = rel.get((r.type, r.id))
+        if extra:
+            clash = set(extra) & set(r.attributes)
+            if clash:
+                raise ValueError(f"relation names {sorted(clash)} clash with attributes of {r.type}")
+            r = dataclasses.replace(r, relations=extra)
+        out.append(r)
+    return out

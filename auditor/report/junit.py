@@ -1,0 +1,49 @@
+"""JUnit XML: one test suite per rule pack, one test case per rule and resource."""
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+
+from ..audit import AuditResult
+from ..model import Finding
+
+
+def _case_name(f: Finding) -> str:
+    r = f.resource
+    return f"{f.rule_id} [{r.get('name') or r.get('id')}]"
+
+
+def to_junit(result: AuditResult) -> str:
+    suites = ET.Element("testsuites", name="auditor", tests=str(len(result.findings)),
+                        failures=str(sum(f.status == "fail" for f in result.findings)),
+                        errors=str(sum(f.status == "error" for f in result.findings)),
+                        time=f"{result.duration_seconds:.3f}")
+    by_pack: dict[str, list[Finding]] = defaultdict(list)
+    for f in result.findings:
+        by_pack[f.pack or "rules"].append(f)
+    for pack, findings in sorted(by_pack.items()):
+        suite = ET.SubElement(suites, "testsuite", name=pack, tests=str(len(findings)),
+                              failures=str(sum(f.status == "fail" for f in findings)),
+                              errors=str(sum(f.status == "error" for f in findings)),
+                              timestamp=result.started_at)
+        for f in findings:
+            case = ET.SubElement(suite, "testcase", classname=f"{pack}.{f.resource['type']}",
+                                 name=_case_name(f))
+            if f.status in ("fail", "error"):
+                el = ET.SubElement(case, "failure" if f.status == "fail" else "error",
+                                   message=f.message, type=f.severity)
+                doc = f.doc or {}
+                el.text = "\n".join(x for x in (
+                    f"resource: {f.resource.get('arn') or f.resource.get('id')}",
+                    f"expected: {f.expected}" if f.expected is not None else "",
+                    f"actual: {f.actual}" if f.actual is not None else "",
+                    f"doc: {doc.get('file', '')}: {doc.get('quote', '')}" if doc else "",
+                    f"remediation: {f.remediation}" if f.remediation else "") if x)
+    if result.errors:
+        suite = ET.SubElement(suites, "testsuite", name="collection", tests=str(len(result.errors)),
+                              errors=str(len(result.errors)))
+        for e in result.errors:
+            case = ET.SubElement(suite, "testcase", classname="collection", name=f"{e.service}:{e.operation}")
+            ET.SubElement(case, "error", message=f"{e.code}: {e.message}", type=e.code)
+    ET.indent(suites)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"

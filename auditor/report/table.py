@@ -1,0 +1,66 @@
+"""The terminal report: failing findings grouped by severity, expected vs actual, and the source."""
+from __future__ import annotations
+
+import io
+import os
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from ..audit import AuditResult
+from ..model import SEVERITIES
+from .json_report import summary
+
+SEVERITY_STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow",
+                  "low": "cyan", "info": "dim"}
+
+
+def _console(file: io.StringIO, color: bool) -> Console:
+    width = int(os.environ.get("COLUMNS", "0") or 0) or 140
+    return Console(file=file, force_terminal=color, no_color=not color, width=width,
+                   highlight=False, soft_wrap=False)
+
+
+def to_table(result: AuditResult, color: bool = False) -> str:
+    buf = io.StringIO()
+    out = _console(buf, color)
+    s = summary(result)
+    out.print(Text.assemble(("Audit ", "bold"), (result.architecture or "baseline", "bold"),
+                            f"  account {result.account}  region {result.region}  "
+                            f"environment {result.environment or '-'}  {result.duration_seconds:.1f}s"))
+    if result.errors:
+        t = Table(title="Incomplete: AWS calls that failed", title_style="bold red", expand=True)
+        for col in ("service", "operation", "error", "affects"):
+            t.add_column(col)
+        for e in result.errors:
+            t.add_row(e.service, e.operation, f"{e.code}: {e.message}", ", ".join(e.resource_types))
+        out.print(t)
+    for severity in SEVERITIES:
+        failing = [f for f in result.findings if f.status == "fail" and f.severity == severity]
+        if not failing:
+            continue
+        t = Table(title=f"{severity.upper()} ({len(failing)})", title_style=SEVERITY_STYLE[severity],
+                  title_justify="left", expand=True, show_lines=True)
+        t.add_column("rule", ratio=3)
+        t.add_column("resource", ratio=2)
+        t.add_column("expected", ratio=3)
+        t.add_column("actual", ratio=3)
+        t.add_column("source", ratio=3)
+        for f in failing:
+            doc = f.doc or {}
+            t.add_row(Text(f"{f.title}\n{f.rule_id}"),
+                      Text(f"{f.resource['type']}\n{f.resource.get('name') or f.resource['id']}"),
+                      Text(str(f.expected)), Text(str(f.actual)),
+                      Text(f"{doc.get('file', '')}\n\"{doc.get('quote', '')}\""))
+        out.print(t)
+    errored = [f for f in result.findings if f.status == "error"]
+    if errored:
+        out.print(Text(f"{len(errored)} checks not evaluated because collection failed "
+                       f"(see the table above).", style="red"))
+    by = s["by_status"]
+    out.print(Text.assemble(("Summary: ", "bold"), (f"{by['fail']} failing", "red" if by["fail"] else ""),
+                            ", ", (f"{by['error']} errors", "red" if by["error"] else ""),
+                            f", {by['pass']} passing across {s['rules']} rules and "
+                            f"{sum(s['resources'].values())} resources"))
+    return buf.getvalue()

@@ -1,0 +1,162 @@
+"""Load rule packs from YAML, validating each file and naming file, line, rule and field on error."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+from pydantic import ValidationError
+
+from .schema import Pack
+
+PACKAGE_RULES = Path(__file__).resolve().parents[2] / "rules"
+
+
+class RuleFileError(Exception):
+    """One or more problems in rule files; ``problems`` holds one line each."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class LoadedPack:
+    pack: Pack
+    path: Path
+    lines: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def where(self, *loc: Any) -> str:
+        """``file:line`` of a location in this pack, e.g. ``where("rules", 3, "resource")``."""
+        return f"{self.path}:{_line_for(tuple(loc), self.lines)}"
+
+
+def _construct(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> Any:
+    """Build plain Python data from a YAML node, recording the line of every path."""
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        out = {}
+        for key_node, value_node in node.value:
+            key = _construct(key_node, (), {})
+            lines[path + (key,)] = key_node.start_mark.line + 1
+            out[key] = _construct(value_node, path + (key,), lines)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct(v, path + (i,), lines) for i, v in enumerate(node.value)]
+    return yaml.constructor.SafeConstructor().construct_object(node)
+
+
+def _line_for(loc: tuple, lines: dict[tuple, int]) -> int:
+    for n in range(len(loc), -1, -1):
+        if loc[:n] in lines:
+            return lines[loc[:n]]
+    return 1
+
+
+def _field_path(loc: Iterable) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _rule_id(data: Any, loc: tuple) -> str | None:
+    if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
+        try:
+            return str(data["rules"][loc[1]].get("id"))
+        except (KeyError, IndexError, TypeError, AttributeError):
+            return None
+    return None
+
+
+def load_pack_file(path: Path) -> LoadedPack:
+    """Parse and validate one rule file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RuleFileError([f"{path}: cannot read: {exc.strerror}"]) from exc
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise RuleFileError([f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}"]) from exc
+    if node is None:
+        raise RuleFileError([f"{path}:1: empty rule file"])
+    lines: dict[tuple, int] = {}
+    data = _construct(node, (), lines)
+    try:
+        pack = Pack.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+            rule = _rule_id(data, loc)
+            field = _field_path(loc) or "(top level)"
+            problems.append(f"{path}:{_line_for(loc, lines)}: "
+                            f"{f'rule {rule}: ' if rule else ''}field {field}: {err['msg']}")
+        raise RuleFileError(problems) from exc
+    return LoadedPack(pack, path, lines)
+
+
+def rule_files(paths: Iterable[Path]) -> list[Path]:
+    files: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            files.extend(sorted(x for x in p.rglob("*") if x.suffix in (".yaml", ".yml")))
+        elif p.exists():
+            files.append(p)
+        else:
+            raise RuleFileError([f"{p}: no such rule file or folder"])
+    return files
+
+
+def load_packs(paths: Iterable[Path], known_types: Iterable[str] | None = None) -> list[LoadedPack]:
+    """Load every rule file under ``paths``; collect all problems before raising.
+
+    With ``known_types``, a rule on a resource type that no collector produces is an error.
+    """
+    known = set(known_types) if known_types is not None else None
+    problems: list[str] = []
+    packs: list[LoadedPack] = []
+    for f in rule_files(paths):
+        try:
+            packs.append(load_pack_file(f))
+        except RuleFileError as exc:
+            problems.extend(exc.problems)
+    seen: dict[str, Path] = {}
+    for lp in packs:
+        for i, rule in enumerate(lp.pack.rules):
+            if known is not None and rule.resource not in known:
+                problems.append(f"{lp.where('rules', i, 'resource')}: rule {rule.id}: field "
+                                f"rules[{i}].resource: unknown resource type '{rule.resource}' "
+                                f"(known: {', '.join(sorted(known))})")
+            if rule.id in seen:
+                problems.append(f"{lp.where('rules', i, 'id')}: rule {rule.id}: duplicate id (also in {seen[rule.id]})")
+            seen[rule.id] = lp.path
+    if problems:
+        raise RuleFileError(problems)
+    return packs
+
+
+def rules_root() -> Path:
+    """The shipped ``rules/`` folder."""
+    return PACKAGE_RULES
+
+
+def architecture_names(root: Path | None = None) -> list[str]:
+    return sorted(p.stem for p in ((root or rules_root()) / "architectures").glob("*.yaml"))
+
+
+def pack_paths(architecture: str | None, extra: Iterable[Path] = (), root: Path | None = None) -> list[Path]:
+    """Baseline, plus the named architecture pack, plus any extra rule paths."""
+    root = root or rules_root()
+    paths = [root / "baseline"]
+    if architecture:
+        arch = root / "architectures" / f"{architecture}.yaml"
+        if not arch.exists():
+            known = ", ".join(architecture_names(root)) or "none"
+            raise RuleFileError([f"unknown architecture '{architecture}' (known: {known})"])
+        paths.append(arch)
+    return paths + list(extra)

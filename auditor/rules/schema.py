@@ -1,0 +1,162 @@
+"""The rule-file format, as pydantic models; ``export_json_schema`` gives editors the same schema."""
+from __future__ import annotations
+
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .operators import OPERATORS
+
+Severity = Literal["critical", "high", "medium", "low", "info"]
+OperatorName = Literal[tuple(sorted(OPERATORS))]  # type: ignore[valid-type]
+ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Condition(_Strict):
+    """One check. Exactly one form:
+
+    - ``{key, op, value}``: JMESPath ``key`` of the document compared with ``value``;
+    - ``{key, all|any|none: [conditions]}``: every/some/no item of the list at ``key`` matches;
+    - ``{all|any|none: [conditions]}``: a boolean group over the same document;
+    - ``{not: condition}``.
+    ``value`` may be ``{param: NAME}``: a pack parameter, resolved per environment.
+    """
+
+    key: Optional[str] = Field(None, description="JMESPath expression over the resource document")
+    op: Optional[OperatorName] = None  # type: ignore[valid-type]
+    value: Any = None
+    all: Optional[list["Condition"]] = None
+    any: Optional[list["Condition"]] = None
+    none: Optional[list["Condition"]] = None
+    not_: Optional["Condition"] = Field(None, alias="not")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> "Condition":
+        groups = [n for n in ("all", "any", "none") if getattr(self, n) is not None]
+        if self.not_ is not None:
+            groups.append("not")
+        if self.op is not None:
+            if groups:
+                raise ValueError(f"'op' cannot be combined with {groups}")
+            if self.key is None:
+                raise ValueError("'op' needs a 'key'")
+        elif len(groups) != 1:
+            raise ValueError("needs either 'op' (with key and value) or exactly one of all/any/none/not")
+        elif "not" in groups and self.key is not None:
+            raise ValueError("'not' takes no 'key'; put the key inside")
+        return self
+
+
+class DocRef(_Strict):
+    file: str = Field(description="the architecture document (or 'baseline')")
+    section: Optional[str] = None
+    quote: str = Field(description="the statement this rule encodes, quoted")
+
+
+class RuleTest(_Strict):
+    """An inline case: one resource document, or a list of them (for ``when_absent`` rules)."""
+
+    name: str
+    resource: Optional[dict[str, Any]] = Field(None, description="a resource document as rules see it")
+    resources: Optional[list[dict[str, Any]]] = Field(None, description="several documents: the rule's "
+                                                      "outcome over all of them")
+    expect: Literal["pass", "fail", "skip"]
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_input(self) -> "RuleTest":
+        if (self.resource is None) == (self.resources is None):
+            raise ValueError("give exactly one of 'resource' or 'resources'")
+        return self
+
+    @property
+    def documents(self) -> list[dict[str, Any]]:
+        return [self.resource] if self.resource is not None else list(self.resources or [])
+
+
+class Rule(_Strict):
+    id: str = Field(pattern=ID_PATTERN)
+    title: str
+    severity: Severity
+    resource: str = Field(description="resource type, e.g. rds_instance")
+    scope: list[Condition] = Field(default_factory=list, description="all must hold for the rule to apply")
+    assert_: list[Condition] = Field(default_factory=list, alias="assert",
+                                     description="all must hold; may be empty for an existence rule")
+    when_absent: Literal["skip", "fail"] = Field(
+        "skip", description="fail: no resource in scope is itself a failing finding")
+    pack_selector: bool = Field(True, description="apply the pack's selector to this rule")
+    doc: DocRef
+    remediation: str
+    tests: list[RuleTest] = Field(min_length=2)
+
+    @model_validator(mode="after")
+    def _asserts_something(self) -> "Rule":
+        if not self.assert_ and self.when_absent != "fail":
+            raise ValueError("'assert' is empty: give conditions, or when_absent: fail for an existence rule")
+        return self
+
+    @field_validator("tests")
+    @classmethod
+    def _pass_and_fail(cls, tests: list[RuleTest]) -> list[RuleTest]:
+        outcomes = {t.expect for t in tests}
+        if not {"pass", "fail"} <= outcomes:
+            raise ValueError("needs at least one test expecting pass and one expecting fail")
+        return tests
+
+
+class Param(_Strict):
+    default: Any = None
+    environments: dict[str, Any] = Field(default_factory=dict,
+                                         description="value per environment (production, staging, development)")
+    description: Optional[str] = None
+
+
+class OutOfScope(_Strict):
+    statement: str
+    section: Optional[str] = None
+    reason: str
+
+
+class Pack(_Strict):
+    pack: str = Field(pattern=ID_PATTERN)
+    title: str
+    document: Optional[str] = Field(None, description="architecture document file name")
+    description: Optional[str] = None
+    selector: list[Condition] = Field(default_factory=list,
+                                      description="conditions every resource of this pack's rules must meet")
+    params: dict[str, Param] = Field(default_factory=dict)
+    out_of_scope: list[OutOfScope] = Field(default_factory=list)
+    rules: list[Rule] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _params_defined(self) -> "Pack":
+        for i, rule in enumerate(self.rules):
+            for name in _param_names([*self.selector, *rule.scope, *rule.assert_]):
+                if name not in self.params:
+                    raise ValueError(f"rules[{i}] ({rule.id}) uses undefined param '{name}'")
+        return self
+
+
+def _param_names(conditions: list[Condition]) -> set[str]:
+    names: set[str] = set()
+    for c in conditions:
+        if isinstance(c.value, dict) and set(c.value) == {"param"}:
+            names.add(str(c.value["param"]))
+        for sub in (c.all, c.any, c.none):
+            names |= _param_names(sub or [])
+        if c.not_ is not None:
+            names |= _param_names([c.not_])
+    return names
+
+
+def export_json_schema() -> dict[str, Any]:
+    schema = Pack.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://auditor.invalid/schemas/rules.schema.json"
+    schema["title"] = "auditor rule pack"
+    return schema
+

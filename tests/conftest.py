@@ -1,0 +1,34 @@
+"""Shared fixtures: fake credentials, a moto account, and a collector context on it."""
+from __future__ import annotations
+
+import pytest
+from moto import mock_aws
+
+from auditor.aws import AwsContext
+from auditor.collect import CollectContext
+
+REGION = "us-east-1"
+
+
+@pytest.fixture(autouse=True)
+def _aws_env(monkeypatch):
+    """Never reach a real account: fake credentials, fixed region, no endpoint override."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+
+
+@pytest.fixture
+def aws():
+    """An emulated AWS account (moto's in-memory backends) with an AwsContext on it."""
+    with mock_aws():
+        yield AwsContext(region=REGION, max_attempts=2)
+
+
+@pytest.fixture
+def ctx(aws):
+    """A collector context over the emulated account."""
+    return CollectContext(aws, aws.account)

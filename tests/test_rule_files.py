@@ -1,0 +1,116 @@
+"""Rule files: the shipped packs validate and pass their inline tests; errors name file and line."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from auditor.audit import known_resource_types
+from auditor.rules.engine import RuleSet
+from auditor.rules.loader import RuleFileError, load_packs, rules_root
+from auditor.rules.schema import export_json_schema
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _shipped():
+    return load_packs([rules_root()], known_resource_types())
+
+
+def test_shipped_packs_are_valid():
+    packs = _shipped()
+    assert {p.pack.pack for p in packs} >= {"baseline-network", "baseline-data", "mattilda"}
+
+
+def _inline_cases():
+    for result in RuleSet(_shipped()).run_tests():
+        yield pytest.param(result, id=f"{result.rule_id}:{result.name}")
+
+
+@pytest.mark.parametrize("result", list(_inline_cases()))
+def test_inline_rule_case(result):
+    assert result.actual == result.expected
+
+
+def test_every_doc_citation_names_a_document():
+    docs = {p.name for p in (ROOT.parent / "shared" / "architecture-docs").glob("*.txt")}
+    for lp in _shipped():
+        for rule in lp.pack.rules:
+            if rule.doc.file != "all documents":
+                assert rule.doc.file in docs or not docs, f"{rule.id} cites {rule.doc.file}"
+
+
+def test_exported_json_schema_is_current():
+    shipped = json.loads((ROOT / "schemas" / "rules.schema.json").read_text())
+    assert shipped == export_json_schema(), "run: auditor rules schema > schemas/rules.schema.json"
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "broken.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_yaml_syntax_error_names_file_and_line(tmp_path):
+    p = _write(tmp_path, "pack: x\ntitle: t\nrules:\n  - id: a\n    title: [unclosed\n")
+    with pytest.raises(RuleFileError) as exc:
+        load_packs([p])
+    assert exc.value.problems[0].startswith(f"{p}:")
+    assert "invalid YAML" in exc.value.problems[0]
+
+
+def test_schema_error_names_file_line_rule_and_field(tmp_path):
+    p = _write(tmp_path, """pack: x
+title: t
+rules:
+  - id: x.one
+    title: one
+    severity: urgent
+    resource: rds_instance
+    assert:
+      - {key: multi_az, op: eq, value: true}
+    doc: {file: f, quote: q}
+    remediation: r
+    tests:
+      - {name: a, expect: pass, resource: {multi_az: true}}
+      - {name: b, expect: fail, resource: {multi_az: false}}
+""")
+    with pytest.raises(RuleFileError) as exc:
+        load_packs([p])
+    [problem] = exc.value.problems
+    assert problem.startswith(f"{p}:6: rule x.one: field rules[0].severity:")
+
+
+def test_unknown_resource_type_and_operator(tmp_path):
+    p = _write(tmp_path, """pack: x
+title: t
+rules:
+  - id: x.one
+    title: one
+    severity: low
+    resource: rds_database
+    assert:
+      - {key: multi_az, op: equals, value: true}
+    doc: {file: f, quote: q}
+    remediation: r
+    tests:
+      - {name: a, expect: pass, resource: {multi_az: true}}
+      - {name: b, expect: fail, resource: {multi_az: false}}
+""")
+    with pytest.raises(RuleFileError) as exc:
+        load_packs([p], known_resource_types())
+    [problem] = exc.value.problems
+    assert problem.startswith(f"{p}:9: rule x.one: field rules[0].assert[0].op:")
+    p.write_text(p.read_text().replace("op: equals", "op: eq"))
+    with pytest.raises(RuleFileError) as exc:
+        load_packs([p], known_resource_types())
+    assert exc.value.problems[0].startswith(f"{p}:7: rule x.one: field rules[0].resource: unknown resource type")
+
+
+def test_duplicate_rule_ids_across_files(tmp_path):
+    body = (rules_root() / "baseline" / "data.yaml").read_text()
+    (tmp_path / "a.yaml").write_text(body)
+    (tmp_path / "b.yaml").write_text(body.replace("pack: baseline-data", "pack: copy"))
+    with pytest.raises(RuleFileError, match="duplicate id"):
+        load_packs([tmp_path])
