@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -99,6 +100,23 @@ def tag_dict(tags: Iterable[Mapping[str, str]] | Mapping[str, str] | None) -> di
         if k is not None:
             out[str(k)] = str(t.get("Value", t.get("value", "")))
     return out
+
+
+def iso(value: Any) -> str | None:
+    """A datetime from boto3 as an ISO 8601 string (None stays None)."""
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
+def snake_dict(value: Any) -> Any:
+    """Recursively convert AWS CamelCase keys to snake_case."""
+    if isinstance(value, dict):
+        return {_CAMEL_BOUNDARY.sub("_", k).lower(): snake_dict(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [snake_dict(v) for v in value]
+    return value
 
 
 def chunks(items: list, size: int) -> Iterator[list]:

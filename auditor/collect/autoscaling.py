@@ -17,25 +17,14 @@ Resource types:
 """
 from __future__ import annotations
 
-import re
-from typing import Any, Iterator
+from typing import Iterator
 
 from ..model import Resource
-from . import CollectContext, collector
+from . import CollectContext, collector, snake_dict
 
 VOLATILE: tuple[str, ...] = ()
 
 NAMESPACE = "ecs"
-
-
-def snake_dict(value: Any) -> Any:
-    """Recursively convert AWS CamelCase keys to snake_case."""
-    if isinstance(value, dict):
-        return {re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", k).lower(): snake_dict(v)
-                for k, v in value.items()}
-    if isinstance(value, list):
-        return [snake_dict(v) for v in value]
-    return value
 
 
 def _ecs_names(resource_id: str) -> tuple[str | None, str | None]:

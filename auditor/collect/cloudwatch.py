@@ -13,10 +13,12 @@ Resource types:
   threshold (float; None for anomaly-detection alarms), threshold_metric_id, period,
   evaluation_periods, datapoints_to_alarm, treat_missing_data, actions_enabled, alarm_actions,
   ok_actions, insufficient_data_actions, metrics (metric-math alarms: [{id, expression, namespace,
-  metric_name, dimensions, stat, period, return_data}], else None), state_value.
+  metric_name, dimensions, stat, period, return_data}], else None), state_value*.
 - ``cloudwatch_dashboard`` (id = DashboardName, arn = DashboardArn): dashboard_name,
   widget_count, widget_types (sorted unique), metrics (sorted unique "Namespace/MetricName"
   referenced by metric widgets, with the "." and "..." shorthands resolved).
+
+``*`` marks volatile attributes (listed in ``VOLATILE``).
 """
 from __future__ import annotations
 

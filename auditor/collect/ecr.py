@@ -18,7 +18,7 @@ from typing import Any, Iterator
 from . import CollectContext, collector, tag_dict
 from ..model import Resource
 
-VOLATILE = ()
+VOLATILE: tuple[str, ...] = ()
 
 
 @collector("ecr", "ecr_repository")

@@ -37,7 +37,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from ..model import Resource
-from . import CollectContext, chunks, collector, tag_dict
+from . import CollectContext, chunks, collector, iso, tag_dict
 
 VOLATILE = ("active_services_count", "running_tasks_count", "pending_tasks_count",
             "registered_container_instances_count", "running_count", "pending_count")
@@ -54,9 +54,6 @@ def _int(value: Any) -> int | None:
     except (TypeError, ValueError):
         return None
 
-
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if hasattr(value, "isoformat") else value
 
 
 def _strategy(items: list[dict] | None) -> list[dict]:
@@ -168,7 +165,7 @@ def services(ctx: CollectContext) -> Iterator[Resource]:
                              "container_port": lb.get("containerPort")}
                             for lb in s.get("loadBalancers") or []],
             service_registry_arns=[r.get("registryArn") for r in s.get("serviceRegistries") or []],
-            created_at=_iso(s.get("createdAt")),
+            created_at=iso(s.get("createdAt")),
         )
 
 

@@ -10,7 +10,7 @@ from ``list_tags_for_resource`` per ARN.
 
 Resource types:
 
-- ``elasticache_replication_group`` (id = ReplicationGroupId, arn = ARN): description, status,
+- ``elasticache_replication_group`` (id = ReplicationGroupId, arn = ARN): description, status*,
   engine, engine_version, cache_node_type, member_clusters, num_cache_clusters, num_node_groups,
   automatic_failover, multi_az, at_rest_encryption_enabled, transit_encryption_enabled,
   transit_encryption_mode, auth_token_enabled, kms_key_id, snapshot_retention_limit,
@@ -18,11 +18,13 @@ Resource types:
   log_delivery [{log_type, destination_type, log_format, status}], parameter_group_name,
   security_group_ids, cache_subnet_group_name, subnet_ids, parameters.
 - ``elasticache_cluster`` (id = CacheClusterId; only clusters outside a replication group, e.g.
-  Memcached): engine, engine_version, cache_node_type, num_cache_nodes, status,
+  Memcached): engine, engine_version, cache_node_type, num_cache_nodes, status*,
   preferred_availability_zone, preferred_maintenance_window, auto_minor_version_upgrade,
   auth_token_enabled, parameter_group_name, security_group_ids, cache_subnet_group_name,
   subnet_ids, at_rest_encryption_enabled, transit_encryption_enabled, snapshot_retention_limit,
   snapshot_window, log_delivery, parameters.
+
+``*`` marks volatile attributes (listed in ``VOLATILE``).
 """
 from __future__ import annotations
 

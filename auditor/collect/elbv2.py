@@ -31,8 +31,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Iterator
 
 from ..model import Resource
-from . import CollectContext, chunks, collector, tag_dict
-from .autoscaling import snake_dict
+from . import CollectContext, chunks, collector, iso, snake_dict, tag_dict
 
 VOLATILE = ("state",)
 
@@ -62,9 +61,6 @@ def _lb_name(lb_arn: str | None) -> str | None:
     return lb_arn.split("/")[-2] if lb_arn and lb_arn.count("/") >= 3 else None
 
 
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if hasattr(value, "isoformat") else value
-
 
 def _load_balancers(ctx: CollectContext) -> list[dict]:
     return list(ctx.paginate("elbv2", "describe_load_balancers", "LoadBalancers"))
@@ -92,7 +88,7 @@ def load_balancers(ctx: CollectContext) -> Iterator[Resource]:
             availability_zones=[z["ZoneName"] for z in azs if z.get("ZoneName")],
             security_group_ids=list(lb.get("SecurityGroups") or []),
             arn_suffix=_arn_suffix(arn),
-            created_time=_iso(lb.get("CreatedTime")),
+            created_time=iso(lb.get("CreatedTime")),
             attributes=_attributes(attrs),
         )
 

@@ -7,7 +7,9 @@ Resource types:
 
 - ``log_group`` (id = logGroupName): log_group_name, retention_in_days (None = never expire),
   kms_key_id, data_protection_status, log_group_class, deletion_protection, metric_filter_count,
-  stored_bytes.
+  stored_bytes*.
+
+``*`` marks volatile attributes (listed in ``VOLATILE``).
 """
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ and are not read. A missing AWS field is ``None``.
 Resource types:
 
 - ``rds_instance`` (id = DBInstanceIdentifier, arn = DBInstanceArn): engine, engine_version,
-  instance_class, status, multi_az, availability_zone, secondary_availability_zone, storage_type,
+  instance_class, status*, multi_az, availability_zone, secondary_availability_zone, storage_type,
   allocated_storage (GB), max_allocated_storage (storage autoscaling limit, None = off), iops,
   storage_throughput, storage_encrypted, kms_key_id, publicly_accessible, backup_retention_period,
   preferred_backup_window, preferred_maintenance_window, deletion_protection,
@@ -17,6 +17,8 @@ Resource types:
   db_cluster_identifier, vpc_security_group_ids (active only),
   db_subnet_group {name, vpc_id, subnet_ids} or None, parameter_groups [{name, status}],
   parameters {name: value} (user-modified values of the instance's parameter groups).
+
+``*`` marks volatile attributes (listed in ``VOLATILE``).
 """
 from __future__ import annotations
 

@@ -2,19 +2,19 @@
 
 Resource types:
 
-- ``secret`` (id = Name, arn = ARN): name, description, kms_key_id (None = the AWS managed key),
+- ``secret`` (id = name = Name, arn = ARN): description, kms_key_id (None = the AWS managed key),
   rotation_enabled, rotation_days (RotationRules.AutomaticallyAfterDays, or N of a
   ``rate(N days)`` schedule), rotation_schedule, rotation_lambda_arn, owning_service,
-  primary_region, last_changed, last_rotated, last_accessed, next_rotation (ISO 8601 strings).
+  primary_region, last_changed*, last_rotated*, last_accessed*, next_rotation* (ISO 8601 strings).
+
+``*`` marks volatile attributes (listed in ``VOLATILE``).
 """
 from __future__ import annotations
 
 import re
-from dataclasses import replace
-from datetime import datetime
 from typing import Any, Iterator
 
-from . import CollectContext, collector, tag_dict
+from . import CollectContext, collector, iso, tag_dict
 from ..model import Resource
 
 VOLATILE = ("last_changed", "last_rotated", "last_accessed", "next_rotation")
@@ -26,7 +26,7 @@ _RATE_DAYS = re.compile(r"^rate\(\s*(\d+)\s+days?\s*\)$")
 def secrets(ctx: CollectContext) -> Iterator[Resource]:
     for s in ctx.paginate("secretsmanager", "list_secrets", "SecretList"):
         rules = s.get("RotationRules") or {}
-        resource = ctx.resource(
+        yield ctx.resource(
             "secret", s["Name"], arn=s.get("ARN"), name=s["Name"], tags=tag_dict(s.get("Tags")),
             description=s.get("Description"),
             kms_key_id=s.get("KmsKeyId"),
@@ -36,13 +36,11 @@ def secrets(ctx: CollectContext) -> Iterator[Resource]:
             rotation_lambda_arn=s.get("RotationLambdaARN"),
             owning_service=s.get("OwningService"),
             primary_region=s.get("PrimaryRegion"),
-            last_changed=_iso(s.get("LastChangedDate")),
-            last_rotated=_iso(s.get("LastRotatedDate")),
-            last_accessed=_iso(s.get("LastAccessedDate")),
-            next_rotation=_iso(s.get("NextRotationDate")),
+            last_changed=iso(s.get("LastChangedDate")),
+            last_rotated=iso(s.get("LastRotatedDate")),
+            last_accessed=iso(s.get("LastAccessedDate")),
+            next_rotation=iso(s.get("NextRotationDate")),
         )
-        # ctx.resource() takes `name` as the resource name, so the `name` attribute is added here.
-        yield replace(resource, attributes={"name": s["Name"], **resource.attributes})
 
 
 def _rotation_days(rules: dict[str, Any]) -> int | None:
@@ -51,6 +49,3 @@ def _rotation_days(rules: dict[str, Any]) -> int | None:
     match = _RATE_DAYS.match(str(rules.get("ScheduleExpression") or "").strip())
     return int(match.group(1)) if match else None
 
-
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if isinstance(value, datetime) else None

@@ -29,6 +29,9 @@ What is patched
   ``default.<family>`` groups) and describe parameters (``Source`` = user/system/
   engine-default; paged with ``MaxRecords``/``Marker``).
 
+Also here, not a patch: :func:`mark_certificate_issued` (the builder's ACM certificates are
+validated at once instead of after moto's 60-second wait).
+
 Not patched (infeasible in a small module, or not needed by the specs)
 * Cache parameters know only a handful of engine defaults (``_REDIS_DEFAULTS``), not the full
   per-family catalogue; modifying another name is accepted as a string parameter.
@@ -56,6 +59,26 @@ def apply() -> None:
         _patch_rds()
         _patch_elasticache()
         _APPLIED = True
+
+
+def mark_certificate_issued(arn: str) -> bool:
+    """Let an ACM certificate requested with DNS validation be ``ISSUED`` now.
+
+    Not a patch: moto keeps a requested certificate ``PENDING_VALIDATION`` for
+    ``MOTO_ACM_VALIDATION_WAIT`` seconds (60), whereas a deployed architecture's certificate
+    has been validated. Only reaches moto in this process (mock_aws or an in-process server);
+    returns False when the certificate is not there (real AWS, a server in another process).
+    """
+    try:
+        from moto.acm.models import acm_backends
+        _, _, _, region, account, _ = arn.split(":", 5)
+        bundle = acm_backends[account][region]._certificates.get(arn)
+    except Exception:  # noqa: BLE001 - anything unexpected means "not in this process"
+        return False
+    if bundle is None or bundle.status != "PENDING_VALIDATION":
+        return False
+    bundle.status = "ISSUED"
+    return True
 
 
 def _fake_key_arn(region: str, account: str, alias: str) -> str:

@@ -33,7 +33,7 @@ def test_secret_metadata_without_values(ctx, aws):
     db = found["shop/db"]
     a = db.attributes
     assert db.arn.startswith("arn:aws:secretsmanager:us-east-1:123456789012:secret:shop/db-")
-    assert db.name == "shop/db" and a["name"] == "shop/db"
+    assert db.name == "shop/db" and "name" not in a
     assert db.tags == {"Environment": "prod"} and db.environment == "production"
     assert a["description"] == "database credentials"
     assert a["kms_key_id"] == "alias/shop"
