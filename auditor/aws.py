@@ -54,13 +54,15 @@ def error_message(exc: BaseException) -> str:
 class AwsContext:
     """One account and region: a boto3 session, cached clients and API statistics.
 
-    Credentials, region and ``AWS_ENDPOINT_URL`` come from boto3's standard chain.
+    Credentials, region and ``AWS_ENDPOINT_URL`` come from boto3's standard chain;
+    ``endpoint_url`` overrides the endpoint of every client (the emulated demo account).
     """
 
     def __init__(self, region: str | None = None, profile: str | None = None,
                  max_attempts: int = DEFAULT_MAX_ATTEMPTS, retry_mode: str = "standard",
-                 session: boto3.Session | None = None):
+                 session: boto3.Session | None = None, endpoint_url: str | None = None):
         self.session = session or boto3.Session(profile_name=profile, region_name=region)
+        self.endpoint_url = endpoint_url
         self.region = region or self.session.region_name
         if not self.region:
             raise AuditSetupError("no AWS region: pass --region or set AWS_REGION / AWS_DEFAULT_REGION")
@@ -79,7 +81,7 @@ class AwsContext:
         with self._lock:
             if service not in self._clients:
                 self._clients[service] = self.session.client(
-                    service, region_name=self.region, config=self.config)
+                    service, region_name=self.region, config=self.config, endpoint_url=self.endpoint_url)
             return self._clients[service]
 
     @property

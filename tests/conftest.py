@@ -6,8 +6,16 @@ from moto import mock_aws
 
 from auditor.aws import AwsContext
 from auditor.collect import CollectContext
+from auditor.emulated import moto_patches
 
 REGION = "us-east-1"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _moto_as_aws_answers():
+    """moto with the documented gaps filled (auditor.emulated.moto_patches), for every test."""
+    moto_patches.apply()
+    yield
 
 
 @pytest.fixture(autouse=True)

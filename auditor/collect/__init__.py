@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -59,6 +60,22 @@ class CollectContext:
         self.region = aws.region
         self.environment_tag = environment_tag
         self.environment_override = normalize_environment(environment)
+        self._shared: dict[str, Any] = {}
+        self._shared_locks: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def shared(self, key: str, fetch: Callable[[], Any]) -> Any:
+        """Read once per audit what several collectors need (e.g. the ECS services list).
+
+        Concurrent callers wait for the first; a failure is not cached, so each caller
+        records its own error.
+        """
+        with self._lock:
+            lock = self._shared_locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._shared:
+                self._shared[key] = fetch()
+            return self._shared[key]
 
     def client(self, service: str):
         return self.aws.client(service)

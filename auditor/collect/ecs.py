@@ -66,17 +66,21 @@ def _cluster_name(cluster_arn: str) -> str:
 
 
 def _cluster_arns(ctx: CollectContext) -> list[str]:
-    return list(ctx.paginate("ecs", "list_clusters", "clusterArns"))
+    return ctx.shared("ecs.cluster_arns", lambda: list(ctx.paginate("ecs", "list_clusters", "clusterArns")))
 
 
-def _services(ctx: CollectContext) -> Iterator[dict]:
-    """Raw ``describe_services`` entries of every service in every cluster."""
-    ecs = ctx.client("ecs")
-    for cluster_arn in _cluster_arns(ctx):
-        arns = list(ctx.paginate("ecs", "list_services", "serviceArns", cluster=cluster_arn))
-        for batch in chunks(arns, 10):
-            resp = ecs.describe_services(cluster=cluster_arn, services=batch, include=["TAGS"])
-            yield from resp.get("services", [])
+def _services(ctx: CollectContext) -> list[dict]:
+    """Raw ``describe_services`` entries of every service in every cluster, read once per audit."""
+    def fetch() -> list[dict]:
+        ecs = ctx.client("ecs")
+        out: list[dict] = []
+        for cluster_arn in _cluster_arns(ctx):
+            arns = list(ctx.paginate("ecs", "list_services", "serviceArns", cluster=cluster_arn))
+            for batch in chunks(arns, 10):
+                resp = ecs.describe_services(cluster=cluster_arn, services=batch, include=["TAGS"])
+                out.extend(resp.get("services", []))
+        return out
+    return ctx.shared("ecs.services", fetch)
 
 
 @collector("ecs", "ecs_cluster")

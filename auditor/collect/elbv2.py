@@ -63,7 +63,8 @@ def _lb_name(lb_arn: str | None) -> str | None:
 
 
 def _load_balancers(ctx: CollectContext) -> list[dict]:
-    return list(ctx.paginate("elbv2", "describe_load_balancers", "LoadBalancers"))
+    return ctx.shared("elbv2.load_balancers",
+                      lambda: list(ctx.paginate("elbv2", "describe_load_balancers", "LoadBalancers")))
 
 
 @collector("elbv2", "load_balancer")

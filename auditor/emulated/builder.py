@@ -26,8 +26,9 @@ Conventions
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import boto3
 
@@ -357,6 +358,9 @@ def build(spec: Spec, session_or_clients: Any = None) -> Deployment:
     ``session_or_clients``: a ``boto3.Session``, an object with ``.client(service)`` (such as
     ``AwsContext``), a mapping of service name to client, a callable, or ``None`` (plain
     ``boto3.client`` calls, which honour ``AWS_ENDPOINT_URL``).
+
+    Calls :func:`moto_patches.apply` first; the patches stay applied (``moto_patches.revert()``
+    restores plain moto for tests that expect it).
     """
     try:
         from . import moto_patches
@@ -657,7 +661,7 @@ class _Builder:
     def scaling(self, cluster: Cluster, svc: Service) -> None:
         aas, sc = self.client("application-autoscaling"), svc.scaling
         resource = f"service/{cluster.name}/{svc.name}"
-        target = dict(ServiceNamespace="ecs", ResourceId=resource, ScalableDimension="ecs:service:DesiredCount")
+        target = {"ServiceNamespace": "ecs", "ResourceId": resource, "ScalableDimension": "ecs:service:DesiredCount"}
         self.ids[f"scaling_target:{svc.key}"] = aas.register_scalable_target(
             MinCapacity=sc.min_capacity, MaxCapacity=sc.max_capacity, **target).get("ScalableTargetARN", resource)
         for kind, value, metric in (("cpu", sc.cpu_target, "ECSServiceAverageCPUUtilization"),

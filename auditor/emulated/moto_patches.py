@@ -4,10 +4,11 @@ Test-support only: collectors stay written for real AWS; this module makes moto 
 return the settings that the architecture rules check. Gaps are the ones measured in
 ``/work/shared/notes/moto-5.2-gaps.md`` ("gaps note" below).
 
-:func:`apply` is idempotent. It patches moto's classes (response handlers, models), so it
-works under ``mock_aws`` and for a ``ThreadedMotoServer`` running in the same process (the
-server instantiates the same response classes). It cannot reach a moto server in another
-process.
+:func:`apply` is idempotent; :func:`revert` (or ``with patched():``) undoes it, so tests that
+expect plain moto do not depend on test order. It patches moto's classes (response handlers,
+models), so it works under ``mock_aws`` and for a ``ThreadedMotoServer`` running in the same
+process (the server instantiates the same response classes). It cannot reach a moto server
+in another process.
 
 What is patched
 * ECS: ``create_service``/``update_service`` keep ``deploymentConfiguration`` (AWS defaults
@@ -40,25 +41,61 @@ Not patched (infeasible in a small module, or not needed by the specs)
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
 import threading
 import uuid
 from typing import Any
 
-_LOCK = threading.Lock()
-_APPLIED = False
+_LOCK = threading.RLock()
+_MISSING = object()
+_SAVED: list[tuple[Any, str, Any]] = []  # (owner, attribute, original class-dict value), in order
 
 
 def apply() -> None:
     """Install every patch once (idempotent, thread-safe)."""
-    global _APPLIED
     with _LOCK:
-        if _APPLIED:
+        if _SAVED:
             return
         _patch_ecs()
         _patch_rds()
         _patch_elasticache()
-        _APPLIED = True
+
+
+def revert() -> None:
+    """Undo :func:`apply` (no-op when not applied), so that other tests see moto unpatched.
+
+    Objects created while patched keep what they stored.
+    """
+    with _LOCK:
+        while _SAVED:
+            owner, name, original = _SAVED.pop()
+            if original is _MISSING:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, original)
+
+
+def is_applied() -> bool:
+    return bool(_SAVED)
+
+
+@contextlib.contextmanager
+def patched():
+    """``with patched(): ...`` applies the patches and reverts them afterwards if this call applied them."""
+    with _LOCK:
+        owner = not _SAVED
+        apply()
+    try:
+        yield
+    finally:
+        if owner:
+            revert()
+
+
+def _set(owner: Any, name: str, value: Any) -> None:
+    _SAVED.append((owner, name, vars(owner).get(name, _MISSING)))
+    setattr(owner, name, value)
 
 
 def mark_certificate_issued(arn: str) -> bool:
@@ -124,7 +161,8 @@ def _patch_ecs() -> None:
             service.deployment_configuration = _merged(before, self._get_param("deploymentConfiguration"))
         return result
 
-    R.create_service, R.update_service = create_service, update_service
+    _set(R, "create_service", create_service)
+    _set(R, "update_service", update_service)
 
 
 # --------------------------------------------------------------------------------------- RDS
@@ -140,7 +178,7 @@ def _patch_rds() -> None:
         seconds = orig_overlap(start1, end1, start2, end2)
         return -1 if seconds == 0 else seconds
 
-    utils.get_overlap_between_two_date_ranges = overlap
+    _set(utils, "get_overlap_between_two_date_ranges", overlap)
 
     # Gap: "RDS create_db_instance drops EnablePerformanceInsights (no
     # PerformanceInsightsEnabled), Iops, StorageThroughput; KmsKeyId is the literal
@@ -192,11 +230,13 @@ def _patch_rds() -> None:
     def _set_pi_key(self, value) -> None:
         self._pi_key_value = value
 
-    DB.__init__, DB.update = __init__, update
-    DB._pi_retention_value = DB._pi_key_value = None
-    DB.performance_insights_enabled = property(_pi_enabled)
-    DB.performance_insights_retention_period = property(_pi_retention, _set_pi_retention)
-    DB.performance_insights_kms_key_id = property(_pi_key, _set_pi_key)
+    _set(DB, "__init__", __init__)
+    _set(DB, "update", update)
+    _set(DB, "_pi_retention_value", None)
+    _set(DB, "_pi_key_value", None)
+    _set(DB, "performance_insights_enabled", property(_pi_enabled))
+    _set(DB, "performance_insights_retention_period", property(_pi_retention, _set_pi_retention))
+    _set(DB, "performance_insights_kms_key_id", property(_pi_key, _set_pi_key))
 
 
 # ------------------------------------------------------------------------------- ElastiCache
@@ -225,7 +265,10 @@ def _family(engine: str | None, version: str | None) -> str:
 def _patch_elasticache() -> None:
     from moto.core.responses import ActionResult, EmptyResult, PaginatedResult
     from moto.elasticache import models
-    from moto.elasticache.exceptions import ElastiCacheException, InvalidParameterValueException
+    from moto.elasticache.exceptions import (
+        ElastiCacheException,
+        InvalidParameterValueException,
+    )
     from moto.elasticache.responses import ElastiCacheResponse as R
 
     class CacheParameterGroupNotFound(ElastiCacheException):
@@ -243,19 +286,19 @@ def _patch_elasticache() -> None:
             kwargs["replicas_per_node_group"] = kwargs["num_cache_clusters"] - 1
         return orig_members(self, *args, **kwargs)
 
-    RG._set_node_members_clusters_disabled = members_disabled
+    _set(RG, "_set_node_members_clusters_disabled", members_disabled)
 
     # Gap: "the member clusters of a replication group cannot be read with
     # describe_cache_clusters"; "create_cache_cluster lacks CacheParameterGroup, SecurityGroups,
     # AtRestEncryptionEnabled". The serializer reads these names off the CacheCluster object.
     CC, B = models.CacheCluster, models.ElastiCacheBackend
-    CC.at_rest_encryption_enabled = False
-    CC.cache_parameter_group = property(lambda self: {
+    _set(CC, "at_rest_encryption_enabled", False)
+    _set(CC, "cache_parameter_group", property(lambda self: {
         "CacheParameterGroupName": self.cache_parameter_group_name
         or f"default.{_family(self.engine, self.engine_version)}",
-        "ParameterApplyStatus": "in-sync", "CacheNodeIdsToReboot": []})
-    CC.security_groups = property(lambda self: [
-        {"SecurityGroupId": sg, "Status": "active"} for sg in self.security_group_ids])
+        "ParameterApplyStatus": "in-sync", "CacheNodeIdsToReboot": []}))
+    _set(CC, "security_groups", property(lambda self: [
+        {"SecurityGroupId": sg, "Status": "active"} for sg in self.security_group_ids]))
     cc_params = [p for p in inspect.signature(CC.__init__).parameters if p != "self"]
     orig_create_rg, orig_delete_rg = B.create_replication_group, B.delete_replication_group
 
@@ -291,7 +334,8 @@ def _patch_elasticache() -> None:
                 self.cache_clusters.pop(cluster_id, None)
         return group
 
-    B.create_replication_group, B.delete_replication_group = create_replication_group, delete_replication_group
+    _set(B, "create_replication_group", create_replication_group)
+    _set(B, "delete_replication_group", delete_replication_group)
 
     # Gap: "cache parameter groups (create/modify/describe, describe_cache_parameters) are not
     # implemented". State lives on the backend instance, so moto's reset clears it.
@@ -378,7 +422,7 @@ def _patch_elasticache() -> None:
 
     for fn in (create_cache_parameter_group, modify_cache_parameter_group, reset_cache_parameter_group,
                delete_cache_parameter_group, describe_cache_parameter_groups, describe_cache_parameters):
-        setattr(R, fn.__name__, fn)
+        _set(R, fn.__name__, fn)
 
     # Tags of parameter groups: moto's ARN check knows no "parametergroup" resources.
     orig_list_tags = B.list_tags_for_resource
@@ -388,4 +432,4 @@ def _patch_elasticache() -> None:
             return self.tagging_service.list_tags_for_resource(arn)
         return orig_list_tags(self, arn)
 
-    B.list_tags_for_resource = list_tags_for_resource
+    _set(B, "list_tags_for_resource", list_tags_for_resource)

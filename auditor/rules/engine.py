@@ -16,9 +16,18 @@ from .schema import Condition, Pack, Rule
 MAX_RENDER = 300
 
 
+def _compact(value: Any) -> Any:
+    """Drop null and empty members of objects, so messages show what is set."""
+    if isinstance(value, dict):
+        return {k: _compact(v) for k, v in value.items() if v not in (None, [], {}, "")}
+    if isinstance(value, list):
+        return [_compact(v) for v in value]
+    return value
+
+
 def render(value: Any) -> str:
     """Compact JSON for messages, cut to a readable length."""
-    text = json.dumps(value, sort_keys=True, default=str, separators=(", ", ": "))
+    text = json.dumps(_compact(value), sort_keys=True, default=str, separators=(", ", ": "))
     return text if len(text) <= MAX_RENDER else text[:MAX_RENDER - 3] + "..."
 
 

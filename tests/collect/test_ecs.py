@@ -91,8 +91,10 @@ def test_service_attributes(ctx, app):
         "desired_count": 2, "running_count": 0, "pending_count": 2,
         "task_definition_arn": app["td"], "scheduling_strategy": "REPLICA",
         "deployment_controller": "ECS",
-        "deployment_configuration": None,  # moto does not store it; see the Stubber test
-        "health_check_grace_period_seconds": None, "enable_execute_command": None,
+        # AWS's defaults, which moto returns with auditor.emulated.moto_patches
+        "deployment_configuration": {"minimum_healthy_percent": 100, "maximum_percent": 200,
+                                     "circuit_breaker": {"enable": False, "rollback": False}, "alarms": None},
+        "health_check_grace_period_seconds": 0, "enable_execute_command": False,
         "propagate_tags": "NONE", "enable_ecs_managed_tags": None,
         "network": {"subnet_ids": app["subnets"], "security_group_ids": [app["sg"]], "assign_public_ip": False},
         "load_balancers": [{"target_group_arn": app["tg"], "load_balancer_name": None,

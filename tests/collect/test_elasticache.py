@@ -43,17 +43,16 @@ def test_replication_group_on_moto(ctx, moto_cache):
     assert a["status"] == "available"
     assert a["engine"] == "redis"
     assert a["cache_node_type"] == "cache.t3.micro"
-    assert a["member_clusters"] == ["sessions-001"] and a["num_cache_clusters"] == 1
+    assert a["member_clusters"] == ["sessions-001", "sessions-002"] and a["num_cache_clusters"] == 2
     assert a["num_node_groups"] == 1
     assert (a["automatic_failover"], a["multi_az"]) == ("enabled", "enabled")
     assert a["at_rest_encryption_enabled"] is True and a["transit_encryption_enabled"] is True
     assert a["auth_token_enabled"] is False
     assert a["snapshot_retention_limit"] == 5
     assert a["cluster_enabled"] is False
-    # moto cannot read member clusters: member-derived fields are unknown, not invented.
-    assert a["engine_version"] is None
-    assert a["parameter_group_name"] is None and a["parameters"] is None
-    assert a["security_group_ids"] is None and a["subnet_ids"] is None
+    # read from the member clusters (moto_patches makes them readable, as in AWS)
+    assert a["engine_version"] == "7.1"
+    assert a["cache_subnet_group_name"] == "cache" and a["subnet_ids"] == [moto_cache["subnet"]]
 
 
 def test_standalone_cluster_on_moto(ctx, moto_cache):
@@ -68,7 +67,7 @@ def test_standalone_cluster_on_moto(ctx, moto_cache):
     assert a["subnet_ids"] == [moto_cache["subnet"]]
     assert a["snapshot_retention_limit"] == 0
     assert a["security_group_ids"] == []
-    assert a["parameter_group_name"] is None and a["parameters"] is None
+    assert a["parameter_group_name"] == "default.redis7" and a["parameters"] == {}
 
 
 def _member(cid, rg=None, **extra):

@@ -1,6 +1,7 @@
 """Fixtures for the emulated-account tests: moto in-process (mock_aws) and moto's threaded server."""
 from __future__ import annotations
 
+import logging
 import urllib.request
 
 import boto3
@@ -8,7 +9,6 @@ import pytest
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
-from auditor.emulated import moto_patches
 
 REGION = "us-east-1"
 
@@ -16,7 +16,7 @@ REGION = "us-east-1"
 @pytest.fixture(scope="session")
 def moto_server_url():
     """One in-process moto server on a free port for the whole session."""
-    moto_patches.apply()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no per-request log lines
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -36,7 +36,6 @@ def server_endpoint(moto_server_url, monkeypatch):
 @pytest.fixture(params=["mock_aws", "server"])
 def clients(request):
     """A function service -> boto3 client, against mock_aws or against the moto server."""
-    moto_patches.apply()
 
     def make(service: str):
         return boto3.client(service, region_name=REGION)

@@ -15,12 +15,33 @@ def _vpc(ec2):
     return vpc, subnets, sg
 
 
-def test_apply_is_idempotent():
-    from moto.ecs.responses import EC2ContainerServiceResponse
+def test_apply_is_idempotent_and_revert_restores_moto():
+    from moto.ecs.responses import EC2ContainerServiceResponse as R
+    from moto.elasticache.models import CacheCluster
+    from moto.elasticache.responses import ElastiCacheResponse
+    from moto.rds.models import DBInstance
+    moto_patches.revert()
+    try:
+        _check_apply_and_revert(R, CacheCluster, ElastiCacheResponse, DBInstance)
+    finally:
+        moto_patches.apply()  # the rest of the suite runs on patched moto
+
+
+def _check_apply_and_revert(R, CacheCluster, ElastiCacheResponse, DBInstance):
+    plain_create, plain_init = R.create_service, DBInstance.__init__
+    assert not hasattr(ElastiCacheResponse, "describe_cache_parameters")
+    assert "security_groups" not in vars(CacheCluster)
     moto_patches.apply()
-    first = EC2ContainerServiceResponse.create_service
+    first = R.create_service
     moto_patches.apply()
-    assert EC2ContainerServiceResponse.create_service is first
+    assert R.create_service is first is not plain_create and moto_patches.is_applied()
+    moto_patches.revert()
+    assert R.create_service is plain_create and DBInstance.__init__ is plain_init
+    assert "security_groups" not in vars(CacheCluster) and "performance_insights_enabled" not in vars(DBInstance)
+    assert not hasattr(ElastiCacheResponse, "describe_cache_parameters")
+    with moto_patches.patched():
+        assert R.create_service is not plain_create
+    assert R.create_service is plain_create and not moto_patches.is_applied()
 
 
 def test_ecs_service_keeps_deployment_configuration(clients):

@@ -1,0 +1,41 @@
+"""Documented drifts of the mattilda deployment (000_3a7a9f284227b1c1.txt)."""
+from . import Drift, call, scaling_range
+
+DRIFTS = [
+    Drift("db-single-az", "rds", "production database loses Multi-AZ",
+          call("rds", "modify_db_instance", DBInstanceIdentifier="{spec.database.identifier}", MultiAZ=False, ApplyImmediately=True),
+          {"mattilda.rds.multi_az_production": "db"}, environment="production"),
+    Drift("db-instance-class", "rds", "database resized to db.m5.large",
+          call("rds", "modify_db_instance", DBInstanceIdentifier="{spec.database.identifier}", DBInstanceClass="db.m5.large",
+               ApplyImmediately=True),
+          {"mattilda.rds.instance_class": "db"}),
+    Drift("ecs-ssh-open", "security_groups", "SSH opened to the internet on the ECS tasks' security group",
+          call("ec2", "authorize_security_group_ingress", GroupId="{sg:ecs}", IpPermissions=[
+              {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]),
+          {"baseline.sg.only_load_balancers_open_to_internet": "sg:ecs", "mattilda.sg.ecs_from_alb_only": "sg:ecs"}),
+    Drift("db-open-to-vpc", "security_groups", "PostgreSQL opened to the whole VPC CIDR",
+          call("ec2", "authorize_security_group_ingress", GroupId="{sg:rds}", IpPermissions=[
+              {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "IpRanges": [{"CidrIp": "10.0.0.0/16"}]}]),
+          {"mattilda.sg.data_from_ecs_only": "sg:rds"}),
+    Drift("secret-missing", "secrets", "secret mattilda/redis-url deleted",
+          call("secretsmanager", "delete_secret", SecretId="mattilda/redis-url", ForceDeleteWithoutRecovery=True),
+          {"mattilda.secrets.redis_url": None}),
+    Drift("ecr-scan-off", "ecr", "scan on push turned off",
+          call("ecr", "put_image_scanning_configuration", repositoryName="mattilda-backend",
+               imageScanningConfiguration={"scanOnPush": False}),
+          {"baseline.ecr.scan_on_push": "repo:mattilda-backend", "mattilda.ecr.repository": "repo:mattilda-backend"}),
+    Drift("log-retention-removed", "logs", "API log group set to never expire",
+          call("logs", "delete_retention_policy", logGroupName="/ecs/mattilda-api"),
+          {"baseline.logs.retention_set": "log_group:/ecs/mattilda-api",
+           "mattilda.logs.api_log_group": "log_group:/ecs/mattilda-api"}),
+    Drift("scaling-max-4", "autoscaling", "autoscaling maximum lowered to 4 tasks",
+          scaling_range("api", 2, 4), {"mattilda.ecs.autoscaling_range": "service:api"}),
+    Drift("http-forwards", "load_balancer", "HTTP listener forwards plaintext instead of redirecting",
+          call("elbv2", "modify_listener", ListenerArn="{listener:http}",
+               DefaultActions=[{"Type": "forward", "TargetGroupArn": "{tg:api}"}]),
+          {"mattilda.alb.http_redirects": "listener:http"}),
+    Drift("cache-node-type", "redis", "Redis resized to cache.m5.large",
+          call("elasticache", "modify_replication_group", ReplicationGroupId="{spec.cache.replication_group_id}",
+               CacheNodeType="cache.m5.large", ApplyImmediately=True),
+          {"mattilda.cache.node_type": "cache"}),
+]

@@ -1,0 +1,224 @@
+"""The CLI end to end against moto's threaded server (in-process), as a user would run it."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import jsonschema
+import pytest
+import requests
+
+from auditor import cli
+from auditor.emulated import drifts as drift_registry
+from auditor.emulated.demo import deploy, moto_server
+
+ROOT = Path(__file__).resolve().parents[1]
+REPORT_SCHEMA = json.loads((ROOT / "schemas" / "report.schema.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def endpoint():
+    with moto_server() as url:
+        yield url
+
+
+@pytest.fixture
+def account(endpoint, monkeypatch):
+    """A fresh emulated account that the CLI reaches through AWS_ENDPOINT_URL."""
+    requests.post(f"{endpoint}/moto-api/reset", timeout=10)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    return endpoint
+
+
+def audit(capsys, *args: str) -> tuple[int, str, str]:
+    code = cli.main(["audit", "--quiet", "--max-attempts", "2", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def audit_json(capsys, *args: str) -> tuple[int, dict]:
+    code, out, err = audit(capsys, "--architecture", "mattilda", "--format", "json", *args)
+    report = json.loads(out)
+    jsonschema.validate(report, REPORT_SCHEMA)
+    return code, report
+
+
+def failing(report: dict) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for f in report["findings"]:
+        if f["status"] == "fail":
+            out.setdefault(f["rule_id"], []).append(f)
+    return out
+
+
+@pytest.mark.parametrize("environment", ["production", "staging"])
+def test_compliant_deployment_passes(account, capsys, environment):
+    deploy("mattilda", environment, account)
+    code, report = audit_json(capsys)
+    assert code == 0, failing(report)
+    assert report["architecture"] == "mattilda"
+    assert report["environment"] == environment
+    assert report["account"] == "123456789012" and report["region"] == "us-east-1"
+    assert report["errors"] == []
+    assert report["summary"]["by_status"]["fail"] == 0
+    assert report["summary"]["by_status"]["pass"] >= 30
+    assert report["summary"]["resources"]["rds_instance"] == 1
+    rules = {f["rule_id"] for f in report["findings"]}
+    assert {"mattilda.rds.postgres_15", "baseline.rds.not_publicly_accessible",
+            "mattilda.secrets.secret_key"} <= rules
+    multi_az = {"production": "mattilda.rds.multi_az_production",
+                "staging": "mattilda.rds.single_az_outside_production"}[environment]
+    assert multi_az in rules
+
+
+@pytest.mark.parametrize("drift", drift_registry.drifts_for("mattilda"), ids=lambda d: d.name)
+def test_each_documented_drift_gives_exactly_its_findings(account, capsys, drift):
+    deployment = deploy("mattilda", drift.environment or "production", account, [drift.name])
+    code, report = audit_json(capsys)
+    assert code == 1
+    found = failing(report)
+    assert set(found) == set(drift.expect), f"{drift.name}: {sorted(found)}"
+    for rule_id, key in drift.expect.items():
+        [finding] = found[rule_id]
+        if key is None:
+            assert finding["resource"]["id"] == "(none)"
+        else:
+            assert deployment[key] in (finding["resource"]["id"], finding["resource"]["arn"]), finding["resource"]
+        assert finding["expected"] and finding["actual"]
+        assert finding["doc"]["file"] and finding["doc"]["quote"] and finding["remediation"]
+
+
+def test_fail_on_threshold(account, capsys):
+    deploy("mattilda", "production", account, ["db-instance-class"])  # a medium finding
+    assert audit(capsys, "--architecture", "mattilda", "--fail-on", "high")[0] == 0
+    assert audit(capsys, "--architecture", "mattilda", "--fail-on", "medium")[0] == 1
+
+
+def test_table_markdown_and_junit(account, capsys, tmp_path):
+    deploy("mattilda", "production", account, ["db-single-az", "secret-missing"])
+    code, out, _ = audit(capsys, "--architecture", "mattilda")
+    assert code == 1
+    assert "HIGH (2)" in out and "multi_az == true" in out and "Summary: 2 failing" in out
+
+    code, out, _ = audit(capsys, "--architecture", "mattilda", "--format", "markdown")
+    assert "## High (2)" in out and "| **Production database is Multi-AZ**" in out
+    assert '000_3a7a9f284227b1c1.txt: "Multi-AZ: Production only for high availability"' in out
+
+    target = tmp_path / "reports" / "audit.xml"
+    code, out, _ = audit(capsys, "--architecture", "mattilda", "--format", "junit", "--output", str(target))
+    assert code == 1 and out == ""
+    root = ET.parse(target).getroot()
+    cases = root.findall(".//testcase")
+    assert int(root.get("tests")) == len(cases) > 30
+    failures = root.findall(".//failure")
+    assert len(failures) == int(root.get("failures")) == 2
+    assert {f.get("type") for f in failures} == {"high"}
+
+
+def test_broken_rule_file_exits_2_naming_file_and_line(account, capsys, tmp_path):
+    bad = tmp_path / "extra.yaml"
+    bad.write_text("pack: extra\ntitle: x\nrules:\n  - id: extra.one\n    title: t\n    severity: low\n"
+                   "    resource: vpc\n    assert: [{key: cidr_block, op: eq}]\n    doc: {file: f, quote: q}\n"
+                   "    remediation: r\n    tests: nope\n")
+    code, out, err = audit(capsys, "--architecture", "mattilda", "--rules", str(bad))
+    assert code == 2 and out == ""
+    assert f"error: {bad}:11: rule extra.one: field rules[0].tests:" in err
+
+
+def test_unknown_architecture_exits_2(account, capsys):
+    code, _, err = audit(capsys, "--architecture", "nope")
+    assert code == 2 and "unknown architecture 'nope'" in err
+
+
+def _restricted_credentials(endpoint: str, denied: str) -> dict[str, str]:
+    """An IAM user allowed everything but ``denied`` actions, with moto's IAM checks on."""
+    import boto3
+    iam = boto3.client("iam", region_name="us-east-1", endpoint_url=endpoint)
+    iam.create_user(UserName="auditor")
+    iam.put_user_policy(UserName="auditor", PolicyName="read", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"},
+                                               {"Effect": "Deny", "Action": denied, "Resource": "*"}]}))
+    key = iam.create_access_key(UserName="auditor")["AccessKey"]
+    return {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
+
+
+@pytest.fixture
+def iam_enforced(account):
+    yield account
+    requests.post(f"{account}/moto-api/reset-auth", data=b"inf", timeout=10)
+
+
+def test_denied_service_gives_errors_and_exit_2_with_other_findings_intact(iam_enforced, capsys, monkeypatch):
+    deploy("mattilda", "production", iam_enforced)
+    creds = _restricted_credentials(iam_enforced, "rds:*")
+    for k, v in creds.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("AWS_SESSION_TOKEN")
+    requests.post(f"{iam_enforced}/moto-api/reset-auth", data=b"0", timeout=10)
+    code, report = audit_json(capsys)
+    assert code == 2
+    [error] = report["errors"]
+    assert error["service"] == "rds" and error["operation"] == "DescribeDBInstances"
+    assert error["code"] == "AccessDenied" and "rds_instance" in error["resource_types"]
+    by_rule = {}
+    for f in report["findings"]:
+        by_rule.setdefault(f["rule_id"], set()).add(f["status"])
+    assert by_rule["mattilda.rds.postgres_15"] == {"error"}
+    assert by_rule["baseline.rds.encrypted"] == {"error"}
+    assert by_rule["mattilda.ecs.fargate"] == {"pass"}
+    assert by_rule["mattilda.secrets.secret_key"] == {"pass"}
+    assert not any(s == "pass" for rid, st in by_rule.items() if ".rds." in rid for s in st)
+
+
+def test_unreachable_endpoint_for_one_service(account, capsys, monkeypatch):
+    deploy("mattilda", "production", account)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", "http://127.0.0.1:9")
+    code, report = audit_json(capsys, "--max-attempts", "1")
+    assert code == 2
+    [error] = report["errors"]
+    assert error["service"] == "secretsmanager" and error["code"] == "EndpointConnectionError"
+    statuses = {f["status"] for f in report["findings"] if f["rule_id"].startswith("mattilda.secrets.")}
+    assert statuses == {"error"}
+
+
+def test_no_credentials_exits_2(account, capsys, monkeypatch, tmp_path):
+    for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    code, out, err = audit(capsys, "--architecture", "mattilda")
+    assert code == 2 and "cannot identify the AWS account" in err and "NoCredentialsError" in err
+
+
+def test_python_m_auditor_entry_point(account, tmp_path):
+    deploy("mattilda", "production", account, ["ecr-scan-off"])
+    env = {**os.environ, "AWS_ENDPOINT_URL": account}
+    proc = subprocess.run([sys.executable, "-m", "auditor", "audit", "-a", "mattilda", "-f", "json", "-q"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    assert set(failing(json.loads(proc.stdout))) == {"baseline.ecr.scan_on_push", "mattilda.ecr.repository"}
+
+
+def test_rules_commands(capsys):
+    assert cli.main(["rules", "validate"]) == 0
+    assert "rules: valid" in capsys.readouterr().out
+    assert cli.main(["rules", "test"]) == 0
+    assert " 0 failed" in capsys.readouterr().out
+    assert cli.main(["rules", "list", "--architecture", "mattilda"]) == 0
+    out = capsys.readouterr().out
+    assert "mattilda.rds.multi_az_production" in out and "Multi-AZ: Production only" in out
+    assert "out of scope" in out and "GitHub Actions" in out
+    assert cli.main(["rules", "list", "--architecture", "mattilda", "--format", "json"]) == 0
+    packs = json.loads(capsys.readouterr().out)
+    assert {p["pack"] for p in packs} == {"baseline-network", "baseline-data", "mattilda"}
+
+
+def test_demo_command(capsys):
+    code = cli.main(["demo", "--quiet", "--drift", "db-single-az", "--format", "json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 1 and set(failing(report)) == {"mattilda.rds.multi_az_production"}
