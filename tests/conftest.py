@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import pytest
+import requests
 from moto import mock_aws
 
 from auditor.aws import AwsContext
 from auditor.collect import CollectContext
 from auditor.emulated import moto_patches
+from auditor.emulated.demo import moto_server
 
 REGION = "us-east-1"
 
@@ -40,3 +42,18 @@ def aws():
 def ctx(aws):
     """A collector context over the emulated account."""
     return CollectContext(aws, aws.account)
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    """moto's threaded server, in this process, for the whole session."""
+    with moto_server() as url:
+        yield url
+
+
+@pytest.fixture
+def account(moto_endpoint, monkeypatch):
+    """A fresh emulated account that boto3 (and so the CLI) reaches through AWS_ENDPOINT_URL."""
+    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10).raise_for_status()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    return moto_endpoint

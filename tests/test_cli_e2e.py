@@ -6,90 +6,19 @@ import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
-import jsonschema
 import pytest
 import requests
 
 from auditor import cli
-from auditor.emulated import drifts as drift_registry
-from auditor.emulated.demo import deploy, moto_server
+from auditor.emulated.demo import deploy
 
-ROOT = Path(__file__).resolve().parents[1]
-REPORT_SCHEMA = json.loads((ROOT / "schemas" / "report.schema.json").read_text())
-
-
-@pytest.fixture(scope="module")
-def endpoint():
-    with moto_server() as url:
-        yield url
-
-
-@pytest.fixture
-def account(endpoint, monkeypatch):
-    """A fresh emulated account that the CLI reaches through AWS_ENDPOINT_URL."""
-    requests.post(f"{endpoint}/moto-api/reset", timeout=10)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-    return endpoint
-
-
-def audit(capsys, *args: str) -> tuple[int, str, str]:
-    code = cli.main(["audit", "--quiet", "--max-attempts", "2", *args])
-    out, err = capsys.readouterr()
-    return code, out, err
+from cli_runner import audit, failing
+from cli_runner import audit_json as _audit_json
 
 
 def audit_json(capsys, *args: str) -> tuple[int, dict]:
-    code, out, err = audit(capsys, "--architecture", "mattilda", "--format", "json", *args)
-    report = json.loads(out)
-    jsonschema.validate(report, REPORT_SCHEMA)
-    return code, report
-
-
-def failing(report: dict) -> dict[str, list[dict]]:
-    out: dict[str, list[dict]] = {}
-    for f in report["findings"]:
-        if f["status"] == "fail":
-            out.setdefault(f["rule_id"], []).append(f)
-    return out
-
-
-@pytest.mark.parametrize("environment", ["production", "staging"])
-def test_compliant_deployment_passes(account, capsys, environment):
-    deploy("mattilda", environment, account)
-    code, report = audit_json(capsys)
-    assert code == 0, failing(report)
-    assert report["architecture"] == "mattilda"
-    assert report["environment"] == environment
-    assert report["account"] == "123456789012" and report["region"] == "us-east-1"
-    assert report["errors"] == []
-    assert report["summary"]["by_status"]["fail"] == 0
-    assert report["summary"]["by_status"]["pass"] >= 30
-    assert report["summary"]["resources"]["rds_instance"] == 1
-    rules = {f["rule_id"] for f in report["findings"]}
-    assert {"mattilda.rds.postgres_15", "baseline.rds.not_publicly_accessible",
-            "mattilda.secrets.secret_key"} <= rules
-    multi_az = {"production": "mattilda.rds.multi_az_production",
-                "staging": "mattilda.rds.single_az_outside_production"}[environment]
-    assert multi_az in rules
-
-
-@pytest.mark.parametrize("drift", drift_registry.drifts_for("mattilda"), ids=lambda d: d.name)
-def test_each_documented_drift_gives_exactly_its_findings(account, capsys, drift):
-    deployment = deploy("mattilda", drift.environment or "production", account, [drift.name])
-    code, report = audit_json(capsys)
-    assert code == 1
-    found = failing(report)
-    assert set(found) == set(drift.expect), f"{drift.name}: {sorted(found)}"
-    for rule_id, key in drift.expect.items():
-        [finding] = found[rule_id]
-        if key is None:
-            assert finding["resource"]["id"] == "(none)"
-        else:
-            assert deployment[key] in (finding["resource"]["id"], finding["resource"]["arn"]), finding["resource"]
-        assert finding["expected"] and finding["actual"]
-        assert finding["doc"]["file"] and finding["doc"]["quote"] and finding["remediation"]
+    return _audit_json(capsys, "mattilda", *args)
 
 
 def test_fail_on_threshold(account, capsys):
