@@ -405,15 +405,21 @@ def fckdoomscroll(environment: str) -> Spec:
             Alarm(f"{p}-rds-connections-high", "AWS/RDS", "DatabaseConnections", {"DBInstanceIdentifier": "@db"},
                   80, period=300),  # 80 % of max_connections=100
         ],
-        dashboards=[Dashboard(f"{p}-dashboard", [
+        dashboards=[Dashboard(f"{p}-dashboard", [  # every "Key Metrics" entry of the document
             ("AWS/ECS", "CPUUtilization", {"ClusterName": "@cluster", "ServiceName": "@service:app"}),
             ("AWS/ECS", "MemoryUtilization", {"ClusterName": "@cluster", "ServiceName": "@service:app"}),
+            # RunningCount / DesiredCount: the Container Insights task counts
+            ("ECS/ContainerInsights", "RunningTaskCount", {"ClusterName": "@cluster", "ServiceName": "@service:app"}),
+            ("ECS/ContainerInsights", "DesiredTaskCount", {"ClusterName": "@cluster", "ServiceName": "@service:app"}),
             ("AWS/ApplicationELB", "TargetResponseTime", {"LoadBalancer": "@alb"}),
             ("AWS/ApplicationELB", "RequestCount", {"LoadBalancer": "@alb"}),
             ("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", {"LoadBalancer": "@alb"}),
+            ("AWS/ApplicationELB", "HTTPCode_Target_4XX_Count", {"LoadBalancer": "@alb"}),
             ("AWS/RDS", "CPUUtilization", {"DBInstanceIdentifier": "@db"}),
             ("AWS/RDS", "DatabaseConnections", {"DBInstanceIdentifier": "@db"}),
-            ("AWS/RDS", "FreeableMemory", {"DBInstanceIdentifier": "@db"})])],
+            ("AWS/RDS", "FreeableMemory", {"DBInstanceIdentifier": "@db"}),
+            ("AWS/RDS", "ReadLatency", {"DBInstanceIdentifier": "@db"}),
+            ("AWS/RDS", "WriteLatency", {"DBInstanceIdentifier": "@db"})])],
         log_groups=[LogGroup(f"/ecs/{p}", 30)],
         repositories=[Repository(f"{p}/app", scan_on_push=True, immutable=True, lifecycle_rules=[
             {**_UNTAGGED_7_DAYS, "rulePriority": 1},

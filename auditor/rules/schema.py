@@ -20,7 +20,8 @@ class Condition(_Strict):
     """One check. Exactly one form:
 
     - ``{key, op, value}``: JMESPath ``key`` of the document compared with ``value``;
-    - ``{key, all|any|none: [conditions]}``: every/some/no item of the list at ``key`` matches;
+    - ``{key, all|any|none: [conditions]}``: every/some/no item of the list at ``key`` meets
+      ALL the listed conditions (for alternatives inside one item, nest ``{any: [...]}``);
     - ``{all|any|none: [conditions]}``: a boolean group over the same document;
     - ``{not: condition}``.
     ``value`` may be ``{param: NAME}``: a pack parameter, resolved per environment.
