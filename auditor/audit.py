@@ -1,6 +1,7 @@
 """One audit: load rules, collect what they need, evaluate, and hold the result."""
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -61,15 +62,18 @@ def load_ruleset(architecture: str | None, extra: Iterable[Path] = (),
 
 
 def run_audit(options: AuditOptions, ruleset: RuleSet | None = None,
-              aws: AwsContext | None = None, progress: ProgressFn | None = None) -> AuditResult:
-    """Collect the types the rules need and evaluate them. Raises AuditSetupError/RuleFileError."""
+              aws: AwsContext | None = None, progress: ProgressFn | None = None,
+              cancel: threading.Event | None = None) -> AuditResult:
+    """Collect the types the rules need and evaluate them. Raises AuditSetupError/RuleFileError,
+    and collect.AuditCancelled when ``cancel`` is set before the collectors finish."""
     ruleset = ruleset or load_ruleset(options.architecture, options.rule_paths, options.params)
     aws = aws or AwsContext(region=options.region, profile=options.profile,
                             max_attempts=options.max_attempts)
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
     snapshot = collect(aws, environment_tag=options.environment_tag, environment=options.environment,
-                       only_types=ruleset.resource_types, workers=options.workers, progress=progress)
+                       only_types=ruleset.resource_types, workers=options.workers, progress=progress,
+                       cancel=cancel)
     findings = sort_findings(ruleset.evaluate(snapshot))
     return AuditResult(
         architecture=options.architecture,

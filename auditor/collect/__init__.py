@@ -11,7 +11,7 @@ import pkgutil
 import re
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Iterator, Mapping
@@ -144,10 +144,22 @@ def chunks(items: list, size: int) -> Iterator[list]:
 ProgressFn = Callable[[Collector, int, int], None]
 
 
+class AuditCancelled(Exception):
+    """The audit was asked to stop (``cancel`` set) before its collectors finished."""
+
+
+# How often a cancellable collection looks at its ``cancel`` event while collectors run.
+CANCEL_POLL_SECONDS = 0.1
+
+
 def collect(aws: AwsContext, *, environment_tag: str = "Environment", environment: str | None = None,
             only_types: set[str] | None = None, workers: int = 8,
-            progress: ProgressFn | None = None) -> Snapshot:
-    """Run the collectors (all, or those producing ``only_types``) and build the snapshot."""
+            progress: ProgressFn | None = None, cancel: threading.Event | None = None) -> Snapshot:
+    """Run the collectors (all, or those producing ``only_types``) and build the snapshot.
+
+    With ``cancel``: once it is set, collectors not yet started are skipped, the ones running are
+    abandoned (their threads end on their own) and :class:`AuditCancelled` is raised.
+    """
     from ..relations import derive
 
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -158,7 +170,12 @@ def collect(aws: AwsContext, *, environment_tag: str = "Environment", environmen
     errors: list[CollectorError] = []
     durations: dict[str, float] = {}
 
+    def cancelled() -> bool:
+        return cancel is not None and cancel.is_set()
+
     def run(c: Collector) -> tuple[Collector, list[Resource], CollectorError | None, float]:
+        if cancelled():
+            raise AuditCancelled(f"collector {c.name} not started")
         t0 = time.perf_counter()
         try:
             return c, list(c.fn(ctx)), None, time.perf_counter() - t0
@@ -167,16 +184,31 @@ def collect(aws: AwsContext, *, environment_tag: str = "Environment", environmen
             err = CollectorError(c.service, op, error_code(exc), error_message(exc), c.produces)
             return c, [], err, time.perf_counter() - t0
 
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = [pool.submit(run, c) for c in wanted]
-        for done, fut in enumerate(as_completed(futures), 1):
-            c, items, err, seconds = fut.result()
-            durations[c.name] = seconds
-            resources.extend(items)
-            if err:
-                errors.append(err)
-            if progress:
-                progress(c, done, len(wanted))
+    pool = ThreadPoolExecutor(max_workers=max(1, workers))
+    abandon = False
+    try:
+        order = {pool.submit(run, c): i for i, c in enumerate(wanted)}
+        pending = set(order)
+        done_count = 0
+        while pending:
+            finished, pending = wait(pending, timeout=CANCEL_POLL_SECONDS if cancel else None,
+                                     return_when=FIRST_COMPLETED)
+            if cancelled():
+                raise AuditCancelled("audit cancelled while collecting")
+            for fut in sorted(finished, key=order.__getitem__):
+                c, items, err, seconds = fut.result()
+                done_count += 1
+                durations[c.name] = seconds
+                resources.extend(items)
+                if err:
+                    errors.append(err)
+                if progress:
+                    progress(c, done_count, len(wanted))
+    except AuditCancelled:
+        abandon = True
+        raise
+    finally:
+        pool.shutdown(wait=not abandon, cancel_futures=abandon)
     resources.sort(key=lambda r: (r.type, r.id))
     snapshot = Snapshot(ctx.account, ctx.region, derive(resources), errors, collected_at=started)
     snapshot.collector_seconds = durations  # type: ignore[attr-defined]

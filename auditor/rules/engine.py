@@ -73,7 +73,8 @@ def describe(cond: Condition, resolve: Callable[[Any], Any]) -> str:
     if cond.not_ is not None:
         return f"not ({describe(cond.not_, resolve)})"
     kind, subs = next((k, getattr(cond, k)) for k in ("all", "any", "none") if getattr(cond, k) is not None)
-    inner = (" and " if kind == "all" else " or ").join(describe(s, resolve) for s in subs)
+    joiner = " and " if kind == "all" or cond.key is not None else " or "  # an item meets all of them
+    inner = joiner.join(describe(s, resolve) for s in subs)
     if cond.key is None:
         return {"all": inner, "any": f"any of ({inner})", "none": f"none of ({inner})"}[kind]
     word = {"all": "every", "any": "some", "none": "no"}[kind]

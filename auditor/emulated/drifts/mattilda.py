@@ -37,6 +37,18 @@ def _redis_url_as_plain_variable(container: dict[str, Any]) -> dict[str, Any]:
                             {"name": "REDIS_URL", "value": "redis://mattilda-redis:6379/0"}]}
 
 
+def revoke_ingress_from(group_key: str, peer_key: str) -> Change:
+    """Revoke every ingress permission of one security group whose source is another group
+    (the permissions exactly as EC2 describes them, so the revoke matches)."""
+    def change(clients: Clients, deployment: Deployment) -> None:
+        ec2, peer = clients("ec2"), deployment[peer_key]
+        [group] = ec2.describe_security_groups(GroupIds=[deployment[group_key]])["SecurityGroups"]
+        permissions = [p for p in group["IpPermissions"]
+                       if any(pair.get("GroupId") == peer for pair in p.get("UserIdGroupPairs", []))]
+        ec2.revoke_security_group_ingress(GroupId=deployment[group_key], IpPermissions=permissions)
+    return change
+
+
 def _private_route_to_internet_gateway(clients: Clients, deployment: Deployment) -> None:
     """The private (app) route table's default route sent to the internet gateway instead of NAT."""
     [table] = [deployment[k] for k in deployment.keys("rtb:") if k.endswith("-private-app-rt")]
@@ -81,8 +93,7 @@ DRIFTS = [
               {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "IpRanges": [{"CidrIp": "10.0.0.0/16"}]}]),
           {"mattilda.sg.data_from_ecs_only": "sg:rds"}),
     Drift("redis-ingress-revoked", "security_groups", "Redis no longer admits the ECS tasks",
-          call("ec2", "revoke_security_group_ingress", GroupId="{sg:redis}", IpPermissions=[
-              {"IpProtocol": "tcp", "FromPort": 6379, "ToPort": 6379, "UserIdGroupPairs": [{"GroupId": "{sg:ecs}"}]}]),
+          revoke_ingress_from("sg:redis", "sg:ecs"),
           {"mattilda.sg.data_from_ecs_only": "sg:redis"}),
     Drift("alb-https-closed", "security_groups", "HTTPS (443) from the internet removed from the ALB's security group",
           call("ec2", "revoke_security_group_ingress", GroupId="{sg:alb}", IpPermissions=[
@@ -124,9 +135,9 @@ DRIFTS = [
           call("elbv2", "modify_listener", ListenerArn="{listener:http}",
                DefaultActions=[{"Type": "forward", "TargetGroupArn": "{tg:api}"}]),
           {"mattilda.alb.http_redirects": "listener:http"}),
-    Drift("https-listener-removed", "load_balancer", "HTTPS:443 listener deleted",
-          call("elbv2", "delete_listener", ListenerArn="{listener:https}"),
-          {"mattilda.alb.https": "alb"}),
+    Drift("https-downgraded", "load_balancer", "the 443 listener changed from HTTPS to plain HTTP",
+          call("elbv2", "modify_listener", ListenerArn="{listener:https}", Protocol="HTTP", Port=443),
+          {"mattilda.alb.https": "alb", "mattilda.alb.http_redirects": "listener:https"}),
     # -- logs
     Drift("log-group-deleted", "logs", "log group /ecs/mattilda-api deleted",
           call("logs", "delete_log_group", logGroupName="/ecs/mattilda-api"),

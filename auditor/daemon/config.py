@@ -1,0 +1,228 @@
+"""Settings of ``auditor serve``: one YAML file plus ``AUDITOR_*`` environment variables.
+
+Every key can be set in the file or in the environment; the environment wins. Nested keys use
+``__``: ``AUDITOR_SCHEDULE__INTERVAL_SECONDS=300`` sets ``schedule.interval_seconds``. Lists and
+mappings take JSON (``AUDITOR_PARAMS='{"project": "mattilda-eu"}'``); ``AUDITOR_RULES`` also takes
+a comma-separated list of paths, and one pack parameter can be set as ``AUDITOR_PARAMS__NAME``.
+
+Everything is validated at start (and on reload); an error names the key and where it came from:
+``FILE:LINE: schedule.interval_seconds: ...`` or ``environment variable AUDITOR_HTTP__PORT: ...``.
+"""
+from __future__ import annotations
+
+import os
+import zoneinfo
+from pathlib import Path
+from typing import Annotated, Any, Literal, Mapping
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
+
+from ..audit import AuditOptions
+from ..rules.loader import _construct, _field_path, _line_for, architecture_names
+from .scheduler import parse_crontab
+
+ENV_PREFIX = "AUDITOR_"
+NESTED_DELIMITER = "__"
+CONFIG_PATH_ENV = "AUDITOR_CONFIG"   # the config file, when --config is not given
+DEFAULT_INTERVAL_SECONDS = 900.0
+
+
+class ConfigError(Exception):
+    """Invalid settings; ``problems`` holds one line each, naming the key and its source."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ScheduleConfig(_Section):
+    """When audits run: every ``interval_seconds`` or on a ``cron`` expression, plus jitter."""
+
+    interval_seconds: float | None = Field(None, gt=0)
+    cron: str | None = None
+    jitter_seconds: float = Field(0, ge=0)
+    timezone: str = "UTC"
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_crontab(value, "UTC")   # raises ValueError naming the problem
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _one_schedule(self) -> "ScheduleConfig":
+        if self.interval_seconds is not None and self.cron is not None:
+            raise ValueError("set either interval_seconds or cron, not both")
+        if self.interval_seconds is None and self.cron is None:
+            self.interval_seconds = DEFAULT_INTERVAL_SECONDS
+        return self
+
+
+class HttpConfig(_Section):
+    address: str = "0.0.0.0"
+    port: int = Field(9797, ge=0, le=65535)
+
+
+class MetricsConfig(_Section):
+    max_finding_series: int = Field(500, ge=0)
+
+
+class DaemonConfig(BaseSettings):
+    """Everything ``auditor serve`` reads; see README "Running the daemon" for each key."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter=NESTED_DELIMITER,
+                                      case_sensitive=False, extra="forbid", frozen=True)
+
+    architecture: str | None = None
+    environment: str | None = None
+    environment_tag: str = "Environment"
+    region: str | None = None
+    profile: str | None = None
+    rules: Annotated[tuple[Path, ...], NoDecode] = ()
+    params: dict[str, Any] = Field(default_factory=dict)
+    max_attempts: int = Field(5, ge=1, le=20)
+    workers: int = Field(8, ge=1, le=64)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    http: HttpConfig = Field(default_factory=HttpConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    shutdown_grace_seconds: float = Field(8, ge=0, le=9)
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings],
+                                   init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The YAML file arrives as init arguments; the environment overrides it (deep-merged).
+        return env_settings, init_settings
+
+    @field_validator("architecture")
+    @classmethod
+    def _architecture(cls, value: str | None) -> str | None:
+        if value is not None and value not in (known := architecture_names()):
+            raise ValueError(f"unknown architecture {value!r} (known: {', '.join(known)})")
+        return value
+
+    @field_validator("rules", mode="before")
+    @classmethod
+    def _rules(cls, value: Any) -> Any:
+        if isinstance(value, str):   # from the environment: JSON list or comma-separated
+            text = value.strip()
+            if text.startswith("["):
+                return yaml.safe_load(text)
+            return [p.strip() for p in text.split(",") if p.strip()]
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    def audit_options(self) -> AuditOptions:
+        return AuditOptions(architecture=self.architecture, environment=self.environment,
+                            region=self.region, profile=self.profile, rule_paths=tuple(self.rules),
+                            params=dict(self.params), environment_tag=self.environment_tag,
+                            max_attempts=self.max_attempts, workers=self.workers)
+
+    def summary(self) -> dict[str, Any]:
+        """What the start-up log line shows: the settings, with parameter values left out."""
+        data = self.model_dump(mode="json")
+        data["params"] = sorted(self.params)
+        return data
+
+
+def config_path(cli_value: Path | None, environ: Mapping[str, str] | None = None) -> Path | None:
+    environ = os.environ if environ is None else environ
+    if cli_value is not None:
+        return cli_value
+    value = environ.get(CONFIG_PATH_ENV)
+    return Path(value) if value else None
+
+
+def load_config(path: Path | None) -> DaemonConfig:
+    """Read ``path`` (optional) and the ``AUDITOR_*`` environment; raise ConfigError if invalid."""
+    data: dict[str, Any] = {}
+    lines: dict[tuple, int] = {}
+    if path is not None:
+        data, lines = _read_yaml(path)
+    environ = {k.upper(): v for k, v in os.environ.items()}
+    problems = _unknown_environment(environ)
+    if problems:
+        raise ConfigError(problems)
+    try:
+        return DaemonConfig(**data)
+    except ValidationError as exc:
+        raise ConfigError([_describe(err, path, lines, environ) for err in exc.errors()]) from exc
+    except SettingsError as exc:
+        raise ConfigError([f"environment: {exc}"]) from exc
+
+
+def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[tuple, int]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read the config file: {exc.strerror}"]) from exc
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError([f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}"]) from exc
+    lines: dict[tuple, int] = {}
+    data = _construct(node, (), lines) if node is not None else {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"{path}:1: the config file must be a mapping of keys to values"])
+    rules = data.get("rules")
+    if isinstance(rules, (str, list)):   # relative rule paths are relative to the config file
+        items = [rules] if isinstance(rules, str) else rules
+        data["rules"] = [str(path.parent / p) if isinstance(p, str) and not Path(p).is_absolute() else p
+                         for p in items]
+    return data, lines
+
+
+def _unknown_environment(environ: Mapping[str, str]) -> list[str]:
+    known = set(DaemonConfig.model_fields)
+    out = []
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_PATH_ENV:
+            continue
+        key = name[len(ENV_PREFIX):].split(NESTED_DELIMITER)[0].lower()
+        if key not in known:
+            out.append(f"environment variable {name}: unknown key {key!r} "
+                       f"(known: {', '.join(sorted(known))})")
+    return out
+
+
+def _describe(err: Mapping[str, Any], path: Path | None, lines: dict[tuple, int],
+              environ: Mapping[str, str]) -> str:
+    loc = tuple(err["loc"])
+    key = _field_path(loc) or "(top level)"
+    message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+    value = err.get("input")
+    if err["type"] != "extra_forbidden" and isinstance(value, (str, int, float)) and len(str(value)) <= 80:
+        message += f" (got {value!r})"
+    env_name = ENV_PREFIX + NESTED_DELIMITER.join(str(p) for p in loc).upper()
+    if loc and env_name in environ:
+        return f"environment variable {env_name}: {key}: {message}"
+    if path is not None and loc and loc[:1] in lines:
+        return f"{path}:{_line_for(loc, lines)}: {key}: {message}"
+    return f"{path or 'settings'}: {key}: {message}"

@@ -1,0 +1,53 @@
+"""JSON lines on stdout, one object per record, for CloudWatch Logs Insights.
+
+Each line has ``timestamp`` (ISO 8601, UTC), ``level``, ``logger`` and ``message``, plus the
+record's ``extra`` fields (``outcome``, ``duration_seconds``, ``errors``, ...). botocore, boto3
+and urllib3 stay at WARNING whatever ``log_level`` says: their debug output shows request
+headers and parameters, and the auditor never logs credentials or secrets.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import datetime, timezone
+from typing import IO, Any
+
+from pythonjsonlogger.json import JsonFormatter
+
+_QUIET = ("botocore", "boto3", "urllib3", "s3transfer")
+_HANDLER_MARK = "_auditor_json"
+
+
+class _Formatter(JsonFormatter):
+    def add_fields(self, log_data: dict[str, Any], record: logging.LogRecord,
+                   message_dict: dict[str, Any]) -> None:
+        stamp = datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds")
+        log_data["timestamp"] = stamp.replace("+00:00", "Z")   # first key of every line
+        super().add_fields(log_data, record, message_dict)
+
+
+def json_formatter() -> logging.Formatter:
+    return _Formatter("%(levelname)s %(name)s %(message)s",
+                      rename_fields={"levelname": "level", "name": "logger"},
+                      json_default=str, json_ensure_ascii=False)
+
+
+def setup_logging(level: str = "INFO", stream: IO[str] | None = None) -> None:
+    """Send every record to ``stream`` (default stdout) as one JSON line; idempotent."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, _HANDLER_MARK, False):
+            root.removeHandler(handler)
+    handler = logging.StreamHandler(stream or sys.stdout)
+    handler.setFormatter(json_formatter())
+    setattr(handler, _HANDLER_MARK, True)
+    root.addHandler(handler)
+    set_level(level)
+
+
+def set_level(level: str) -> None:
+    logging.getLogger().setLevel(level)
+    # APScheduler logs every run at INFO ("Running job ..."); the runner logs each audit itself.
+    logging.getLogger("apscheduler").setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)
+    for name in _QUIET:
+        logging.getLogger(name).setLevel(logging.WARNING)
