@@ -58,7 +58,7 @@ def resolve(value: Any, deployment: Deployment) -> Any:
     return value
 
 
-def call(service: str, method: str, **kwargs: Any) -> Change:
+def call(service: str, method: str, /, **kwargs: Any) -> Change:
     """A change that is one AWS API call."""
     def change(clients: Clients, deployment: Deployment) -> None:
         getattr(clients(service), method)(**resolve(kwargs, deployment))

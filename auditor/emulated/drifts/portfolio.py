@@ -3,16 +3,7 @@
 Drifts that name resources by their documented per-environment names (alarms, log groups, ECR
 repositories) pin ``environment`` so the names are known; the others run in any environment.
 """
-from ..builder import Deployment
-from . import Change, Clients, Drift, alarm_change, call, scaling_range, task_change
-
-
-def _update_service(service_key: str, **changes) -> Change:
-    """ecs.update_service on a service by key (``call`` cannot pass ECS's own ``service`` argument)."""
-    def change(clients: Clients, deployment: Deployment) -> None:
-        clients("ecs").update_service(cluster=deployment.spec.cluster.name,
-                                      service=deployment[f"service:{service_key}"], **changes)
-    return change
+from . import Drift, alarm_change, call, scaling_range, task_change
 
 
 DRIFTS = [
@@ -32,7 +23,8 @@ DRIFTS = [
               {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]),
           {"portfolio.sg.alb_ingress": "sg:alb"}),
     Drift("circuit-breaker-off", "ecs", "backend deployment circuit breaker disabled",
-          _update_service("backend", deploymentConfiguration={
+          call("ecs", "update_service", cluster="{spec.cluster.name}", service="{service:backend}",
+               deploymentConfiguration={
               "minimumHealthyPercent": 100, "maximumPercent": 200,
               "deploymentCircuitBreaker": {"enable": False, "rollback": False}}),
           {"portfolio.ecs.circuit_breaker": "service:backend"}),

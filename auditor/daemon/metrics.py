@@ -1,0 +1,266 @@
+"""Prometheus metrics of ``auditor serve`` (the contract is docs/metrics.md).
+
+Scrapes never call AWS. The audit job turns each finished audit into an immutable
+:class:`MetricsState` and swaps it in with one assignment; :class:`AuditCollector` reads that one
+reference per scrape, so a scrape sees one audit whole, never a half-updated mix. Counters live
+in the same state (copied on write) and accumulate over the life of the process.
+
+Audit-derived series carry the common labels ``account``, ``region``, ``architecture`` and
+``environment`` of the audit they describe (``""`` when unknown, e.g. an audit that could not
+identify the account). ``auditor_build_info``, ``auditor_audit_running`` and
+``auditor_config_reloads_total`` describe the process, not an audit, and carry none.
+"""
+from __future__ import annotations
+
+import platform
+import threading
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Iterator, Mapping
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from .. import __version__
+from ..model import SEVERITIES, STATUSES
+
+if TYPE_CHECKING:
+    from ..audit import AuditResult
+    from ..aws import ApiStats
+    from ..rules.engine import RuleSet
+
+COMMON_LABELS = ("account", "region", "architecture", "environment")
+OUTCOMES = ("success", "incomplete", "failed")
+RELOAD_OUTCOMES = ("success", "failure")
+LABEL_VALUE_LIMIT = 120
+
+Labels = tuple[str, ...]
+Series = tuple[tuple[Labels, float], ...]
+
+
+def common_labels(account: str | None, region: str | None, architecture: str | None,
+                  environment: str | None) -> Labels:
+    return (account or "", region or "", architecture or "", environment or "")
+
+
+def cut(value: object, limit: int = LABEL_VALUE_LIMIT) -> str:
+    """A label value of at most ``limit`` characters (an ellipsis marks a cut)."""
+    text = "" if value is None else str(value)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+@dataclass(frozen=True)
+class AuditMetrics:
+    """What one evaluated audit (outcome success or incomplete) exports."""
+
+    labels: Labels
+    finished_at: float
+    rule_results: Series          # (rule_id, pack, severity, status) -> findings
+    findings: Series              # (severity, status) -> findings
+    failing: tuple[Labels, ...]   # (rule_id, severity, resource_type, resource_id, resource_name, expected, actual)
+    dropped: int                  # failing findings left out by the cap
+    resources: Series             # (resource_type,) -> resources
+    collector_seconds: Series     # (collector,) -> seconds
+    compliance_ratio: float
+    counts: Mapping[str, int] = field(default_factory=dict)   # findings by status
+
+    @classmethod
+    def from_result(cls, result: "AuditResult", ruleset: "RuleSet", max_finding_series: int,
+                    finished_at: float) -> "AuditMetrics":
+        by_rule = Counter((f.rule_id, f.status) for f in result.findings)
+        rule_results = []
+        seen = set()
+        for cr in ruleset.rules:
+            if cr.rule.id in seen:
+                continue
+            seen.add(cr.rule.id)
+            for status in STATUSES:
+                rule_results.append(((cr.rule.id, cr.pack or "", cr.rule.severity, status),
+                                     float(by_rule[(cr.rule.id, status)])))
+        by_severity = Counter((f.severity, f.status) for f in result.findings)
+        findings = tuple(((sev, st), float(by_severity[(sev, st)])) for sev in SEVERITIES for st in STATUSES)
+
+        failing: dict[Labels, None] = {}   # ordered: findings come sorted by severity
+        for f in result.findings:
+            if f.status != "fail":
+                continue
+            r = f.resource
+            failing.setdefault((f.rule_id, f.severity, cut(r.get("type")), cut(r.get("id")),
+                                cut(r.get("name")), cut(f.expected), cut(f.actual)), None)
+        series = tuple(failing)
+        kept = series[:max_finding_series]
+
+        snapshot = result.snapshot
+        failed_types = set(snapshot.failed_types())
+        counts = {t: 0 for t in ruleset.resource_types if t not in failed_types}
+        counts.update(snapshot.counts())
+        durations = getattr(snapshot, "collector_seconds", {}) or {}
+        status_counts = Counter(f.status for f in result.findings)
+        judged = status_counts["pass"] + status_counts["fail"]
+        return cls(
+            labels=common_labels(result.account, result.region, result.architecture, result.environment),
+            finished_at=finished_at,
+            rule_results=tuple(rule_results), findings=findings, failing=kept,
+            dropped=len(series) - len(kept),
+            resources=tuple(((t,), float(n)) for t, n in sorted(counts.items())),
+            collector_seconds=tuple(((name,), float(s)) for name, s in sorted(durations.items())),
+            compliance_ratio=status_counts["pass"] / judged if judged else 1.0,
+            counts=MappingProxyType({s: status_counts[s] for s in STATUSES}))
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """When an audit finished, how long it took and how it ended."""
+
+    labels: Labels
+    finished_at: float
+    duration_seconds: float
+    outcome: str
+
+
+def _frozen(counters: Mapping[str, Mapping[Labels, float]]) -> Mapping[str, Mapping[Labels, float]]:
+    return MappingProxyType({name: MappingProxyType(dict(series)) for name, series in counters.items()})
+
+
+@dataclass(frozen=True)
+class MetricsState:
+    """Everything a scrape shows. Never mutated: updates build a new one and swap it in."""
+
+    results: AuditMetrics | None = None       # last audit that evaluated rules (success or incomplete)
+    last_audit: AuditRecord | None = None     # last finished audit, any outcome
+    last_success: AuditRecord | None = None   # last complete audit
+    running: bool = False
+    counters: Mapping[str, Mapping[Labels, float]] = field(default_factory=lambda: _frozen({}))
+
+    def counter(self, name: str) -> Mapping[Labels, float]:
+        return self.counters.get(name, MappingProxyType({}))
+
+
+class MetricsStore:
+    """Holds the current :class:`MetricsState`; writers serialize on a lock, readers never wait."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._state = MetricsState(counters=_frozen({
+            "config_reloads": {(o,): 0.0 for o in RELOAD_OUTCOMES}}))
+
+    @property
+    def state(self) -> MetricsState:
+        return self._state
+
+    def set_running(self, running: bool) -> None:
+        with self._lock:
+            self._state = replace(self._state, running=running)
+
+    def record_reload(self, ok: bool) -> None:
+        with self._lock:
+            self._state = replace(self._state, counters=self._add(
+                self._state.counters, {"config_reloads": {("success" if ok else "failure",): 1.0}}))
+
+    def record_audit(self, record: AuditRecord, metrics: AuditMetrics | None,
+                     api_stats: "ApiStats | None") -> MetricsState:
+        """Swap in the state after one finished audit (one assignment); return it."""
+        labels = record.labels
+        increments: dict[str, dict[Labels, float]] = {
+            "audit_runs": {labels + (o,): float(o == record.outcome) for o in OUTCOMES},
+            "failing_dropped": {labels: float(metrics.dropped if metrics else 0)},
+        }
+        if api_stats is not None:
+            increments["api_calls"] = {labels + tuple(k): float(n) for k, n in dict(api_stats.calls).items()}
+            increments["api_errors"] = {labels + tuple(k): float(n) for k, n in dict(api_stats.errors).items()}
+        with self._lock:
+            old = self._state
+            self._state = MetricsState(
+                results=metrics if metrics is not None else old.results,
+                last_audit=record,
+                last_success=record if record.outcome == "success" else old.last_success,
+                running=old.running,
+                counters=self._add(old.counters, increments))
+            return self._state
+
+    @staticmethod
+    def _add(counters: Mapping[str, Mapping[Labels, float]],
+             increments: Mapping[str, Mapping[Labels, float]]) -> Mapping[str, Mapping[Labels, float]]:
+        out = {name: dict(series) for name, series in counters.items()}
+        for name, series in increments.items():
+            target = out.setdefault(name, {})
+            for labels, n in series.items():
+                target[labels] = target.get(labels, 0.0) + n
+        return _frozen(out)
+
+
+def _gauge(name: str, doc: str, labels: tuple[str, ...], series: Iterator | tuple) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, doc, labels=list(labels))
+    for values, value in series:
+        family.add_metric(list(values), value)
+    return family
+
+
+def _counter(name: str, doc: str, labels: tuple[str, ...], series: Mapping[Labels, float]) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, doc, labels=list(labels))
+    for values, value in sorted(series.items()):
+        family.add_metric(list(values), value)
+    return family
+
+
+class AuditCollector(Collector):
+    """Builds the metric families from the current :class:`MetricsState` on each scrape."""
+
+    def __init__(self, store: MetricsStore):
+        self._store = store
+
+    def describe(self) -> list[Metric]:
+        return []   # names are fixed; no need to run collect() at registration
+
+    def collect(self) -> Iterator[Metric]:
+        s = self._store.state   # one read: the whole scrape describes this state
+        c = COMMON_LABELS
+        yield _gauge("auditor_build_info", "Build information of the auditor.", ("version", "python_version"),
+                     [((__version__, platform.python_version()), 1.0)])
+        yield _gauge("auditor_audit_running", "1 while an audit is in flight.", (), [((), float(s.running))])
+
+        r = s.results
+        yield _gauge("auditor_rule_results", "Findings of each rule in the last audit, by status.",
+                     c + ("rule_id", "pack", "severity", "status"),
+                     [(r.labels + k, v) for k, v in r.rule_results] if r else [])
+        yield _gauge("auditor_findings", "Findings of the last audit by severity and status.",
+                     c + ("severity", "status"), [(r.labels + k, v) for k, v in r.findings] if r else [])
+        yield _gauge("auditor_failing_finding",
+                     "One series per failing finding of the last audit (capped by metrics.max_finding_series).",
+                     c + ("rule_id", "severity", "resource_type", "resource_id", "resource_name", "expected", "actual"),
+                     [(r.labels + k, 1.0) for k in r.failing] if r else [])
+        yield _gauge("auditor_resources", "Collected resources by type in the last audit.",
+                     c + ("resource_type",), [(r.labels + k, v) for k, v in r.resources] if r else [])
+        yield _gauge("auditor_compliance_ratio", "pass / (pass + fail) of the last audit (1 when nothing was evaluated).",
+                     c, [(r.labels, r.compliance_ratio)] if r else [])
+        yield _gauge("auditor_collector_duration_seconds", "Duration of each collector in the last audit.",
+                     c + ("collector",), [(r.labels + k, v) for k, v in r.collector_seconds] if r else [])
+
+        last, ok = s.last_audit, s.last_success
+        yield _gauge("auditor_audit_duration_seconds", "Duration of the last finished audit.",
+                     c, [(last.labels, last.duration_seconds)] if last else [])
+        yield _gauge("auditor_last_audit_timestamp_seconds", "End time of the last finished audit (any outcome).",
+                     c, [(last.labels, last.finished_at)] if last else [])
+        yield _gauge("auditor_last_success_timestamp_seconds",
+                     "End time of the last complete audit (no collection error).",
+                     c, [(ok.labels, ok.finished_at)] if ok else [])
+
+        yield _counter("auditor_audit_runs", "Audits run, by outcome (success, incomplete, failed).",
+                       c + ("outcome",), s.counter("audit_runs"))
+        yield _counter("auditor_failing_findings_dropped",
+                       "Failing-finding series left out by metrics.max_finding_series, summed over audits.",
+                       c, s.counter("failing_dropped"))
+        yield _counter("auditor_aws_api_calls", "AWS API calls made.",
+                       c + ("service", "operation"), s.counter("api_calls"))
+        yield _counter("auditor_aws_api_errors", "AWS API calls that returned an error (retried ones included).",
+                       c + ("service", "operation", "error_code"), s.counter("api_errors"))
+        yield _counter("auditor_config_reloads", "SIGHUP reloads of config and rules, by outcome.",
+                       ("outcome",), s.counter("config_reloads"))
+
+
+def make_registry(store: MetricsStore) -> CollectorRegistry:
+    """A private registry (not the process-global one) holding only the auditor's collector."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(AuditCollector(store))
+    return registry

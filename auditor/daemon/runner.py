@@ -1,0 +1,125 @@
+"""One scheduled audit: run it, turn it into metrics state, write its log line.
+
+Outcomes: ``success`` (every collector answered), ``incomplete`` (some AWS call failed after
+retries: the snapshot has errors and the rules on those types report ``error``), ``failed``
+(the audit raised, e.g. AuditSetupError for missing credentials). None of them stops the daemon.
+
+Shutdown sets :attr:`AuditRunner.cancel`: collectors not yet started are skipped, and an AWS
+call about to be sent raises :class:`AuditCancelled` (a botocore ``before-send`` hook on this
+audit's own session), so the audit in flight ends within moments; it is not counted as a run.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any, Callable
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..audit import AuditResult, run_audit
+from ..aws import AwsContext, AuditSetupError
+from ..collect import AuditCancelled
+from ..model import normalize_environment
+from ..rules.engine import RuleSet
+from .config import DaemonConfig
+from .metrics import AuditMetrics, AuditRecord, MetricsStore, common_labels
+
+log = logging.getLogger("auditor.daemon.audit")
+
+Current = Callable[[], tuple[DaemonConfig, RuleSet]]
+AwsFactory = Callable[[DaemonConfig, threading.Event], AwsContext]
+
+
+def default_aws(config: DaemonConfig, cancel: threading.Event) -> AwsContext:
+    """A fresh AwsContext per audit (fresh API counters; credentials from boto3's chain)."""
+    aws = AwsContext(region=config.region, profile=config.profile, max_attempts=config.max_attempts)
+
+    def abort_if_cancelled(**_kwargs: Any) -> None:
+        if cancel.is_set():
+            raise AuditCancelled("shutting down")
+    aws.session.events.register("before-send", abort_if_cancelled)
+    return aws
+
+
+class AuditRunner:
+    """The scheduler's job. Reads the current config and rules when each audit starts."""
+
+    def __init__(self, store: MetricsStore, current: Current, clock: Callable[[], float] = time.time,
+                 aws_factory: AwsFactory = default_aws):
+        self.store = store
+        self.cancel = threading.Event()
+        self._current = current
+        self._clock = clock
+        self._aws_factory = aws_factory
+        self._idle = threading.Event()
+        self._idle.set()
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until no audit is in flight; False if one still is after ``timeout``."""
+        return self._idle.wait(timeout)
+
+    def __call__(self) -> None:
+        if self.cancel.is_set():
+            return
+        self._idle.clear()
+        self.store.set_running(True)
+        try:
+            self._audit()
+        finally:
+            self.store.set_running(False)
+            self._idle.set()
+
+    def _audit(self) -> None:
+        config, ruleset = self._current()
+        t0 = time.perf_counter()
+        aws: AwsContext | None = None
+        try:
+            aws = self._aws_factory(config, self.cancel)
+            result = run_audit(config.audit_options(), ruleset, aws=aws, cancel=self.cancel)
+        except AuditCancelled:
+            log.warning("audit abandoned: the daemon is stopping", extra={
+                "event": "audit", "outcome": "abandoned", "duration_seconds": round(time.perf_counter() - t0, 3)})
+            return
+        except Exception as exc:  # noqa: BLE001 - any failure is an outcome, never the daemon's end
+            self._failed(config, aws, exc, time.perf_counter() - t0)
+            return
+        self._finished(config, ruleset, result, time.perf_counter() - t0)
+
+    def _finished(self, config: DaemonConfig, ruleset: RuleSet, result: AuditResult, seconds: float) -> None:
+        now = self._clock()
+        outcome = "success" if result.complete else "incomplete"
+        metrics = AuditMetrics.from_result(result, ruleset, config.metrics.max_finding_series, now)
+        record = AuditRecord(metrics.labels, now, round(seconds, 3), outcome)
+        self.store.record_audit(record, metrics, result.api_stats)
+        counts = dict(metrics.counts)
+        failing: dict[str, int] = {}
+        for f in result.findings:
+            if f.status == "fail":
+                failing[f.rule_id] = failing.get(f.rule_id, 0) + 1
+        log.log(logging.INFO if outcome == "success" else logging.WARNING,
+                f"audit {outcome}: {counts['pass']} pass, {counts['fail']} fail, {counts['error']} error "
+                f"in {record.duration_seconds:.2f} s",
+                extra={"event": "audit", "outcome": outcome, "duration_seconds": record.duration_seconds,
+                       "account": result.account, "region": result.region,
+                       "architecture": result.architecture, "environment": result.environment,
+                       "pass": counts["pass"], "fail": counts["fail"], "error": counts["error"],
+                       "resources": len(result.snapshot), "failing_rules": failing,
+                       "failing_series_dropped": metrics.dropped,
+                       "api_calls": sum(result.api_stats.calls.values()),
+                       "errors": [e.as_dict() for e in result.errors]})
+
+    def _failed(self, config: DaemonConfig, aws: AwsContext | None, exc: Exception, seconds: float) -> None:
+        now = self._clock()
+        account = getattr(aws, "_account", None) if aws is not None else None
+        region = aws.region if aws is not None else config.region
+        labels = common_labels(account, region, config.architecture, normalize_environment(config.environment))
+        record = AuditRecord(labels, now, round(seconds, 3), "failed")
+        self.store.record_audit(record, None, aws.stats if aws is not None else None)
+        expected = isinstance(exc, (AuditSetupError, BotoCoreError, ClientError))   # no traceback
+        log.error(f"audit failed: {type(exc).__name__}: {exc}",
+                  exc_info=None if expected else exc,
+                  extra={"event": "audit", "outcome": "failed", "duration_seconds": record.duration_seconds,
+                         "account": labels[0], "region": labels[1], "architecture": labels[2],
+                         "environment": labels[3], "pass": 0, "fail": 0, "error": 0,
+                         "errors": [{"exception": type(exc).__name__, "message": str(exc)}]})
