@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from .aws import ApiStats, AwsContext
 from .collect import ProgressFn, collect, load_all
@@ -69,7 +70,7 @@ def run_audit(options: AuditOptions, ruleset: RuleSet | None = None,
     ruleset = ruleset or load_ruleset(options.architecture, options.rule_paths, options.params)
     aws = aws or AwsContext(region=options.region, profile=options.profile,
                             max_attempts=options.max_attempts)
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     t0 = time.perf_counter()
     snapshot = collect(aws, environment_tag=options.environment_tag, environment=options.environment,
                        only_types=ruleset.resource_types, workers=options.workers, progress=progress,

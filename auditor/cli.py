@@ -1,4 +1,5 @@
-"""Command line: ``auditor audit``, ``auditor rules list|validate|test|schema``, ``auditor demo``.
+"""Command line: ``auditor audit``, ``auditor rules list|validate|test|schema``, ``auditor demo``,
+``auditor serve`` (the daemon: see :mod:`auditor.daemon`).
 
 Exit codes: 0 nothing failing at or above --fail-on; 1 failing findings; 2 the audit could not
 run or was incomplete (bad rules or options, no credentials, an AWS API that failed).
@@ -8,18 +9,31 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import yaml
 
 from . import __version__
-from .audit import AuditOptions, AuditResult, known_resource_types, load_ruleset, run_audit
+from .audit import (
+    AuditOptions,
+    AuditResult,
+    known_resource_types,
+    load_ruleset,
+    run_audit,
+)
 from .aws import AuditSetupError
 from .model import SEVERITIES
 from .report import FORMATS, render
-from .rules.loader import RuleFileError, architecture_names, load_packs, pack_paths, rules_root
+from .rules.loader import (
+    RuleFileError,
+    architecture_names,
+    load_packs,
+    pack_paths,
+    rules_root,
+)
 from .rules.schema import export_json_schema
 
 EXIT_OK, EXIT_FINDINGS, EXIT_INCOMPLETE = 0, 1, 2
@@ -69,6 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
                       help="apply a documented drift before the audit (repeatable; 'list' to show them)")
     demo.add_argument("--deploy-environment", default="production",
                       help="environment of the emulated deployment (default: production)")
+
+    serve = sub.add_parser("serve", help="run as a daemon: audit on a schedule, serve /metrics, /healthz, /readyz")
+    serve.add_argument("--config", "-c", type=Path, metavar="FILE",
+                       help="YAML settings (default: $AUDITOR_CONFIG; AUDITOR_* variables override it)")
+    serve.add_argument("--check", action="store_true", help="validate the settings and rules, then exit")
 
     rules = sub.add_parser("rules", help="list, validate and test rule packs")
     rsub = rules.add_subparsers(dest="rules_command", required=True)
@@ -153,9 +172,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     args.architecture = architecture
     options = _options(args)
     ruleset = load_ruleset(architecture, options.rule_paths, options.params)
-    with emulated_account(architecture, args.deploy_environment, args.drift) as aws:
-        with _progress(not args.quiet) as progress:
-            result = run_audit(options, ruleset, aws=aws, progress=progress)
+    with (emulated_account(architecture, args.deploy_environment, args.drift) as aws,
+          _progress(not args.quiet) as progress):
+        result = run_audit(options, ruleset, aws=aws, progress=progress)
     return _report(args, result)
 
 
@@ -214,7 +233,12 @@ def _rules_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"audit": cmd_audit, "demo": cmd_demo, "rules": cmd_rules}
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .daemon.service import main as serve
+    return serve(args.config, check=args.check)
+
+
+COMMANDS = {"audit": cmd_audit, "demo": cmd_demo, "rules": cmd_rules, "serve": cmd_serve}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

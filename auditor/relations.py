@@ -15,7 +15,8 @@ Each derived field is stored in ``Resource.relations`` and appears flat in the r
 - rds_instance, elasticache_replication_group, elasticache_cluster: ``subnets``,
   ``in_public_subnet``, ``alarms``.
 - load_balancer: ``listeners``, ``subnets``, ``alarms``; listener: ``load_balancer_name``,
-  ``load_balancer_scheme``; target_group: ``services``, ``alarms``; ecs_cluster: ``alarms``,
+  ``load_balancer_scheme``, ``routes`` (each rule then the default: ``default``, ``priority``,
+  ``path_patterns``, ``host_headers``, ``target_groups`` [{arn, name, port}] it forwards to); target_group: ``services``, ``alarms``; ecs_cluster: ``alarms``,
   ``services``.
 
 ``alarms`` lists the CloudWatch metric alarms whose dimensions name the resource, each as
@@ -56,7 +57,7 @@ REQUIRES: dict[str, set[str]] = {
     "elasticache_replication_group": {"elasticache_replication_group"} | _NETWORK | _ALARMS,
     "elasticache_cluster": {"elasticache_cluster"} | _NETWORK | _ALARMS,
     "load_balancer": {"load_balancer", "listener"} | _NETWORK | _ALARMS,
-    "listener": {"listener", "load_balancer"},
+    "listener": {"listener", "load_balancer", "target_group"},
     "target_group": {"target_group", "ecs_service"} | _ALARMS,
 }
 
@@ -243,6 +244,25 @@ def _ecs_relations(ix: _Index, subnets: dict, out: dict[tuple[str, str], dict]) 
             "alarms": ix.alarms({"TargetGroup": tg.attributes.get("arn_suffix")})}
 
 
+def _routes(listener: Resource, ix: _Index) -> list[dict[str, Any]]:
+    """Where a listener sends requests: each rule, then the default, with target groups resolved."""
+    def targets(actions: list[dict]) -> list[dict]:
+        refs = []
+        for action in actions or []:
+            for arn in action.get("target_group_arns") or [] if action.get("type") == "forward" else []:
+                tg = ix.by_id.get(("target_group", arn))
+                refs.append({"arn": arn, "name": tg.name if tg else None,
+                             "port": tg.attributes.get("port") if tg else None})
+        return refs
+    a = listener.attributes
+    routes = [{"default": False, "priority": r.get("priority"), "path_patterns": r.get("path_patterns") or [],
+               "host_headers": r.get("host_headers") or [], "target_groups": targets(r.get("actions"))}
+              for r in a.get("rules") or []]
+    routes.append({"default": True, "priority": None, "path_patterns": [], "host_headers": [],
+                   "target_groups": targets(a.get("default_actions"))})
+    return routes
+
+
 def _load_balancer_relations(ix: _Index, subnets: dict, out: dict[tuple[str, str], dict]) -> None:
     listeners_by_lb: dict[str, list[dict]] = defaultdict(list)
     for li in ix.of("listener"):
@@ -252,6 +272,7 @@ def _load_balancer_relations(ix: _Index, subnets: dict, out: dict[tuple[str, str
             "arn": li.id, "port": a.get("port"), "protocol": a.get("protocol"),
             "ssl_policy": a.get("ssl_policy"), "default_actions": a.get("default_actions") or []})
         out[("listener", li.id)] = {
+            "routes": _routes(li, ix),
             "load_balancer_name": lb.name if lb else None,
             "load_balancer_scheme": lb.attributes.get("scheme") if lb else None}
     for lb in ix.of("load_balancer"):

@@ -11,10 +11,11 @@ import pkgutil
 import re
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -27,7 +28,7 @@ class Collector:
     name: str
     service: str
     produces: tuple[str, ...]
-    fn: Callable[["CollectContext"], Iterable[Resource]]
+    fn: Callable[[CollectContext], Iterable[Resource]]
 
 
 REGISTRY: dict[str, Collector] = {}
@@ -162,7 +163,7 @@ def collect(aws: AwsContext, *, environment_tag: str = "Environment", environmen
     """
     from ..relations import derive
 
-    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    started = datetime.now(UTC).isoformat(timespec="seconds")
     ctx = CollectContext(aws, aws.account, environment_tag, environment)
     wanted = [c for c in load_all().values()
               if only_types is None or only_types.intersection(c.produces)]

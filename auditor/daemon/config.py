@@ -12,12 +12,25 @@ from __future__ import annotations
 
 import os
 import zoneinfo
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 from pydantic_settings.exceptions import SettingsError
 
 from ..audit import AuditOptions
@@ -67,7 +80,7 @@ class ScheduleConfig(_Section):
         return value
 
     @model_validator(mode="after")
-    def _one_schedule(self) -> "ScheduleConfig":
+    def _one_schedule(self) -> ScheduleConfig:
         if self.interval_seconds is not None and self.cron is not None:
             raise ValueError("set either interval_seconds or cron, not both")
         if self.interval_seconds is None and self.cron is None:

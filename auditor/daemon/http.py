@@ -8,8 +8,8 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+from collections.abc import Callable, Iterable
 from socketserver import ThreadingMixIn
-from typing import Callable, Iterable
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
@@ -47,7 +47,7 @@ def make_app(registry: CollectorRegistry, readiness: Callable[[], Readiness]) ->
 
 
 class _Handler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:   # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: object) -> None:
         log.debug("http %s", format % args, extra={"client": self.client_address[0]})
 
 
@@ -77,7 +77,7 @@ class HttpServer:
     def address(self) -> str:
         return str(self._server.server_address[0])
 
-    def start(self) -> "HttpServer":
+    def start(self) -> HttpServer:
         self._thread.start()
         return self
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import IO, Any
 
 from pythonjsonlogger.json import JsonFormatter
@@ -21,7 +21,7 @@ _HANDLER_MARK = "_auditor_json"
 class _Formatter(JsonFormatter):
     def add_fields(self, log_data: dict[str, Any], record: logging.LogRecord,
                    message_dict: dict[str, Any]) -> None:
-        stamp = datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds")
+        stamp = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
         log_data["timestamp"] = stamp.replace("+00:00", "Z")   # first key of every line
         super().add_fields(log_data, record, message_dict)
 

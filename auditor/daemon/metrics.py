@@ -15,9 +15,10 @@ from __future__ import annotations
 import platform
 import threading
 from collections import Counter
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Iterator, Mapping
+from typing import TYPE_CHECKING
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
@@ -66,8 +67,8 @@ class AuditMetrics:
     counts: Mapping[str, int] = field(default_factory=dict)   # findings by status
 
     @classmethod
-    def from_result(cls, result: "AuditResult", ruleset: "RuleSet", max_finding_series: int,
-                    finished_at: float) -> "AuditMetrics":
+    def from_result(cls, result: AuditResult, ruleset: RuleSet, max_finding_series: int,
+                    finished_at: float) -> AuditMetrics:
         by_rule = Counter((f.rule_id, f.status) for f in result.findings)
         rule_results = []
         seen = set()
@@ -159,7 +160,7 @@ class MetricsStore:
                 self._state.counters, {"config_reloads": {("success" if ok else "failure",): 1.0}}))
 
     def record_audit(self, record: AuditRecord, metrics: AuditMetrics | None,
-                     api_stats: "ApiStats | None") -> MetricsState:
+                     api_stats: ApiStats | None) -> MetricsState:
         """Swap in the state after one finished audit (one assignment); return it."""
         labels = record.labels
         increments: dict[str, dict[Labels, float]] = {

@@ -13,12 +13,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..audit import AuditResult, run_audit
-from ..aws import AwsContext, AuditSetupError
+from ..aws import AuditSetupError, AwsContext
 from ..collect import AuditCancelled
 from ..model import normalize_environment
 from ..rules.engine import RuleSet

@@ -8,8 +8,9 @@ as soon as the scheduler starts.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
@@ -73,19 +74,19 @@ def parse_crontab(expr: str, tz: str = "UTC", jitter: float | None = None) -> Cr
                        timezone=tz, jitter=jitter or None)
 
 
-def build_trigger(schedule: "ScheduleConfig", jitter: bool = True) -> BaseTrigger:
+def build_trigger(schedule: ScheduleConfig, jitter: bool = True) -> BaseTrigger:
     j = schedule.jitter_seconds if jitter else None
     if schedule.cron:
         return parse_crontab(schedule.cron, schedule.timezone, j)
     return IntervalTrigger(seconds=schedule.interval_seconds, timezone=schedule.timezone, jitter=j or None)
 
 
-def expected_gap(schedule: "ScheduleConfig", now: datetime | None = None) -> float:
+def expected_gap(schedule: ScheduleConfig, now: datetime | None = None) -> float:
     """Seconds between audits: the interval, or for cron the gap between its next two fire times."""
     if not schedule.cron:
         return float(schedule.interval_seconds or 0)
     trigger = parse_crontab(schedule.cron, schedule.timezone)
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     first = trigger.get_next_fire_time(None, now)
     if first is None:   # pragma: no cover - a 5-field crontab always fires again
         return 0.0
@@ -93,7 +94,7 @@ def expected_gap(schedule: "ScheduleConfig", now: datetime | None = None) -> flo
     return (second - first).total_seconds() if second else 0.0
 
 
-def readiness_window(schedule: "ScheduleConfig", now: datetime | None = None) -> float:
+def readiness_window(schedule: ScheduleConfig, now: datetime | None = None) -> float:
     """How old the last audit may be for /readyz: two gaps between audits, plus the jitter."""
     return 2 * expected_gap(schedule, now) + schedule.jitter_seconds
 
@@ -103,21 +104,21 @@ class AuditScheduler:
 
     def __init__(self, job: Callable[[], None]):
         self._job = job
-        self._scheduler = BackgroundScheduler(timezone=timezone.utc)
+        self._scheduler = BackgroundScheduler(timezone=UTC)
 
-    def start(self, schedule: "ScheduleConfig") -> None:
+    def start(self, schedule: ScheduleConfig) -> None:
         """Start, with the first audit due now."""
         self._scheduler.add_job(self._job, build_trigger(schedule), id=JOB_ID, name="audit",
                                 max_instances=1, coalesce=True, misfire_grace_time=None,
-                                next_run_time=datetime.now(timezone.utc))
+                                next_run_time=datetime.now(UTC))
         self._scheduler.start()
 
-    def reschedule(self, schedule: "ScheduleConfig") -> None:
+    def reschedule(self, schedule: ScheduleConfig) -> None:
         self._scheduler.reschedule_job(JOB_ID, trigger=build_trigger(schedule))
 
     def run_soon(self) -> None:
         """Make the next audit due now (skipped if one is in flight: max_instances=1)."""
-        self._scheduler.modify_job(JOB_ID, next_run_time=datetime.now(timezone.utc))
+        self._scheduler.modify_job(JOB_ID, next_run_time=datetime.now(UTC))
 
     def next_run_time(self) -> datetime | None:
         job = self._scheduler.get_job(JOB_ID)

@@ -1,10 +1,19 @@
 """Documented drifts of the mattilda deployment (000_3a7a9f284227b1c1.txt)."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..builder import Deployment
-from . import Change, Clients, Drift, call, delete_scaling_policy, scaling_range, task_change
+from . import (
+    Change,
+    Clients,
+    Drift,
+    call,
+    delete_scaling_policy,
+    scaling_range,
+    task_change,
+)
 
 SERVICE = "mattilda-api-service"
 

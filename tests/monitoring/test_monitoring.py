@@ -1,0 +1,308 @@
+"""Alerting rules, their unit tests, the Alertmanager example and the Grafana dashboard.
+
+Needs promtool and amtool (Debian's prometheus and prometheus-alertmanager packages): these
+tests fail, not skip, without them. Install with ``scripts/install-prometheus.sh`` (as root).
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+HERE = Path(__file__).resolve().parent
+
+
+def _load_queries():
+    spec = importlib.util.spec_from_file_location("auditor_monitoring_queries", HERE / "queries.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+q = _load_queries()
+REPO = q.REPO
+RULES = REPO / "alerts" / "auditor.rules.yml"
+ALERTMANAGER = REPO / "alerts" / "alertmanager.example.yml"
+PROMETHEUS = REPO / "alerts" / "prometheus.example.yml"
+RUNBOOK = REPO / "docs" / "runbooks" / "auditor.md"
+DASHBOARD = REPO / "dashboards" / "auditor.json"
+RULE_TESTS = sorted(HERE.glob("*.yml"))
+DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+ALERT_SEVERITIES = {"critical", "warning"}
+ANNOTATIONS = {"summary", "description", "runbook_url"}
+SCRAPE_LABELS = {"job", "instance"}
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is not installed: run scripts/install-prometheus.sh (as root) to "
+                    f"install Debian's prometheus and prometheus-alertmanager packages")
+    return path
+
+
+def _run(*args: str | Path, cwd: Path = REPO) -> str:
+    result = subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=60)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, f"{' '.join(map(str, args))} failed ({result.returncode}):\n{output}"
+    return output
+
+
+def _alerts() -> list[dict]:
+    groups = yaml.safe_load(RULES.read_text())["groups"]
+    return [rule for group in groups for rule in group["rules"] if "alert" in rule]
+
+
+def _dashboard() -> dict:
+    return json.loads(DASHBOARD.read_text())
+
+
+def _panels() -> list[dict]:
+    return list(q.iter_panels(_dashboard()["panels"]))
+
+
+# --- promtool / amtool ---------------------------------------------------------------------
+def test_rules_pass_promtool_check():
+    promtool = _tool("promtool")
+    _run(promtool, "check", "rules", RULES)
+
+
+def test_rule_unit_tests_pass():
+    promtool = _tool("promtool")
+    assert RULE_TESTS, "no promtool rule tests in tests/monitoring"
+    _run(promtool, "test", "rules", *RULE_TESTS)
+
+
+def test_prometheus_example_config_loads_the_rules():
+    promtool = _tool("promtool")
+    output = _run(promtool, "check", "config", PROMETHEUS)
+    assert "1 rule files found" in output
+
+
+def test_alertmanager_example_passes_amtool():
+    amtool = _tool("amtool")
+    _run(amtool, "check-config", ALERTMANAGER)
+
+
+@pytest.mark.parametrize("severity, receiver", [("critical", "slack-auditor-critical"),
+                                                ("warning", "slack-auditor-warnings")])
+def test_alertmanager_routes_by_severity(severity, receiver):
+    amtool = _tool("amtool")
+    output = _run(amtool, "config", "routes", "test", f"--config.file={ALERTMANAGER}",
+                  "alertname=AuditorCriticalDrift", f"severity={severity}", "architecture=mattilda")
+    assert output.split()[0] == receiver
+
+
+def test_alertmanager_example_holds_no_secret():
+    config = yaml.safe_load(ALERTMANAGER.read_text())
+    assert config["global"].get("slack_api_url_file"), "the webhook URL must come from a file"
+    assert "hooks.slack.com" not in ALERTMANAGER.read_text()
+    assert set(config["route"]["group_by"]) == {"alertname", "architecture", "environment"}
+    channels = {c["channel"] for r in config["receivers"] for c in r.get("slack_configs", [])}
+    assert len(channels) == 2
+
+
+def test_dashboard_queries_parse(tmp_path):
+    """Every dashboard query, variables substituted, is valid PromQL (as a recording rule)."""
+    promtool = _tool("promtool")
+    rules = [{"record": f"dashboard:query_{i}", "expr": query.expr}
+             for i, query in enumerate(q.query_details()) if query.kind != "alert"]
+    assert rules
+    path = tmp_path / "dashboard-queries.rules.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
+    _run(promtool, "check", "rules", path)
+
+
+# --- the alerts ------------------------------------------------------------------------------
+def test_alerts_have_severity_annotations_and_a_runbook_section():
+    anchors = {_anchor(h) for h in re.findall(r"^#{1,6}\s+(.+?)\s*$", RUNBOOK.read_text(), re.M)}
+    alerts = _alerts()
+    assert len({a["alert"] for a in alerts}) == len(alerts), "duplicate alert names"
+    for alert in alerts:
+        name = alert["alert"]
+        assert alert["labels"]["severity"] in ALERT_SEVERITIES, name
+        assert ANNOTATIONS <= set(alert["annotations"]), name
+        path, _, anchor = alert["annotations"]["runbook_url"].partition("#")
+        assert (REPO / path) == RUNBOOK, name
+        assert anchor == name.lower() and anchor in anchors, f"{name}: no section #{anchor} in {path}"
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's heading anchor."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def test_the_expected_alerts_exist():
+    names = {a["alert"] for a in _alerts()}
+    assert {"AuditorCriticalDrift", "AuditorHighDrift", "AuditorAuditStale", "AuditorAuditFailing",
+            "AuditorAwsApiErrors", "AuditorTargetDown", "AuditorTargetMissing"} <= names
+    assert not any("cost" in n.lower() or "budget" in n.lower() for n in names)
+
+
+def test_every_alert_is_unit_tested_firing_and_silent():
+    """Each alert: a case firing with exact labels and every annotation, and a silent case."""
+    firing: dict[str, list[dict]] = {}
+    silent: set[str] = set()
+    for path in RULE_TESTS:
+        for test in yaml.safe_load(path.read_text())["tests"]:
+            for case in test.get("alert_rule_test", []):
+                if case.get("exp_alerts"):
+                    firing.setdefault(case["alertname"], []).extend(case["exp_alerts"])
+                else:
+                    silent.add(case["alertname"])
+    for alert in _alerts():
+        name = alert["alert"]
+        assert name in firing, f"{name}: no firing case"
+        assert name in silent, f"{name}: no silent case"
+        for expected in firing[name]:
+            assert expected["exp_labels"]["severity"] == alert["labels"]["severity"], name
+            assert set(expected["exp_annotations"]) == set(alert["annotations"]), name
+
+
+def test_every_firing_case_follows_a_silent_one():
+    """In each test, an alert is first checked silent (before its `for:` elapses or its
+    threshold is crossed), then firing."""
+    for path in RULE_TESTS:
+        for test in yaml.safe_load(path.read_text())["tests"]:
+            cases = test.get("alert_rule_test", [])
+            for i, case in enumerate(cases):
+                if case.get("exp_alerts"):
+                    earlier = [c for c in cases[:i] if c["alertname"] == case["alertname"]
+                               and not c.get("exp_alerts")]
+                    assert earlier, f"{test['name']}: {case['alertname']} fires with no silent case before"
+
+
+# --- the dashboard ---------------------------------------------------------------------------
+def test_dashboard_identity_and_variables():
+    dashboard = _dashboard()
+    assert dashboard["uid"] == "aws-architecture-auditor"
+    assert 36 <= dashboard["schemaVersion"] <= 41
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert {"datasource", "architecture", "environment", "account"} <= set(variables)
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    for name in ("architecture", "environment", "account"):
+        variable = variables[name]
+        assert variable["type"] == "query"
+        assert variable["datasource"] == DATASOURCE
+        text = variable["query"]["query"] if isinstance(variable["query"], dict) else variable["query"]
+        assert re.fullmatch(rf"label_values\(auditor_compliance_ratio(\{{.*\}})?, {name}\)", text), text
+        assert variable["includeAll"] and variable["allValue"] == ".*"
+
+
+def test_dashboard_panels_are_well_formed():
+    panels = _panels()
+    ids = [p["id"] for p in panels]
+    assert len(ids) == len(set(ids)), "duplicate panel ids"
+    cells = set()
+    for panel in panels:
+        grid = panel["gridPos"]
+        assert {"x", "y", "w", "h"} <= set(grid), panel["title"]
+        assert grid["x"] + grid["w"] <= 24, panel["title"]
+        area = {(x, y) for x in range(grid["x"], grid["x"] + grid["w"])
+                for y in range(grid["y"], grid["y"] + grid["h"])}
+        assert not cells & area, f"panel {panel['title']!r} overlaps another"
+        cells |= area
+        if panel["type"] == "row":
+            continue
+        assert panel["datasource"] == DATASOURCE, panel["title"]
+        assert panel["targets"], panel["title"]
+        for target in panel["targets"]:
+            assert target.get("expr", "").strip(), panel["title"]
+            assert target["datasource"] == DATASOURCE, panel["title"]
+    refs = [(p["id"], t["refId"]) for p in panels for t in p.get("targets", [])]
+    assert len(refs) == len(set(refs))
+
+
+def test_dashboard_names_no_datasource_but_the_variable():
+    def walk(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "datasource":
+                    yield value
+                yield from walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                yield from walk(item)
+
+    dashboard = _dashboard()
+    for value in walk(dashboard["panels"]):
+        assert value == DATASOURCE
+    for variable in dashboard["templating"]["list"]:
+        if variable["type"] != "datasource":
+            assert variable["datasource"] == DATASOURCE
+
+
+def test_dashboard_has_the_documented_panels():
+    panels = _panels()
+    exprs = {p["title"]: " ".join(t["expr"] for t in p.get("targets", [])) for p in panels}
+    assert "auditor_compliance_ratio" in exprs["Compliance over time"]
+    assert 'auditor_findings{status="fail"' in exprs["Failing findings by severity"]
+    assert "topk(" in exprs["Top failing rules"] and "auditor_rule_results" in exprs["Top failing rules"]
+    table = next(p for p in panels if p["title"] == "Failing resources")
+    assert table["type"] == "table"
+    assert table["targets"][0]["instant"] and table["targets"][0]["format"] == "table"
+    assert "auditor_failing_finding" in table["targets"][0]["expr"]
+    organize = next(t for t in table["transformations"] if t["id"] == "organize")["options"]
+    assert {"expected", "actual", "rule_id", "resource_id"} <= set(organize["indexByName"])
+    health = " ".join(exprs.values())
+    for needed in ("auditor_audit_duration_seconds", "auditor_aws_api_errors_total",
+                   "time() - (auditor_last_audit_timestamp_seconds", "auditor_audit_runs_total"):
+        assert needed in health, needed
+    assert "cost" not in health and "budget" not in health
+
+
+# --- the metrics contract ----------------------------------------------------------------------
+def test_every_metric_and_label_is_in_the_contract():
+    metrics, common = q.contract()
+    assert "auditor_failing_finding" in metrics and common == {"account", "region", "architecture", "environment"}
+    all_labels = set().union(*metrics.values()) | SCRAPE_LABELS
+    used = set()
+    for source, expr in q.queries():
+        names = q.metric_names(expr)
+        assert names, f"{source}: no metric in {expr!r}"
+        for name in names:
+            base = re.sub(r"_(bucket|sum|count)$", "", name)
+            assert name == "up" or name in metrics or base in metrics, \
+                f"{source}: {name} is not in docs/metrics.md"
+            used.add(name)
+        for metric, labels in q.selector_labels(expr):
+            allowed = (metrics.get(metric, set()) | SCRAPE_LABELS) if metric != "up" else SCRAPE_LABELS
+            assert labels <= allowed, f"{source}: {metric} has no label {labels - allowed}"
+        assert q.grouping_labels(expr) <= all_labels, f"{source}: unknown labels {q.grouping_labels(expr) - all_labels}"
+    # the templates of the alerts only read labels that exist
+    for alert in _alerts():
+        text = " ".join(alert["annotations"].values())
+        for label in re.findall(r"\$labels\.(\w+)", text):
+            assert label in all_labels, f"{alert['alert']}: $labels.{label}"
+    assert {"auditor_compliance_ratio", "auditor_failing_finding", "auditor_aws_api_errors_total",
+            "auditor_last_audit_timestamp_seconds", "auditor_audit_runs_total", "up"} <= used
+
+
+def test_metric_name_parser():
+    assert q.metric_names('sum by (auditor_x) (rate(auditor_a_total{b="auditor_c"}[5m])) / on (job) up') == \
+        {"auditor_a_total", "up"}
+    assert q.metric_names("auditor_h_bucket{le=\"1\"} == 1 unless auditor_g") == {"auditor_h_bucket", "auditor_g"}
+    assert q.selector_labels('x{a=~"1", b!="2"} + y') == [("x", {"a", "b"})]
+
+
+def test_queries_substitute_every_variable():
+    details = list(q.query_details())
+    assert {d.kind for d in details} == {"panel", "variable", "alert"}
+    panel_targets = sum(len(p.get("targets", [])) for p in _panels())
+    assert sum(d.kind == "panel" for d in details) == panel_targets
+    assert sum(d.kind == "alert" for d in details) == len(_alerts())
+    for detail in details:
+        assert "$" not in detail.expr and "[[" not in detail.expr, detail.source
+    assert q.substitute('a{b=~"$architecture",c=~"${environment}"}[$__rate_interval]') == 'a{b=~".*",c=~".*"}[5m]'
+    with pytest.raises(ValueError):
+        q.substitute("x{a=~\"$nope\"}")

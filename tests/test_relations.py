@@ -1,0 +1,106 @@
+"""Relations derived once per snapshot: subnet tiers, security-group roles, alarms, listener routes."""
+from __future__ import annotations
+
+from auditor.model import Resource
+from auditor.relations import derive, requires
+
+
+def res(rtype, rid, name=None, **attributes):
+    return Resource(type=rtype, id=rid, account="1", region="r", name=name or rid, attributes=attributes)
+
+
+def by_key(resources):
+    return {(r.type, r.id): r for r in resources}
+
+
+NETWORK = [
+    res("vpc", "vpc-1", cidr_block="10.0.0.0/16"),
+    res("subnet", "pub", vpc_id="vpc-1", availability_zone="a", cidr_block="10.0.1.0/24"),
+    res("subnet", "app", vpc_id="vpc-1", availability_zone="b", cidr_block="10.0.10.0/24"),
+    res("subnet", "lonely", vpc_id="vpc-1", availability_zone="b", cidr_block="10.0.20.0/24"),
+    res("route_table", "rt-main", vpc_id="vpc-1", main=True, subnet_ids=[],
+        routes=[{"destination": "::/0", "target_type": "internet_gateway", "target_id": "igw", "state": "active"}]),
+    res("route_table", "rt-app", vpc_id="vpc-1", main=False, subnet_ids=["app"],
+        routes=[{"destination": "0.0.0.0/0", "target_type": "nat_gateway", "target_id": "nat", "state": "active"}]),
+    res("route_table", "rt-pub", vpc_id="vpc-1", main=False, subnet_ids=["pub"],
+        routes=[{"destination": "0.0.0.0/0", "target_type": "internet_gateway", "target_id": "igw",
+                 "state": "blackhole"}]),
+    res("internet_gateway", "igw", vpc_ids=["vpc-1"]),
+    res("nat_gateway", "nat", vpc_id="vpc-1", subnet_id="pub", state="available"),
+]
+
+
+def test_subnet_public_from_explicit_or_main_route_table():
+    r = by_key(derive(NETWORK))
+    assert r[("subnet", "app")].relations["public"] is False
+    assert r[("subnet", "app")].relations["nat_routed"] is True
+    assert r[("subnet", "lonely")].relations["public"] is True  # main table, IPv6 default route
+    assert r[("subnet", "lonely")].relations["route_table_id"] == "rt-main"
+    assert r[("subnet", "pub")].relations["public"] is False  # blackhole route does not count
+    vpc = r[("vpc", "vpc-1")].relations
+    assert vpc["availability_zones"] == ["a", "b"] and vpc["nat_gateway_azs"] == ["a"]
+    assert (vpc["public_subnet_count"], vpc["private_subnet_count"]) == (1, 2)
+    assert vpc["internet_gateway_attached"] is True and vpc["nat_gateway_count"] == 1
+
+
+def test_security_group_roles_and_resolved_peers():
+    resources = NETWORK + [
+        res("security_group", "sg-alb", ingress=[{"cidr": "0.0.0.0/0", "source_kind": "cidr", "from_port": 443}]),
+        res("security_group", "sg-db", name="db-sg",
+            ingress=[{"group_id": "sg-app", "source_kind": "group", "from_port": 5432}]),
+        res("security_group", "sg-app", ingress=[{"group_id": "sg-alb", "source_kind": "group"}]),
+        res("load_balancer", "lb", security_group_ids=["sg-alb"], subnet_ids=["pub"], arn_suffix="app/lb/1"),
+        res("ecs_service", "svc", cluster_name="c", service_name="s",
+            network={"security_group_ids": ["sg-app"], "subnet_ids": ["app"]}),
+        res("rds_instance", "db", vpc_security_group_ids=["sg-db"], db_subnet_group={"subnet_ids": ["app", "lonely"]}),
+    ]
+    r = by_key(derive(resources))
+    assert r[("security_group", "sg-alb")].relations["roles"] == ["load_balancer"]
+    db_sg = r[("security_group", "sg-db")].relations
+    assert db_sg["roles"] == ["database"]
+    assert db_sg["inbound"][0]["peer_roles"] == ["ecs_service"]
+    assert r[("security_group", "sg-alb")].relations["inbound"][0]["open_to_internet"] is True
+    assert r[("rds_instance", "db")].relations["in_public_subnet"] is True  # "lonely" is public
+    assert r[("ecs_service", "svc")].relations["in_public_subnet"] is False
+
+
+def test_alarms_attach_by_dimensions():
+    resources = [
+        res("rds_instance", "db"),
+        res("ecs_cluster", "c", cluster_name="c"),
+        res("ecs_service", "svc", cluster_name="c", service_name="s", network={}),
+        res("cloudwatch_alarm", "storage", namespace="AWS/RDS", metric_name="FreeStorageSpace",
+            dimensions={"DBInstanceIdentifier": "db"}, threshold=2e9, comparison_operator="LessThanThreshold"),
+        res("cloudwatch_alarm", "svc-cpu", namespace="AWS/ECS", metric_name="CPUUtilization",
+            dimensions={"ClusterName": "c", "ServiceName": "s"}, threshold=80),
+        res("cloudwatch_alarm", "cluster-cpu", namespace="AWS/ECS", metric_name="CPUUtilization",
+            dimensions={"ClusterName": "c"}, threshold=90),
+    ]
+    r = by_key(derive(resources))
+    [storage] = r[("rds_instance", "db")].relations["alarms"]
+    assert (storage["metric_name"], storage["threshold"]) == ("FreeStorageSpace", 2e9)
+    assert [a["name"] for a in r[("ecs_service", "svc")].relations["alarms"]] == ["svc-cpu"]
+    assert [a["name"] for a in r[("ecs_cluster", "c")].relations["alarms"]] == ["cluster-cpu"]
+
+
+def test_listener_routes_resolve_target_groups():
+    resources = [
+        res("load_balancer", "lb", scheme="internet-facing"),
+        res("target_group", "tg-api", name="api", port=8000),
+        res("target_group", "tg-web", name="web", port=3000),
+        res("listener", "l", load_balancer_arn="lb", port=443, protocol="HTTPS",
+            default_actions=[{"type": "forward", "target_group_arns": ["tg-web"]}],
+            rules=[{"priority": 10, "path_patterns": ["/api/*"],
+                    "actions": [{"type": "forward", "target_group_arns": ["tg-api"]}]}]),
+    ]
+    routes = by_key(derive(resources))[("listener", "l")].relations["routes"]
+    assert routes == [
+        {"default": False, "priority": 10, "path_patterns": ["/api/*"], "host_headers": [],
+         "target_groups": [{"arn": "tg-api", "name": "api", "port": 8000}]},
+        {"default": True, "priority": None, "path_patterns": [], "host_headers": [],
+         "target_groups": [{"arn": "tg-web", "name": "web", "port": 3000}]}]
+
+
+def test_requires_lists_the_collected_types_behind_a_document():
+    assert requires("security_group") >= {"security_group", "ecs_service", "rds_instance", "load_balancer"}
+    assert requires("secret") == {"secret"}
