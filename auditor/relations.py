@@ -5,6 +5,7 @@ Each derived field is stored in ``Resource.relations`` and appears flat in the r
 - subnet: ``route_table_id``, ``public`` (default route 0.0.0.0/0 or ::/0 to an internet gateway,
   through the explicit association, else the VPC's main table), ``tier`` (public/private),
   ``nat_routed`` (default route to a NAT gateway).
+- nat_gateway: ``subnet_public`` (its subnet routes to an internet gateway), ``availability_zone``.
 - vpc: ``subnet_ids``, ``availability_zones``, ``public_subnet_count``, ``private_subnet_count``,
   ``internet_gateway_attached``, ``nat_gateway_count`` and ``nat_gateway_azs`` (available ones).
 - security_group: ``used_by`` [{type, id, name}], ``roles`` (load_balancer, ecs_service,
@@ -21,7 +22,7 @@ Each derived field is stored in ``Resource.relations`` and appears flat in the r
 
 ``alarms`` lists the CloudWatch metric alarms whose dimensions name the resource, each as
 {name, namespace, metric_name, statistic, comparison_operator, threshold, period,
-evaluation_periods, datapoints_to_alarm}.
+evaluation_periods, datapoints_to_alarm, dimensions, actions_enabled, alarm_actions}.
 
 ``REQUIRES`` says which collected types each type's document depends on: if any of them failed
 to collect, rules on that type report ``error`` rather than a guess.
@@ -48,6 +49,7 @@ _NETWORK = {"subnet", "route_table"}
 _ALARMS = {"cloudwatch_alarm"}
 REQUIRES: dict[str, set[str]] = {
     "subnet": _NETWORK,
+    "nat_gateway": _NETWORK | {"nat_gateway"},
     "vpc": _NETWORK | {"vpc", "internet_gateway", "nat_gateway"},
     "security_group": {"security_group", *ROLE_OF_TYPE},
     "ecs_service": {"ecs_service", "ecs_task_definition", "target_group", "scalable_target"}
@@ -73,7 +75,8 @@ def _alarm_summary(alarm: Resource) -> dict[str, Any]:
             "statistic": a.get("statistic") or a.get("extended_statistic"),
             "comparison_operator": a.get("comparison_operator"), "threshold": a.get("threshold"),
             "period": a.get("period"), "evaluation_periods": a.get("evaluation_periods"),
-            "datapoints_to_alarm": a.get("datapoints_to_alarm"), "dimensions": a.get("dimensions") or {}}
+            "datapoints_to_alarm": a.get("datapoints_to_alarm"), "dimensions": a.get("dimensions") or {},
+            "actions_enabled": a.get("actions_enabled"), "alarm_actions": a.get("alarm_actions") or []}
 
 
 class _Index:
@@ -160,6 +163,13 @@ def _vpc_relations(ix: _Index, subnets: dict) -> dict[str, dict[str, Any]]:
             "nat_gateway_azs": nat_azs,
         }
     return out
+
+
+def _nat_relations(nat: Resource, subnets: dict, ix: _Index) -> dict[str, Any]:
+    sid = nat.attributes.get("subnet_id")
+    subnet = ix.by_id.get(("subnet", sid))
+    return {"subnet_public": subnets.get(sid, {}).get("public"),
+            "availability_zone": subnet.attributes.get("availability_zone") if subnet else None}
 
 
 def _security_group_users(ix: _Index) -> dict[str, list[Resource]]:
@@ -307,6 +317,7 @@ def derive(resources: list[Resource]) -> list[Resource]:
     subnets = _subnet_relations(ix)
     rel: dict[tuple[str, str], dict[str, Any]] = {("subnet", k): v for k, v in subnets.items()}
     rel.update({("vpc", k): v for k, v in _vpc_relations(ix, subnets).items()})
+    rel.update({("nat_gateway", n.id): _nat_relations(n, subnets, ix) for n in ix.of("nat_gateway")})
     rel.update({("security_group", k): v for k, v in _security_group_relations(ix).items()})
     _ecs_relations(ix, subnets, rel)
     _load_balancer_relations(ix, subnets, rel)

@@ -57,7 +57,7 @@ def _day_of_week(field: str) -> str:
             if hi < lo:
                 raise ValueError(f"day-of-week range {part!r} runs backwards")
         days.update(d % 7 for d in range(lo, hi + 1, step))
-    return ",".join(_WEEKDAYS[d] for d in sorted(days))
+    return ",".join(_WEEKDAYS[d] for d in sorted(days, key=lambda d: (d - 1) % 7))   # Monday first
 
 
 def parse_crontab(expr: str, tz: str = "UTC", jitter: float | None = None) -> CronTrigger:

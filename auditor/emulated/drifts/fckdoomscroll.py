@@ -23,14 +23,6 @@ def cpu_policy(target: float = 70.0, scale_out: int = 60, scale_in: int = 300) -
     return change
 
 
-def update_service(**changes: Any) -> Change:
-    """ecs.update_service on the app service (``call`` cannot pass ECS's own ``service`` argument)."""
-    def change(clients: Clients, deployment: Deployment) -> None:
-        service = next(s for s in deployment.spec.services if s.key == "app")
-        clients("ecs").update_service(cluster=deployment.spec.cluster.name, service=service.name, **changes)
-    return change
-
-
 DRIFTS = [
     # network
     Drift("private-route-removed", "network", "the private subnets lose their 0.0.0.0/0 route to the NAT gateway",
@@ -56,7 +48,8 @@ DRIFTS = [
            "fckdoomscroll.sg.rds_ingress": "sg:rds"}),
     # ECS
     Drift("deployment-min-healthy-50", "ecs", "rolling deployments may drop to 50% healthy tasks",
-          update_service(deploymentConfiguration={"minimumHealthyPercent": 50, "maximumPercent": 200}),
+          call("ecs", "update_service", cluster="{spec.cluster.name}", service="{service:app}",
+               deploymentConfiguration={"minimumHealthyPercent": 50, "maximumPercent": 200}),
           {"fckdoomscroll.ecs.rolling_deployment": "service:app"}),
     Drift("task-256-512", "ecs", "a task definition revision shrinks the task to 256 CPU / 512 MB",
           task_change("app", cpu="256", memory="512"),
