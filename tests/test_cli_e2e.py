@@ -130,7 +130,7 @@ def test_python_m_auditor_entry_point(account, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "auditor", "audit", "-a", "mattilda", "-f", "json", "-q"],
                           capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 1, proc.stderr
-    assert set(failing(json.loads(proc.stdout))) == {"baseline.ecr.scan_on_push", "mattilda.ecr.repository"}
+    assert set(failing(json.loads(proc.stdout))) == {"baseline.ecr.scan_on_push"}
 
 
 def test_rules_commands(capsys):

@@ -11,6 +11,7 @@ Everything is validated at start (and on reload); an error names the key and whe
 from __future__ import annotations
 
 import os
+import re
 import zoneinfo
 from collections.abc import Mapping
 from pathlib import Path
@@ -185,8 +186,11 @@ def load_config(path: Path | None) -> DaemonConfig:
         return DaemonConfig(**data)
     except ValidationError as exc:
         raise ConfigError([_describe(err, path, lines, environ) for err in exc.errors()]) from exc
-    except SettingsError as exc:
-        raise ConfigError([f"environment: {exc}"]) from exc
+    except SettingsError as exc:   # a list or mapping variable that is not valid JSON
+        m = re.search(r'field "(\w+)"', str(exc))
+        name = f"environment variable {ENV_PREFIX}{m.group(1).upper()}" if m else "environment"
+        key = m.group(1) if m else "(unknown)"
+        raise ConfigError([f"{name}: {key}: not valid JSON ({exc})"]) from exc
 
 
 def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[tuple, int]]:

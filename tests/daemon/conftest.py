@@ -1,5 +1,5 @@
-"""Fixtures for the daemon tests: one drifted mattilda deployment shared by the package, the
-daemon's settings without a file, and a JSON log capture."""
+"""Fixtures for the daemon tests: one drifted mattilda deployment (and one audit of it) shared by
+the package, and a capture of the daemon's JSON log lines."""
 from __future__ import annotations
 
 import io
@@ -9,11 +9,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import requests
+from daemon_helpers import DRIFTS, make_config
 
 from auditor.daemon.logs import setup_logging
 from auditor.emulated.demo import deploy
-
-DRIFTS = ["db-single-az", "ecs-ssh-open"]
 
 
 @pytest.fixture(scope="package")
@@ -46,3 +45,16 @@ def json_logs() -> Iterator[Callable[[], list[dict]]]:
         if getattr(handler, "_auditor_json", False):
             root.removeHandler(handler)
     root.setLevel(level)
+
+
+@pytest.fixture(scope="package")
+def drifted_audit(drifted_endpoint):
+    """One audit of the drifted deployment (result and rule set), for tests that only read it."""
+    from auditor.audit import load_ruleset, run_audit
+    from auditor.aws import AwsContext
+    from auditor.emulated.demo import fake_session
+
+    config = make_config()
+    ruleset = load_ruleset(config.architecture, config.rules, config.params)
+    aws = AwsContext(region="us-east-1", session=fake_session(), endpoint_url=drifted_endpoint, max_attempts=2)
+    return run_audit(config.audit_options(), ruleset, aws=aws), ruleset

@@ -14,6 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from auditor.daemon.config import DaemonConfig
+from auditor.daemon.metrics import AuditMetrics, AuditRecord
+
+NOW = 1_700_000_000.0   # the fake end time of recorded audits
+DRIFTS = ["db-single-az", "ecs-ssh-open"]   # applied to the mattilda deployment of these tests
+
+
+def expected_failures() -> int:
+    """Failing findings the drifts document (one per expected rule and resource)."""
+    from auditor.emulated import drifts
+    return sum(len(drifts.get("mattilda", name).expect) for name in DRIFTS)
 
 
 def make_config(**overrides: Any) -> DaemonConfig:
@@ -22,6 +32,13 @@ def make_config(**overrides: Any) -> DaemonConfig:
                                 "schedule": {"interval_seconds": 3600}, "shutdown_grace_seconds": 2}
     settings.update(overrides)
     return DaemonConfig(**settings)
+
+
+def record(store, result, ruleset, max_series=500, outcome="success"):
+    """What the runner does with a finished audit, without running it again."""
+    metrics = AuditMetrics.from_result(result, ruleset, max_series, NOW)
+    store.record_audit(AuditRecord(metrics.labels, NOW, result.duration_seconds, outcome), metrics, result.api_stats)
+    return metrics
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 20.0, every: float = 0.05) -> Any:

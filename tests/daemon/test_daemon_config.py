@@ -91,6 +91,10 @@ def test_environment_errors_name_the_variable(monkeypatch):
     monkeypatch.setenv("AUDITOR_ARCHITECUTRE", "mattilda")     # a typo is an error, not ignored
     with pytest.raises(ConfigError, match="environment variable AUDITOR_ARCHITECUTRE: unknown key 'architecutre'"):
         load_config(None)
+    monkeypatch.delenv("AUDITOR_ARCHITECUTRE")
+    monkeypatch.setenv("AUDITOR_PARAMS", "{project: x")
+    with pytest.raises(ConfigError, match="environment variable AUDITOR_PARAMS: params: not valid JSON"):
+        load_config(None)
 
 
 def test_schedule_needs_one_of_interval_or_cron(tmp_path):

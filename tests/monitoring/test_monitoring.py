@@ -50,7 +50,7 @@ def _tool(name: str) -> str:
 
 
 def _run(*args: str | Path, cwd: Path = REPO) -> str:
-    result = subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=60)
+    result = subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=60, check=False)
     output = result.stdout + result.stderr
     assert result.returncode == 0, f"{' '.join(map(str, args))} failed ({result.returncode}):\n{output}"
     return output
@@ -123,7 +123,7 @@ def test_dashboard_queries_parse(tmp_path):
 
 # --- the alerts ------------------------------------------------------------------------------
 def test_alerts_have_severity_annotations_and_a_runbook_section():
-    anchors = {_anchor(h) for h in re.findall(r"^#{1,6}\s+(.+?)\s*$", RUNBOOK.read_text(), re.M)}
+    anchors = {_anchor(h) for h in re.findall(r"^#{1,6}\s+(.+?)\s*$", RUNBOOK.read_text(), re.MULTILINE)}
     alerts = _alerts()
     assert len({a["alert"] for a in alerts}) == len(alerts), "duplicate alert names"
     for alert in alerts:

@@ -118,9 +118,11 @@ def task_change(service_key: str, **changes: Any) -> Change:
     def change(clients: Clients, deployment: Deployment) -> None:
         ecs = clients("ecs")
         service = next(s for s in deployment.spec.services if s.key == service_key)
-        current = ecs.describe_task_definition(taskDefinition=deployment[f"taskdef:{service.task}"])
+        current = ecs.describe_task_definition(taskDefinition=deployment[f"taskdef:{service.task}"],
+                                               include=["TAGS"])
         td = current["taskDefinition"]
-        arn = ecs.register_task_definition(**{**{k: td[k] for k in keep if k in td}, **changes})[
+        tags = {"tags": current["tags"]} if current.get("tags") else {}
+        arn = ecs.register_task_definition(**{**{k: td[k] for k in keep if k in td}, **tags, **changes})[
             "taskDefinition"]["taskDefinitionArn"]
         ecs.update_service(cluster=deployment.spec.cluster.name, service=service.name, taskDefinition=arn)
     return change

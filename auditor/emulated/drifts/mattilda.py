@@ -69,13 +69,6 @@ def _alb_in_private_subnets(clients: Clients, deployment: Deployment) -> None:
     clients("elbv2").set_subnets(LoadBalancerArn=deployment["alb"], Subnets=private)
 
 
-def _desired_count(count: int) -> Change:
-    """update_service with another desired count (``call`` cannot pass ECS's ``service`` argument)."""
-    def change(clients: Clients, deployment: Deployment) -> None:
-        clients("ecs").update_service(cluster=deployment.spec.cluster.name, service=SERVICE, desiredCount=count)
-    return change
-
-
 def _undocumented_production_cluster(clients: Clients, deployment: Deployment) -> None:
     """A second production cluster, mattilda-prod, tagged like the deployment (its key:
     ``cluster:mattilda-prod``)."""
@@ -110,7 +103,7 @@ DRIFTS = [
           {"mattilda.sg.alb_https_from_internet": "sg:alb"}),
     # -- ECS
     Drift("desired-count-1", "ecs", "API service scaled down to one task",
-          _desired_count(1),
+          call("ecs", "update_service", cluster="{spec.cluster.name}", service="{service:api}", desiredCount=1),
           {"mattilda.ecs.desired_tasks": "service:api"}),
     Drift("undocumented-cluster", "ecs", "production cluster created as mattilda-prod instead of mattilda-cluster-prod",
           _undocumented_production_cluster, {"mattilda.ecs.cluster_name": "cluster:mattilda-prod"},
