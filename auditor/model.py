@@ -1,8 +1,9 @@
 """Normalized resources, the immutable snapshot that holds them, and findings."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 STATUSES = ("pass", "fail", "error")

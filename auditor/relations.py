@@ -17,8 +17,8 @@ Each derived field is stored in ``Resource.relations`` and appears flat in the r
   ``in_public_subnet``, ``alarms``.
 - load_balancer: ``listeners``, ``subnets``, ``alarms``; listener: ``load_balancer_name``,
   ``load_balancer_scheme``, ``routes`` (each rule then the default: ``default``, ``priority``,
-  ``path_patterns``, ``host_headers``, ``target_groups`` [{arn, name, port}] it forwards to); target_group: ``services``, ``alarms``; ecs_cluster: ``alarms``,
-  ``services``.
+  ``path_patterns``, ``host_headers``, ``target_groups`` [{arn, name, port}] it forwards to);
+  target_group: ``services``, ``alarms``; ecs_cluster: ``alarms``, ``services``.
 
 ``alarms`` lists the CloudWatch metric alarms whose dimensions name the resource, each as
 {name, namespace, metric_name, statistic, comparison_operator, threshold, period,
@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from .model import Resource
 

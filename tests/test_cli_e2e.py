@@ -9,12 +9,11 @@ import xml.etree.ElementTree as ET
 
 import pytest
 import requests
+from cli_runner import audit, failing
+from cli_runner import audit_json as _audit_json
 
 from auditor import cli
 from auditor.emulated.demo import deploy
-
-from cli_runner import audit, failing
-from cli_runner import audit_json as _audit_json
 
 
 def audit_json(capsys, *args: str) -> tuple[int, dict]:

@@ -5,7 +5,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from auditor.collect import REGISTRY, Collector, CollectContext, collect, load_all, tag_dict
+from auditor.collect import REGISTRY, CollectContext, Collector, collect, load_all, tag_dict
 from auditor.model import normalize_environment
 
 

@@ -17,7 +17,7 @@ Resource types:
 """
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from ..model import Resource
 from . import CollectContext, collector, snake_dict

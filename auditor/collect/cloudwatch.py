@@ -23,10 +23,11 @@ Resource types:
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
-from . import CollectContext, collector
 from ..model import Resource
+from . import CollectContext, collector
 
 VOLATILE = ("state_value",)
 

@@ -24,10 +24,11 @@ group name) and ``owner_id``. Resource types and their attributes:
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
-from . import CollectContext, collector, tag_dict
 from ..model import Resource
+from . import CollectContext, collector, tag_dict
 
 VOLATILE = ("available_ip_address_count",)
 

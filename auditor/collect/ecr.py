@@ -13,10 +13,11 @@ Resource types:
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
-from . import CollectContext, collector, tag_dict
 from ..model import Resource
+from . import CollectContext, collector, tag_dict
 
 VOLATILE: tuple[str, ...] = ()
 

@@ -34,7 +34,8 @@ Resource types:
 """
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from ..model import Resource
 from . import CollectContext, chunks, collector, iso, tag_dict

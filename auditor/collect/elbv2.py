@@ -28,7 +28,8 @@ Resource types:
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from ..model import Resource
 from . import CollectContext, chunks, collector, iso, snake_dict, tag_dict

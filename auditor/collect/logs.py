@@ -13,10 +13,10 @@ Resource types:
 """
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
-from . import CollectContext, collector, tag_dict
 from ..model import Resource
+from . import CollectContext, collector, tag_dict
 
 VOLATILE = ("stored_bytes",)
 

@@ -12,10 +12,11 @@ Resource types:
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
-from . import CollectContext, collector, iso, tag_dict
 from ..model import Resource
+from . import CollectContext, collector, iso, tag_dict
 
 VOLATILE = ("last_changed", "last_rotated", "last_accessed", "next_rotation")
 

@@ -83,7 +83,7 @@ def _subnets(prefix: str, public: tuple[str, ...], app: tuple[str, ...], db: tup
     names = names or (lambda tier, az: f"{prefix}-{label[tier]}-{az[-1]}")
     out = []
     for tier, cidrs in (("public", public), ("app", app), ("db", db)):
-        out += [Subnet(names(tier, az), cidr, az, tier) for az, cidr in zip(AZS, cidrs)]
+        out += [Subnet(names(tier, az), cidr, az, tier) for az, cidr in zip(AZS, cidrs, strict=False)]
     return out
 
 
@@ -203,7 +203,7 @@ def portfolio(environment: str) -> Spec:
     p = f"portfolio-{short}"
     services = []
     tasks = []
-    for key, port, health in (("frontend", 3000, "/"), ("backend", 8000, "/api/v1/health")):
+    for key, port in (("frontend", 3000), ("backend", 8000)):
         tasks.append(TaskDefinition(key, f"{p}-{key}", cpu=256, memory=512, container_name=key,
                                     container_port=port, log_group=f"/ecs/{p}/{key}", repository=f"{p}-{key}",
                                     environment={"ENVIRONMENT": short}, execution_role="execution",

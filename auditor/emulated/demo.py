@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import socket
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Iterator, Sequence
 
 import boto3
 import requests

@@ -1,7 +1,7 @@
 """Render an audit result: json (the documented contract), table, markdown, junit."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from ..audit import AuditResult
 from .json_report import to_json

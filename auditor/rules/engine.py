@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import jmespath
 
@@ -52,7 +53,7 @@ class Params:
             return p.environments[environment]
         return p.default
 
-    def with_overrides(self, overrides: Mapping[str, Any]) -> "Params":
+    def with_overrides(self, overrides: Mapping[str, Any]) -> Params:
         merged = Params.__new__(Params)
         merged._params, merged._overrides = self._params, {**self._overrides, **overrides}
         return merged

@@ -1,9 +1,10 @@
 """Load rule packs from YAML, validating each file and naming file, line, rule and field on error."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 from pydantic import ValidationError

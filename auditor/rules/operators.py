@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 def _num(x: Any) -> float | None:

@@ -1,7 +1,7 @@
 """The rule-file format, as pydantic models; ``export_json_schema`` gives editors the same schema."""
 from __future__ import annotations
 
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -27,16 +27,16 @@ class Condition(_Strict):
     ``value`` may be ``{param: NAME}``: a pack parameter, resolved per environment.
     """
 
-    key: Optional[str] = Field(None, description="JMESPath expression over the resource document")
-    op: Optional[OperatorName] = None  # type: ignore[valid-type]
+    key: str | None = Field(None, description="JMESPath expression over the resource document")
+    op: OperatorName | None = None  # type: ignore[valid-type]
     value: Any = None
-    all: Optional[list["Condition"]] = None
-    any: Optional[list["Condition"]] = None
-    none: Optional[list["Condition"]] = None
-    not_: Optional["Condition"] = Field(None, alias="not")
+    all: list[Condition] | None = None
+    any: list[Condition] | None = None
+    none: list[Condition] | None = None
+    not_: Condition | None = Field(None, alias="not")
 
     @model_validator(mode="after")
-    def _one_form(self) -> "Condition":
+    def _one_form(self) -> Condition:
         groups = [n for n in ("all", "any", "none") if getattr(self, n) is not None]
         if self.not_ is not None:
             groups.append("not")
@@ -54,7 +54,7 @@ class Condition(_Strict):
 
 class DocRef(_Strict):
     file: str = Field(description="the architecture document (or 'baseline')")
-    section: Optional[str] = None
+    section: str | None = None
     quote: str = Field(description="the statement this rule encodes, quoted")
 
 
@@ -62,14 +62,14 @@ class RuleTest(_Strict):
     """An inline case: one resource document, or a list of them (for ``when_absent`` rules)."""
 
     name: str
-    resource: Optional[dict[str, Any]] = Field(None, description="a resource document as rules see it")
-    resources: Optional[list[dict[str, Any]]] = Field(None, description="several documents: the rule's "
+    resource: dict[str, Any] | None = Field(None, description="a resource document as rules see it")
+    resources: list[dict[str, Any]] | None = Field(None, description="several documents: the rule's "
                                                       "outcome over all of them")
     expect: Literal["pass", "fail", "skip"]
     params: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _one_input(self) -> "RuleTest":
+    def _one_input(self) -> RuleTest:
         if (self.resource is None) == (self.resources is None):
             raise ValueError("give exactly one of 'resource' or 'resources'")
         return self
@@ -95,7 +95,7 @@ class Rule(_Strict):
     tests: list[RuleTest] = Field(min_length=2)
 
     @model_validator(mode="after")
-    def _asserts_something(self) -> "Rule":
+    def _asserts_something(self) -> Rule:
         if not self.assert_ and self.when_absent != "fail":
             raise ValueError("'assert' is empty: give conditions, or when_absent: fail for an existence rule")
         return self
@@ -113,20 +113,20 @@ class Param(_Strict):
     default: Any = None
     environments: dict[str, Any] = Field(default_factory=dict,
                                          description="value per environment (production, staging, development)")
-    description: Optional[str] = None
+    description: str | None = None
 
 
 class OutOfScope(_Strict):
     statement: str
-    section: Optional[str] = None
+    section: str | None = None
     reason: str
 
 
 class Pack(_Strict):
     pack: str = Field(pattern=ID_PATTERN)
     title: str
-    document: Optional[str] = Field(None, description="architecture document file name")
-    description: Optional[str] = None
+    document: str | None = Field(None, description="architecture document file name")
+    description: str | None = None
     selector: list[Condition] = Field(default_factory=list,
                                       description="conditions every resource of this pack's rules must meet")
     params: dict[str, Param] = Field(default_factory=dict)
@@ -134,7 +134,7 @@ class Pack(_Strict):
     rules: list[Rule] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _params_defined(self) -> "Pack":
+    def _params_defined(self) -> Pack:
         for i, rule in enumerate(self.rules):
             for name in _param_names([*self.selector, *rule.scope, *rule.assert_]):
                 if name not in self.params:

@@ -41,9 +41,11 @@ def net(ctx):
     ids["eip"] = eip["PublicIp"]
     ids["nat"] = ec2.create_nat_gateway(SubnetId=ids["public-a"], AllocationId=eip["AllocationId"],
                                         TagSpecifications=tag("natgateway", "nat-a"))["NatGateway"]["NatGatewayId"]
-    ids["rt-public"] = ec2.create_route_table(VpcId=vpc, TagSpecifications=tag("route-table", "public"))["RouteTable"]["RouteTableId"]
+    ids["rt-public"] = ec2.create_route_table(
+        VpcId=vpc, TagSpecifications=tag("route-table", "public"))["RouteTable"]["RouteTableId"]
     ec2.create_route(RouteTableId=ids["rt-public"], DestinationCidrBlock="0.0.0.0/0", GatewayId=ids["igw"])
-    ids["rt-private"] = ec2.create_route_table(VpcId=vpc, TagSpecifications=tag("route-table", "private"))["RouteTable"]["RouteTableId"]
+    ids["rt-private"] = ec2.create_route_table(
+        VpcId=vpc, TagSpecifications=tag("route-table", "private"))["RouteTable"]["RouteTableId"]
     ec2.create_route(RouteTableId=ids["rt-private"], DestinationCidrBlock="0.0.0.0/0", NatGatewayId=ids["nat"])
     for rt, subnets in (("rt-public", ("public-a", "public-b")), ("rt-private", ("private-a", "private-b"))):
         for s in subnets:

@@ -136,7 +136,7 @@ def _aws_service():
         "loadBalancers": [], "serviceRegistries": [],
         "healthCheckGracePeriodSeconds": 60, "schedulingStrategy": "REPLICA",
         "deploymentController": {"type": "ECS"}, "enableECSManagedTags": True, "propagateTags": "SERVICE",
-        "enableExecuteCommand": False, "createdAt": dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.timezone.utc),
+        "enableExecuteCommand": False, "createdAt": dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC),
         "tags": [{"key": "Environment", "value": "staging"}],
     }
 

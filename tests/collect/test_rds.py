@@ -1,7 +1,7 @@
 """RDS collector: instances, subnet group, security groups and non-default parameters."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import boto3
 import pytest
@@ -110,7 +110,7 @@ def test_pagination_and_real_aws_fields(ctx):
             "DBInstances": [_stub_instance(
                 "db-a", Iops=3000, StorageThroughput=125, PerformanceInsightsEnabled=True,
                 PerformanceInsightsRetentionPeriod=7, Endpoint={"Address": "x", "Port": 3306},
-                DbInstancePort=0, InstanceCreateTime=datetime(2024, 1, 1, tzinfo=timezone.utc))],
+                DbInstancePort=0, InstanceCreateTime=datetime(2024, 1, 1, tzinfo=UTC))],
             "Marker": "m1"}, {})
         stub.add_response("describe_db_parameters", {
             "Parameters": [{"ParameterName": "require_secure_transport", "ParameterValue": "1"}],

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import gzip
 import time
-from pathlib import Path
 
 import pytest
 import requests
@@ -137,6 +136,3 @@ def test_port_in_use_is_a_start_error(drifted_audit):
     finally:
         first.stop()
 
-
-def test_example_config_path_is_relative_to_the_repo():
-    assert (Path(__file__).resolve().parents[2] / "examples" / "auditor.yaml").is_file()

@@ -9,7 +9,6 @@ import pytest
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
-
 REGION = "us-east-1"
 
 

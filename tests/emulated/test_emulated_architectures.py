@@ -250,7 +250,8 @@ def check_fckdoomscroll(d: Deployment, env: str) -> None:
         "public-subnet-1a", "public-subnet-1b", "private-subnet-1a", "private-subnet-1b"}
     svc = service(d, "app")
     assert svc["serviceName"] == "fckdoomscroll-service"
-    assert (svc["deploymentConfiguration"]["minimumHealthyPercent"], svc["deploymentConfiguration"]["maximumPercent"]) == (100, 200)
+    deployment = svc["deploymentConfiguration"]
+    assert (deployment["minimumHealthyPercent"], deployment["maximumPercent"]) == (100, 200)
     tg = c("elbv2").describe_target_groups(TargetGroupArns=[d["tg:app"]])["TargetGroups"][0]
     assert (tg["TargetGroupName"], tg["HealthCheckPath"], tg["HealthCheckTimeoutSeconds"],
             tg["HealthyThresholdCount"], tg["UnhealthyThresholdCount"]) == ("ecs-targets", "/api/health", 5, 2, 3)

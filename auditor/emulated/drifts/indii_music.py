@@ -5,8 +5,8 @@ show. Names are read from the deployment's spec, so every drift works in product
 """
 from __future__ import annotations
 
-from . import Clients, Drift, call
 from ..builder import Deployment
+from . import Clients, Drift, call
 
 
 def _private_subnet_loses_nat(clients: Clients, deployment: Deployment) -> None:

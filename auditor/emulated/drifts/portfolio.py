@@ -5,7 +5,6 @@ repositories) pin ``environment`` so the names are known; the others run in any 
 """
 from . import Drift, alarm_change, call, scaling_range, task_change
 
-
 DRIFTS = [
     Drift("nat-gateway-deleted", "network", "the us-east-1b NAT gateway is deleted (one NAT gateway left)",
           call("ec2", "delete_nat_gateway", NatGatewayId="{nat:1}"),
