@@ -35,7 +35,7 @@ from pydantic_settings import (
 from pydantic_settings.exceptions import SettingsError
 
 from ..audit import AuditOptions
-from ..rules.loader import _construct, _field_path, _line_for, architecture_names
+from ..rules.loader import construct_with_lines, field_path, line_for, architecture_names
 from .scheduler import parse_crontab
 
 ENV_PREFIX = "AUDITOR_"
@@ -205,7 +205,7 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[tuple, int]]:
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         raise ConfigError([f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}"]) from exc
     lines: dict[tuple, int] = {}
-    data = _construct(node, (), lines) if node is not None else {}
+    data = construct_with_lines(node, (), lines) if node is not None else {}
     if not isinstance(data, dict):
         raise ConfigError([f"{path}:1: the config file must be a mapping of keys to values"])
     rules = data.get("rules")
@@ -232,7 +232,7 @@ def _unknown_environment(environ: Mapping[str, str]) -> list[str]:
 def _describe(err: Mapping[str, Any], path: Path | None, lines: dict[tuple, int],
               environ: Mapping[str, str]) -> str:
     loc = tuple(err["loc"])
-    key = _field_path(loc) or "(top level)"
+    key = field_path(loc) or "(top level)"
     message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
     value = err.get("input")
     if err["type"] != "extra_forbidden" and isinstance(value, (str, int, float)) and len(str(value)) <= 80:
@@ -241,5 +241,5 @@ def _describe(err: Mapping[str, Any], path: Path | None, lines: dict[tuple, int]
     if loc and env_name in environ:
         return f"environment variable {env_name}: {key}: {message}"
     if path is not None and loc and loc[:1] in lines:
-        return f"{path}:{_line_for(loc, lines)}: {key}: {message}"
+        return f"{path}:{line_for(loc, lines)}: {key}: {message}"
     return f"{path or 'settings'}: {key}: {message}"

@@ -30,32 +30,32 @@ class LoadedPack:
 
     def where(self, *loc: Any) -> str:
         """``file:line`` of a location in this pack, e.g. ``where("rules", 3, "resource")``."""
-        return f"{self.path}:{_line_for(tuple(loc), self.lines)}"
+        return f"{self.path}:{line_for(tuple(loc), self.lines)}"
 
 
-def _construct(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> Any:
+def construct_with_lines(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> Any:
     """Build plain Python data from a YAML node, recording the line of every path."""
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         out = {}
         for key_node, value_node in node.value:
-            key = _construct(key_node, (), {})
+            key = construct_with_lines(key_node, (), {})
             lines[path + (key,)] = key_node.start_mark.line + 1
-            out[key] = _construct(value_node, path + (key,), lines)
+            out[key] = construct_with_lines(value_node, path + (key,), lines)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_construct(v, path + (i,), lines) for i, v in enumerate(node.value)]
+        return [construct_with_lines(v, path + (i,), lines) for i, v in enumerate(node.value)]
     return yaml.constructor.SafeConstructor().construct_object(node)
 
 
-def _line_for(loc: tuple, lines: dict[tuple, int]) -> int:
+def line_for(loc: tuple, lines: dict[tuple, int]) -> int:
     for n in range(len(loc), -1, -1):
         if loc[:n] in lines:
             return lines[loc[:n]]
     return 1
 
 
-def _field_path(loc: Iterable) -> str:
+def field_path(loc: Iterable) -> str:
     out = ""
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
@@ -86,7 +86,7 @@ def load_pack_file(path: Path) -> LoadedPack:
     if node is None:
         raise RuleFileError([f"{path}:1: empty rule file"])
     lines: dict[tuple, int] = {}
-    data = _construct(node, (), lines)
+    data = construct_with_lines(node, (), lines)
     try:
         pack = Pack.model_validate(data)
     except ValidationError as exc:
@@ -94,8 +94,8 @@ def load_pack_file(path: Path) -> LoadedPack:
         for err in exc.errors():
             loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
             rule = _rule_id(data, loc)
-            field = _field_path(loc) or "(top level)"
-            problems.append(f"{path}:{_line_for(loc, lines)}: "
+            field = field_path(loc) or "(top level)"
+            problems.append(f"{path}:{line_for(loc, lines)}: "
                             f"{f'rule {rule}: ' if rule else ''}field {field}: {err['msg']}")
         raise RuleFileError(problems) from exc
     return LoadedPack(pack, path, lines)
