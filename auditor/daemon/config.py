@@ -35,7 +35,7 @@ from pydantic_settings import (
 from pydantic_settings.exceptions import SettingsError
 
 from ..audit import AuditOptions
-from ..rules.loader import construct_with_lines, field_path, line_for, architecture_names
+from ..rules.loader import architecture_names, construct_with_lines, field_path, line_for
 from .scheduler import parse_crontab
 
 ENV_PREFIX = "AUDITOR_"
