@@ -121,10 +121,12 @@ class Snapshot:
     """Every collected resource of one account and region, frozen, with relations derived."""
 
     def __init__(self, account: str, region: str, resources: Iterable[Resource],
-                 errors: Iterable[CollectorError] = (), collected_at: str | None = None):
+                 errors: Iterable[CollectorError] = (), collected_at: str | None = None,
+                 collector_seconds: Mapping[str, float] | None = None):
         self.account = account
         self.region = region
         self.collected_at = collected_at
+        self.collector_seconds: Mapping[str, float] = dict(collector_seconds or {})
         self.errors: tuple[CollectorError, ...] = tuple(errors)
         frozen = []
         for r in resources:

@@ -211,6 +211,5 @@ def collect(aws: AwsContext, *, environment_tag: str = "Environment", environmen
     finally:
         pool.shutdown(wait=not abandon, cancel_futures=abandon)
     resources.sort(key=lambda r: (r.type, r.id))
-    snapshot = Snapshot(ctx.account, ctx.region, derive(resources), errors, collected_at=started)
-    snapshot.collector_seconds = durations  # type: ignore[attr-defined]
-    return snapshot
+    return Snapshot(ctx.account, ctx.region, derive(resources), errors, collected_at=started,
+                    collector_seconds=durations)

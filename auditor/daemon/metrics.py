@@ -96,7 +96,7 @@ class AuditMetrics:
         failed_types = set(snapshot.failed_types())
         counts = {t: 0 for t in ruleset.resource_types if t not in failed_types}
         counts.update(snapshot.counts())
-        durations = getattr(snapshot, "collector_seconds", {}) or {}
+        durations = snapshot.collector_seconds
         status_counts = Counter(f.status for f in result.findings)
         judged = status_counts["pass"] + status_counts["fail"]
         return cls(
