@@ -35,7 +35,8 @@ from pydantic_settings import (
 from pydantic_settings.exceptions import SettingsError
 
 from ..audit import AuditOptions
-from ..rules.loader import architecture_names, construct_with_lines, field_path, line_for
+from ..rules.loader import architecture_names
+from ..yaml_lines import YamlFileError, field_path, line_for, read_yaml
 from .scheduler import parse_crontab
 
 ENV_PREFIX = "AUDITOR_"
@@ -195,17 +196,10 @@ def load_config(path: Path | None) -> DaemonConfig:
 
 def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[tuple, int]]:
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([f"{path}: cannot read the config file: {exc.strerror}"]) from exc
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise ConfigError([f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}"]) from exc
-    lines: dict[tuple, int] = {}
-    data = construct_with_lines(node, (), lines) if node is not None else {}
+        data, lines = read_yaml(path)
+    except YamlFileError as exc:
+        raise ConfigError([f"config file {exc}"]) from exc
+    data = {} if data is None else data
     if not isinstance(data, dict):
         raise ConfigError([f"{path}:1: the config file must be a mapping of keys to values"])
     rules = data.get("rules")

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
+from ..yaml_lines import YamlFileError, field_path, line_for, read_yaml
 from .schema import Pack
 
 PACKAGE_RULES = Path(__file__).resolve().parents[2] / "rules"
@@ -33,35 +33,6 @@ class LoadedPack:
         return f"{self.path}:{line_for(tuple(loc), self.lines)}"
 
 
-def construct_with_lines(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> Any:
-    """Build plain Python data from a YAML node, recording the line of every path."""
-    lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        out = {}
-        for key_node, value_node in node.value:
-            key = construct_with_lines(key_node, (), {})
-            lines[path + (key,)] = key_node.start_mark.line + 1
-            out[key] = construct_with_lines(value_node, path + (key,), lines)
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [construct_with_lines(v, path + (i,), lines) for i, v in enumerate(node.value)]
-    return yaml.constructor.SafeConstructor().construct_object(node)
-
-
-def line_for(loc: tuple, lines: dict[tuple, int]) -> int:
-    for n in range(len(loc), -1, -1):
-        if loc[:n] in lines:
-            return lines[loc[:n]]
-    return 1
-
-
-def field_path(loc: Iterable) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
 def _rule_id(data: Any, loc: tuple) -> str | None:
     if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
         try:
@@ -74,19 +45,11 @@ def _rule_id(data: Any, loc: tuple) -> str | None:
 def load_pack_file(path: Path) -> LoadedPack:
     """Parse and validate one rule file."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RuleFileError([f"{path}: cannot read: {exc.strerror}"]) from exc
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise RuleFileError([f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}"]) from exc
-    if node is None:
+        data, lines = read_yaml(path)
+    except YamlFileError as exc:
+        raise RuleFileError([str(exc)]) from exc
+    if data is None:
         raise RuleFileError([f"{path}:1: empty rule file"])
-    lines: dict[tuple, int] = {}
-    data = construct_with_lines(node, (), lines)
     try:
         pack = Pack.model_validate(data)
     except ValidationError as exc:
