@@ -5,15 +5,19 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .aws import ApiStats, AwsContext
 from .collect import ProgressFn, collect, load_all
 from .model import SEVERITIES, CollectorError, Finding, Snapshot, normalize_environment
 from .rules.engine import RuleSet
 from .rules.loader import load_packs, pack_paths
+from .waivers import WaiverOutcome, apply_waivers, load_waivers
+
+if TYPE_CHECKING:
+    from .changes import ResourceChange
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,7 @@ class AuditOptions:
     environment_tag: str = "Environment"
     max_attempts: int = 5
     workers: int = 8
+    waivers: Path | None = None   # waiver file (auditor.waivers), read at each audit
 
 
 @dataclass
@@ -41,6 +46,11 @@ class AuditResult:
     errors: tuple[CollectorError, ...]
     snapshot: Snapshot
     api_stats: ApiStats
+    waivers: WaiverOutcome | None = None   # None: no waiver file
+    # Set by auditor.changes.attach_changes: resources added/removed/changed since the previous
+    # snapshot (None: no previous snapshot to compare with) and that snapshot's time.
+    changes: list[ResourceChange] | None = None
+    compared_to: str | None = None
 
     def failing(self, at_or_above: str = "info") -> list[Finding]:
         limit = SEVERITIES.index(at_or_above)
@@ -64,10 +74,12 @@ def load_ruleset(architecture: str | None, extra: Iterable[Path] = (),
 
 def run_audit(options: AuditOptions, ruleset: RuleSet | None = None,
               aws: AwsContext | None = None, progress: ProgressFn | None = None,
-              cancel: threading.Event | None = None) -> AuditResult:
-    """Collect the types the rules need and evaluate them. Raises AuditSetupError/RuleFileError,
-    and collect.AuditCancelled when ``cancel`` is set before the collectors finish."""
+              cancel: threading.Event | None = None, today: date | None = None) -> AuditResult:
+    """Collect the types the rules need and evaluate them, then apply ``options.waivers`` as of
+    ``today`` (default: the audit's UTC start date). Raises AuditSetupError/RuleFileError/
+    WaiverFileError, and collect.AuditCancelled when ``cancel`` is set before the collectors finish."""
     ruleset = ruleset or load_ruleset(options.architecture, options.rule_paths, options.params)
+    waivers = load_waivers(options.waivers) if options.waivers is not None else None
     aws = aws or AwsContext(region=options.region, profile=options.profile,
                             max_attempts=options.max_attempts)
     started = datetime.now(UTC)
@@ -76,16 +88,21 @@ def run_audit(options: AuditOptions, ruleset: RuleSet | None = None,
                        only_types=ruleset.resource_types, workers=options.workers, progress=progress,
                        cancel=cancel)
     findings = sort_findings(ruleset.evaluate(snapshot))
+    outcome = None
+    if waivers is not None:
+        outcome = apply_waivers(findings, waivers, today or started.date())
+        findings = outcome.findings = sort_findings(outcome.findings)
     return AuditResult(
         architecture=options.architecture,
         environment=normalize_environment(options.environment) or _environment_of(findings, snapshot),
         account=snapshot.account, region=snapshot.region,
         started_at=started.isoformat(timespec="seconds").replace("+00:00", "Z"),
         duration_seconds=round(time.perf_counter() - t0, 3),
-        findings=findings, errors=snapshot.errors, snapshot=snapshot, api_stats=aws.stats)
+        findings=findings, errors=snapshot.errors, snapshot=snapshot, api_stats=aws.stats,
+        waivers=outcome)
 
 
-_STATUS_ORDER = {"fail": 0, "error": 1, "pass": 2}
+_STATUS_ORDER = {"fail": 0, "error": 1, "waived": 2, "pass": 3}
 
 
 def sort_findings(findings: Iterable[Finding]) -> list[Finding]:

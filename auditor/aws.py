@@ -12,6 +12,16 @@ from botocore.exceptions import BotoCoreError, ClientError
 DEFAULT_MAX_ATTEMPTS = 5
 
 
+# Error codes that are an ordinary answer, not a failure (the collector reads them as "not
+# configured"): counted as calls, never as errors, so API-error alerts stay quiet on them.
+NORMAL_ANSWERS: dict[tuple[str, str], set[str]] = {}
+
+
+def normal_answer(service: str, operation: str, code: str) -> None:
+    """Declare that ``code`` from ``service:operation`` is a normal answer (e.g. no policy set)."""
+    NORMAL_ANSWERS.setdefault((service, operation), set()).add(code)
+
+
 @dataclass
 class ApiStats:
     """Counts of AWS API calls and their errors, by service, operation and error code."""
@@ -26,7 +36,7 @@ class ApiStats:
         with self._lock:
             self.calls[(service, model.name)] += 1
             code = (parsed or {}).get("Error", {}).get("Code")
-            if code:
+            if code and code not in NORMAL_ANSWERS.get((service, model.name), ()):
                 self.errors[(service, model.name, code)] += 1
 
     def on_after_call_error(self, exception, model=None, **_kwargs) -> None:

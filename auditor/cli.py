@@ -1,5 +1,5 @@
 """Command line: ``auditor audit``, ``auditor rules list|validate|test|schema``, ``auditor demo``,
-``auditor serve`` (the daemon: see :mod:`auditor.daemon`).
+``auditor waivers list|validate``, ``auditor serve`` (the daemon: see :mod:`auditor.daemon`).
 
 Exit codes: 0 nothing failing at or above --fail-on; 1 failing findings; 2 the audit could not
 run or was incomplete (bad rules or options, no credentials, an AWS API that failed).
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -35,8 +36,10 @@ from .rules.loader import (
     rules_root,
 )
 from .rules.schema import export_json_schema
+from .waivers import WaiverFileError, load_waivers
 
 EXIT_OK, EXIT_FINDINGS, EXIT_INCOMPLETE = 0, 1, 2
+WAIVERS_ENV = "AUDITOR_WAIVERS"   # default waiver file of `auditor waivers` (the daemon's `waivers` key)
 
 
 def _param(text: str) -> tuple[str, Any]:
@@ -64,6 +67,8 @@ def _add_audit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fail-on", choices=SEVERITIES, default="low",
                    help="lowest severity whose failing findings make the exit code 1 (default: low)")
     p.add_argument("--max-attempts", type=int, default=5, help="botocore retry attempts per call")
+    p.add_argument("--waivers", type=Path, metavar="FILE",
+                   help="waiver file: matching failing findings are reported as waived, not failing")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress indicator")
 
 
@@ -76,6 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_audit_options(audit)
     audit.add_argument("--region", help="AWS region (default: the boto3 chain)")
     audit.add_argument("--profile", help="AWS profile (default: the boto3 chain)")
+    audit.add_argument("--slack", action="store_true",
+                       help="send this audit's news to Slack (slack.* settings of --config or AUDITOR_SLACK__*; "
+                            "the state file remembers what was sent)")
+    audit.add_argument("--state", type=Path, metavar="PATH",
+                       help="state file: what was announced, the last snapshot (the report then shows what "
+                            "changed since), the Slack outbox (default with --slack: state.path)")
+    audit.add_argument("--config", "-c", type=Path, metavar="FILE",
+                       help="settings file for --slack and --state, as auditor serve's (default: $AUDITOR_CONFIG)")
 
     demo = sub.add_parser("demo", help="audit an emulated account (moto) built from a documented architecture")
     _add_audit_options(demo)
@@ -100,6 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
     tst.add_argument("paths", nargs="*", type=Path)
     tst.add_argument("--verbose", "-v", action="store_true")
     rsub.add_parser("schema", help="print the rule-file JSON Schema")
+
+    waivers = sub.add_parser("waivers", help="list and validate waiver files")
+    wsub = waivers.add_subparsers(dest="waivers_command", required=True)
+    wl = wsub.add_parser("list", help="show waivers with the days left before each expires")
+    wl.add_argument("file", nargs="?", type=Path, help=f"waiver file (default: ${WAIVERS_ENV})")
+    wl.add_argument("--format", "-f", choices=("table", "json"), default="table")
+    wv = wsub.add_parser("validate", help="check a waiver file; errors name file, line and field")
+    wv.add_argument("file", nargs="?", type=Path, help=f"waiver file (default: ${WAIVERS_ENV})")
     return parser
 
 
@@ -140,7 +161,8 @@ def _options(args: argparse.Namespace, region: str | None = None) -> AuditOption
     return AuditOptions(architecture=args.architecture, environment=args.environment,
                         region=region or getattr(args, "region", None), profile=getattr(args, "profile", None),
                         rule_paths=tuple(args.rules), params=dict(args.param),
-                        environment_tag=args.environment_tag, max_attempts=args.max_attempts)
+                        environment_tag=args.environment_tag, max_attempts=args.max_attempts,
+                        waivers=args.waivers)
 
 
 def _report(args: argparse.Namespace, result: AuditResult) -> int:
@@ -156,9 +178,61 @@ def _report(args: argparse.Namespace, result: AuditResult) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     options = _options(args)
     ruleset = load_ruleset(options.architecture, options.rule_paths, options.params)
-    with _progress(not args.quiet) as progress:
-        result = run_audit(options, ruleset, progress=progress)
-    return _report(args, result)
+    runtime = _state_runtime(args)
+    if runtime is False:
+        return EXIT_INCOMPLETE
+    try:
+        try:
+            with _progress(not args.quiet) as progress:
+                result = run_audit(options, ruleset, progress=progress)
+        except AuditSetupError as exc:
+            if runtime:
+                _slack_summary(runtime.failed(exc))
+            raise
+        if runtime:
+            runtime.compare(result)   # the report's "changes" since the state's last snapshot
+        code = _report(args, result)
+        if runtime:
+            _slack_summary(runtime.finish(result))
+        return code
+    finally:
+        if runtime:
+            runtime.close()
+
+
+def _state_runtime(args: argparse.Namespace) -> Any:
+    """The state file and notifier of ``--slack`` / ``--state`` (None without them; False after
+    printing why the settings are invalid)."""
+    if not (args.slack or args.state):
+        return None
+    from .daemon.config import ConfigError, config_path, load_config
+    from .notify.config import SlackConfig, StateConfig
+    from .notify.runtime import Runtime
+    from .state import StateError
+
+    try:
+        config = load_config(config_path(args.config))
+        slack = config.slack.model_copy(update={"enabled": True}) if args.slack else SlackConfig()
+        problems = slack.problems()
+        if problems:
+            raise ConfigError(problems)
+        runtime = Runtime()
+        runtime.configure(StateConfig(path=args.state) if args.state else config.state, slack)
+    except (ConfigError, StateError) as exc:
+        for problem in getattr(exc, "problems", None) or [str(exc)]:
+            print(f"error: {problem}", file=sys.stderr)
+        return False
+    return runtime
+
+
+def _slack_summary(stats: Any) -> None:
+    if stats is None:
+        return
+    if stats.pending:
+        print(f"slack: {stats.sent} message(s) sent, {stats.pending} still queued in the state file "
+              "(sent on the next run)", file=sys.stderr)
+    elif stats.sent:
+        print(f"slack: {stats.sent} message(s) sent", file=sys.stderr)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -233,12 +307,50 @@ def _rules_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_waivers(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    path = args.file or (Path(os.environ[WAIVERS_ENV]) if os.environ.get(WAIVERS_ENV) else None)
+    if path is None:
+        print(f"error: no waiver file: give FILE or set {WAIVERS_ENV}", file=sys.stderr)
+        return EXIT_INCOMPLETE
+    waivers = load_waivers(path)
+    today = datetime.now(UTC).date()
+    expired = [w for w in waivers if w.expired(today)]
+    if args.waivers_command == "validate":
+        for w in expired:
+            print(f"warning: {w.source}: waiver for {w.rule_id} on {w.resource} expired on {w.expires}")
+        print(f"{path}: {len(waivers)} waivers: valid" + (f" ({len(expired)} expired)" if expired else ""))
+        return EXIT_OK
+    if args.format == "json":
+        print(json.dumps([{**w.as_dict(today), "expired": w.expired(today)} for w in waivers], indent=2))
+        return EXIT_OK
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    t = Table(title=f"Waivers in {path} ({len(waivers)}, {len(expired)} expired) on {today}",
+              title_justify="left", show_lines=True, expand=True)
+    for col, ratio in (("rule", 3), ("resource", 3), ("owner", 2), ("reason", 4)):
+        t.add_column(col, ratio=ratio, overflow="fold")
+    t.add_column("expires", no_wrap=True)
+    t.add_column("days left", no_wrap=True, justify="right")
+    for w in waivers:
+        days = w.days_left(today)
+        left = Text(f"{days} (expired)", style="red") if days < 0 else \
+            Text(f"{days}", style="yellow" if days <= 14 else "")
+        t.add_row(w.rule_id, w.resource, w.owner, w.reason, w.expires.isoformat(), left)
+    Console(width=int(os.environ.get("COLUMNS", "0") or 0) or 160).print(t)
+    return EXIT_OK
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from .daemon.service import main as serve
     return serve(args.config, check=args.check)
 
 
-COMMANDS = {"audit": cmd_audit, "demo": cmd_demo, "rules": cmd_rules, "serve": cmd_serve}
+COMMANDS = {"audit": cmd_audit, "demo": cmd_demo, "rules": cmd_rules, "waivers": cmd_waivers,
+            "serve": cmd_serve}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -246,6 +358,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except RuleFileError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return EXIT_INCOMPLETE
+    except WaiverFileError as exc:   # before AuditSetupError, its base class
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
         return EXIT_INCOMPLETE

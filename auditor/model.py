@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
-STATUSES = ("pass", "fail", "error")
+STATUSES = ("pass", "fail", "error", "waived")
 
 _ENVIRONMENT_ALIASES = {
     "prod": "production", "production": "production", "prd": "production",
@@ -184,6 +184,9 @@ class Finding:
     doc: Mapping[str, Any] | None
     remediation: str | None
     pack: str | None = None
+    waiver: Mapping[str, Any] | None = None
+    """The waiver that accepted this failing finding (status ``waived``): rule_id, resource,
+    reason, owner, expires (YYYY-MM-DD) and source (file:line). None unless waived."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -191,4 +194,5 @@ class Finding:
             "status": self.status, "resource": dict(self.resource), "expected": self.expected,
             "actual": self.actual, "message": self.message,
             "doc": dict(self.doc) if self.doc else None, "remediation": self.remediation,
+            "waiver": dict(self.waiver) if self.waiver else None,
         }

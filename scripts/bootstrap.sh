@@ -10,7 +10,12 @@ fi
 stamp=.venv/.auditor-installed
 want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+  echo "bootstrap: installing auditor and its dependencies into .venv (log: .venv/install.log)" >&2
+  if ! { .venv/bin/python -m pip install --disable-pip-version-check --upgrade pip &&
+         .venv/bin/python -m pip install --disable-pip-version-check -e ".[test]"; } > .venv/install.log 2>&1; then
+    tail -n 40 .venv/install.log >&2
+    echo "bootstrap: pip install failed (full log: .venv/install.log)" >&2
+    exit 1
+  fi
   echo "$want" > "$stamp"
 fi

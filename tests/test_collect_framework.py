@@ -73,3 +73,11 @@ def test_a_failing_collector_is_recorded_and_the_rest_goes_on(aws, monkeypatch, 
 def test_api_calls_are_counted_by_service_and_operation(aws):
     collect(aws, only_types={"vpc"})
     assert aws.stats.calls[("ec2", "DescribeVpcs")] >= 1
+
+
+def test_a_missing_ecr_lifecycle_policy_is_an_answer_not_an_api_error(aws):
+    boto3.client("ecr", region_name="us-east-1").create_repository(repositoryName="no-policy")
+    snap = collect(aws, only_types={"ecr_repository"})
+    assert snap.of_type("ecr_repository")[0].attributes["lifecycle_policy"] is None
+    assert aws.stats.calls[("ecr", "GetLifecyclePolicy")] == 1
+    assert not aws.stats.errors

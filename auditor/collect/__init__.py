@@ -51,6 +51,17 @@ def load_all() -> dict[str, Collector]:
     return REGISTRY
 
 
+def volatile_keys(rtype: str | None = None) -> frozenset[str]:
+    """Attributes that change without anyone changing the configuration (timestamps, counts of
+    running tasks, alarm states): the ``VOLATILE`` tuples of the collector modules, all of them,
+    or only those of the modules producing ``rtype`` (all of them for a type no collector yields)."""
+    load_all()
+    modules = {c.fn.__module__ for c in REGISTRY.values() if rtype is None or rtype in c.produces}
+    if not modules:
+        modules = {c.fn.__module__ for c in REGISTRY.values()}
+    return frozenset(k for m in modules for k in getattr(importlib.import_module(m), "VOLATILE", ()))
+
+
 class CollectContext:
     """What a collector needs: clients, paging, identity and how to read the environment tag."""
 

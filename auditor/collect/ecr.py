@@ -16,6 +16,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from ..aws import normal_answer
 from ..model import Resource
 from . import CollectContext, collector, tag_dict
 
@@ -42,6 +43,9 @@ def repositories(ctx: CollectContext) -> Iterator[Resource]:
             lifecycle_policy=policy,
             lifecycle_rules=_rules(policy),
         )
+
+
+normal_answer("ecr", "GetLifecyclePolicy", "LifecyclePolicyNotFoundException")  # no policy set
 
 
 def _lifecycle_policy(client: Any, name: str, registry_id: str | None) -> dict | None:

@@ -35,7 +35,9 @@ from pydantic_settings import (
 from pydantic_settings.exceptions import SettingsError
 
 from ..audit import AuditOptions
+from ..notify.config import DEFAULT_STATE_PATH, SlackConfig, StateConfig
 from ..rules.loader import architecture_names
+from ..waivers import WaiverFileError, load_waivers
 from ..yaml_lines import YamlFileError, field_path, line_for, read_yaml
 from .scheduler import parse_crontab
 
@@ -114,9 +116,12 @@ class DaemonConfig(BaseSettings):
     params: dict[str, Any] = Field(default_factory=dict)
     max_attempts: int = Field(5, ge=1, le=20)
     workers: int = Field(8, ge=1, le=64)
+    waivers: Path | None = None   # waiver file, re-read at each audit; relative to the config file
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     http: HttpConfig = Field(default_factory=HttpConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    state: StateConfig = Field(default_factory=StateConfig)
+    slack: SlackConfig = Field(default_factory=SlackConfig)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     shutdown_grace_seconds: float = Field(8, ge=0, le=9)
 
@@ -156,7 +161,7 @@ class DaemonConfig(BaseSettings):
         return AuditOptions(architecture=self.architecture, environment=self.environment,
                             region=self.region, profile=self.profile, rule_paths=tuple(self.rules),
                             params=dict(self.params), environment_tag=self.environment_tag,
-                            max_attempts=self.max_attempts, workers=self.workers)
+                            max_attempts=self.max_attempts, workers=self.workers, waivers=self.waivers)
 
     def summary(self) -> dict[str, Any]:
         """What the start-up log line shows: the settings, with parameter values left out."""
@@ -184,7 +189,7 @@ def load_config(path: Path | None) -> DaemonConfig:
     if problems:
         raise ConfigError(problems)
     try:
-        return DaemonConfig(**data)
+        config = DaemonConfig(**data)
     except ValidationError as exc:
         raise ConfigError([_describe(err, path, lines, environ) for err in exc.errors()]) from exc
     except SettingsError as exc:   # a list or mapping variable that is not valid JSON
@@ -192,6 +197,15 @@ def load_config(path: Path | None) -> DaemonConfig:
         name = f"environment variable {ENV_PREFIX}{m.group(1).upper()}" if m else "environment"
         key = m.group(1) if m else "(unknown)"
         raise ConfigError([f"{name}: {key}: not valid JSON ({exc})"]) from exc
+    if config.waivers is not None:   # validated at start and reload; audits re-read it
+        try:
+            load_waivers(config.waivers)
+        except WaiverFileError as exc:
+            raise ConfigError([f"waivers: {p}" for p in exc.problems]) from exc
+    slack_problems = config.slack.problems()   # enabled without credentials or a default channel
+    if slack_problems:
+        raise ConfigError([f"{path or 'settings'}: {p}" for p in slack_problems])
+    return config
 
 
 def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[tuple, int]]:
@@ -202,6 +216,14 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[tuple, int]]:
     data = {} if data is None else data
     if not isinstance(data, dict):
         raise ConfigError([f"{path}:1: the config file must be a mapping of keys to values"])
+    if isinstance(data.get("state", {}), dict):   # the default state file sits next to the config file
+        data["state"] = {"path": DEFAULT_STATE_PATH.name, **data.get("state", {})}
+    for section, key in (("state", "path"), ("slack", "templates_dir")):   # relative to the config file too
+        value = data.get(section, {}).get(key) if isinstance(data.get(section), dict) else None
+        if isinstance(value, str) and value != ":memory:" and not Path(value).expanduser().is_absolute():
+            data[section][key] = str(path.parent / value)
+    if isinstance(data.get("waivers"), str) and not Path(data["waivers"]).is_absolute():
+        data["waivers"] = str(path.parent / data["waivers"])   # relative to the config file, as rules
     rules = data.get("rules")
     if isinstance(rules, (str, list)):   # relative rule paths are relative to the config file
         items = [rules] if isinstance(rules, str) else rules
@@ -229,7 +251,8 @@ def _describe(err: Mapping[str, Any], path: Path | None, lines: dict[tuple, int]
     key = field_path(loc) or "(top level)"
     message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
     value = err.get("input")
-    if err["type"] != "extra_forbidden" and isinstance(value, (str, int, float)) and len(str(value)) <= 80:
+    if err["type"] != "extra_forbidden" and isinstance(value, (str, int, float)) and len(str(value)) <= 80 \
+            and loc[:1] != ("slack",):   # a value put in a slack key by mistake may be the token: never echo it
         message += f" (got {value!r})"
     env_name = ENV_PREFIX + NESTED_DELIMITER.join(str(p) for p in loc).upper()
     if loc and env_name in environ:

@@ -14,7 +14,9 @@ from typing import IO, Any
 
 from pythonjsonlogger.json import JsonFormatter
 
-_QUIET = ("botocore", "boto3", "urllib3", "s3transfer")
+from ..notify.secrets import RedactSecrets
+
+_QUIET = ("botocore", "boto3", "urllib3", "s3transfer", "slack_sdk")
 _HANDLER_MARK = "_auditor_json"
 
 
@@ -40,6 +42,7 @@ def setup_logging(level: str = "INFO", stream: IO[str] | None = None) -> None:
             root.removeHandler(handler)
     handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(json_formatter())
+    handler.addFilter(RedactSecrets())   # the Slack credential, should any record carry it
     setattr(handler, _HANDLER_MARK, True)
     root.addHandler(handler)
     set_level(level)

@@ -7,8 +7,9 @@ in the same state (copied on write) and accumulate over the life of the process.
 
 Audit-derived series carry the common labels ``account``, ``region``, ``architecture`` and
 ``environment`` of the audit they describe (``""`` when unknown, e.g. an audit that could not
-identify the account). ``auditor_build_info``, ``auditor_audit_running`` and
-``auditor_config_reloads_total`` describe the process, not an audit, and carry none.
+identify the account). ``auditor_build_info``, ``auditor_audit_running``,
+``auditor_config_reloads_total`` and the Slack metrics (``auditor_slack_messages_total``,
+``auditor_slack_outbox_pending``) describe the process, not an audit, and carry none.
 """
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
 COMMON_LABELS = ("account", "region", "architecture", "environment")
 OUTCOMES = ("success", "incomplete", "failed")
 RELOAD_OUTCOMES = ("success", "failure")
+SLACK_OUTCOMES = ("sent", "failed")
+CHANGE_KINDS = ("added", "removed", "changed")
 LABEL_VALUE_LIMIT = 120
 
 Labels = tuple[str, ...]
@@ -65,6 +68,8 @@ class AuditMetrics:
     collector_seconds: Series     # (collector,) -> seconds
     compliance_ratio: float
     counts: Mapping[str, int] = field(default_factory=dict)   # findings by status
+    waivers_stale: int = 0        # waivers that matched no failing finding (0 without a waiver file)
+    changes: Series = ()          # (change,) -> resources added/removed/changed; () when nothing was compared
 
     @classmethod
     def from_result(cls, result: AuditResult, ruleset: RuleSet, max_finding_series: int,
@@ -107,7 +112,17 @@ class AuditMetrics:
             resources=tuple(((t,), float(n)) for t, n in sorted(counts.items())),
             collector_seconds=tuple(((name,), float(s)) for name, s in sorted(durations.items())),
             compliance_ratio=status_counts["pass"] / judged if judged else 1.0,
-            counts=MappingProxyType({s: status_counts[s] for s in STATUSES}))
+            counts=MappingProxyType({s: status_counts[s] for s in STATUSES}),
+            waivers_stale=len(result.waivers.stale) if result.waivers is not None else 0,
+            changes=_change_series(result))
+
+
+def _change_series(result: AuditResult) -> Series:
+    changes = getattr(result, "changes", None)
+    if changes is None:
+        return ()
+    by_kind = Counter(c.kind for c in changes)
+    return tuple(((kind,), float(by_kind[kind])) for kind in CHANGE_KINDS)
 
 
 @dataclass(frozen=True)
@@ -133,6 +148,7 @@ class MetricsState:
     last_success: AuditRecord | None = None   # last complete audit
     running: bool = False
     counters: Mapping[str, Mapping[Labels, float]] = field(default_factory=lambda: _frozen({}))
+    slack_pending: int = 0                    # Slack messages queued, not confirmed yet
 
     def counter(self, name: str) -> Mapping[Labels, float]:
         return self.counters.get(name, MappingProxyType({}))
@@ -144,7 +160,8 @@ class MetricsStore:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._state = MetricsState(counters=_frozen({
-            "config_reloads": {(o,): 0.0 for o in RELOAD_OUTCOMES}}))
+            "config_reloads": {(o,): 0.0 for o in RELOAD_OUTCOMES},
+            "slack_messages": {(o,): 0.0 for o in SLACK_OUTCOMES}}))
 
     @property
     def state(self) -> MetricsState:
@@ -158,6 +175,12 @@ class MetricsStore:
         with self._lock:
             self._state = replace(self._state, counters=self._add(
                 self._state.counters, {"config_reloads": {("success" if ok else "failure",): 1.0}}))
+
+    def record_slack(self, sent: int, failed: int, pending: int) -> None:
+        """One Slack delivery pass: messages confirmed, attempts that failed, messages still queued."""
+        with self._lock:
+            self._state = replace(self._state, slack_pending=pending, counters=self._add(
+                self._state.counters, {"slack_messages": {("sent",): float(sent), ("failed",): float(failed)}}))
 
     def record_audit(self, record: AuditRecord, metrics: AuditMetrics | None,
                      api_stats: ApiStats | None) -> MetricsState:
@@ -177,7 +200,8 @@ class MetricsStore:
                 last_audit=record,
                 last_success=record if record.outcome == "success" else old.last_success,
                 running=old.running,
-                counters=self._add(old.counters, increments))
+                counters=self._add(old.counters, increments),
+                slack_pending=old.slack_pending)
             return self._state
 
     @staticmethod
@@ -235,8 +259,13 @@ class AuditCollector(Collector):
                      c + ("resource_type",), [(r.labels + k, v) for k, v in r.resources] if r else [])
         yield _gauge("auditor_compliance_ratio", "pass / (pass + fail) of the last audit (1 when nothing was evaluated).",
                      c, [(r.labels, r.compliance_ratio)] if r else [])
+        yield _gauge("auditor_waivers_stale", "Waivers that matched no failing finding in the last audit (remove them).",
+                     c, [(r.labels, float(r.waivers_stale))] if r else [])
         yield _gauge("auditor_collector_duration_seconds", "Duration of each collector in the last audit.",
                      c + ("collector",), [(r.labels + k, v) for k, v in r.collector_seconds] if r else [])
+        yield _gauge("auditor_resource_changes",
+                     "Resources added, removed or changed since the previous snapshot, as of the last audit.",
+                     c + ("change",), [(r.labels + k, v) for k, v in r.changes] if r else [])
 
         last, ok = s.last_audit, s.last_success
         yield _gauge("auditor_audit_duration_seconds", "Duration of the last finished audit.",
@@ -258,6 +287,10 @@ class AuditCollector(Collector):
                        c + ("service", "operation", "error_code"), s.counter("api_errors"))
         yield _counter("auditor_config_reloads", "SIGHUP reloads of config and rules, by outcome.",
                        ("outcome",), s.counter("config_reloads"))
+        yield _counter("auditor_slack_messages", "Slack messages confirmed (sent) and delivery attempts that failed.",
+                       ("outcome",), s.counter("slack_messages"))
+        yield _gauge("auditor_slack_outbox_pending", "Slack messages queued in the outbox, not confirmed yet.",
+                     (), [((), float(s.slack_pending))])
 
 
 def make_registry(store: MetricsStore) -> CollectorRegistry:

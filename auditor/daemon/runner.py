@@ -7,6 +7,10 @@ retries: the snapshot has errors and the rules on those types report ``error``),
 Shutdown sets :attr:`AuditRunner.cancel`: collectors not yet started are skipped, and an AWS
 call about to be sent raises :class:`AuditCancelled` (a botocore ``before-send`` hook on this
 audit's own session), so the audit in flight ends within moments; it is not counted as a run.
+
+State and Slack (:class:`auditor.notify.runtime.Runtime`): before the metrics, ``result.changes``
+is set against the stored snapshot; after the log line, the Slack news is queued, the snapshot
+saved and the outbox delivered (the first run of the process first sends what is still queued).
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -22,7 +27,10 @@ from ..audit import AuditResult, run_audit
 from ..aws import AuditSetupError, AwsContext
 from ..collect import AuditCancelled
 from ..model import normalize_environment
+from ..notify.messages import AuditInfo
+from ..notify.runtime import Runtime
 from ..rules.engine import RuleSet
+from ..state import StateError
 from .config import DaemonConfig
 from .metrics import AuditMetrics, AuditRecord, MetricsStore, common_labels
 
@@ -47,12 +55,14 @@ class AuditRunner:
     """The scheduler's job. Reads the current config and rules when each audit starts."""
 
     def __init__(self, store: MetricsStore, current: Current, clock: Callable[[], float] = time.time,
-                 aws_factory: AwsFactory = default_aws):
+                 aws_factory: AwsFactory = default_aws, runtime: Runtime | None = None):
         self.store = store
         self.cancel = threading.Event()
         self._current = current
         self._clock = clock
         self._aws_factory = aws_factory
+        self.runtime = runtime or Runtime(clock=lambda: datetime.fromtimestamp(self._clock(), UTC))
+        self._delivered = False
         self._idle = threading.Event()
         self._idle.set()
 
@@ -71,8 +81,28 @@ class AuditRunner:
             self.store.set_running(False)
             self._idle.set()
 
+    def close(self) -> None:
+        """Close the state file (at shutdown)."""
+        self.runtime.close()
+
+    def _state(self, config: DaemonConfig) -> None:
+        """Open the state file and the notifier the settings name; send what is still queued."""
+        try:
+            self.runtime.configure(config.state, config.slack)
+        except StateError as exc:
+            log.error(f"state: {exc}; auditing without state (no changes, no Slack)", extra={"event": "state"})
+            return
+        if not self._delivered:   # the process's first pass: whatever an earlier run left queued
+            self._delivered = True
+            self._slack_stats(self.runtime.deliver(cancel=self.cancel))
+
+    def _slack_stats(self, stats: Any) -> None:
+        if stats is not None:
+            self.store.record_slack(stats.sent, stats.failed, stats.pending)
+
     def _audit(self) -> None:
         config, ruleset = self._current()
+        self._state(config)
         t0 = time.perf_counter()
         aws: AwsContext | None = None
         try:
@@ -90,6 +120,7 @@ class AuditRunner:
     def _finished(self, config: DaemonConfig, ruleset: RuleSet, result: AuditResult, seconds: float) -> None:
         now = self._clock()
         outcome = "success" if result.complete else "incomplete"
+        self.runtime.compare(result)   # result.changes, before the metrics
         metrics = AuditMetrics.from_result(result, ruleset, config.metrics.max_finding_series, now)
         record = AuditRecord(metrics.labels, now, round(seconds, 3), outcome)
         self.store.record_audit(record, metrics, result.api_stats)
@@ -105,10 +136,12 @@ class AuditRunner:
                        "account": result.account, "region": result.region,
                        "architecture": result.architecture, "environment": result.environment,
                        "pass": counts["pass"], "fail": counts["fail"], "error": counts["error"],
+                       "waived": counts["waived"],
                        "resources": len(result.snapshot), "failing_rules": failing,
                        "failing_series_dropped": metrics.dropped,
                        "api_calls": sum(result.api_stats.calls.values()),
                        "errors": [e.as_dict() for e in result.errors]})
+        self._slack_stats(self.runtime.finish(result, cancel=self.cancel))
 
     def _failed(self, config: DaemonConfig, aws: AwsContext | None, exc: Exception, seconds: float) -> None:
         now = self._clock()
@@ -124,3 +157,6 @@ class AuditRunner:
                          "account": labels[0], "region": labels[1], "architecture": labels[2],
                          "environment": labels[3], "pass": 0, "fail": 0, "error": 0,
                          "errors": [{"exception": type(exc).__name__, "message": str(exc)}]})
+        audit = AuditInfo(config.architecture, normalize_environment(config.environment), account, region,
+                          datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds").replace("+00:00", "Z"))
+        self._slack_stats(self.runtime.failed(exc, audit, cancel=self.cancel))

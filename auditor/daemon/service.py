@@ -130,6 +130,8 @@ class Daemon:
         self.runner.cancel.set()
         self.scheduler.shutdown()
         clean = self.runner.wait_idle(self.config.shutdown_grace_seconds)
+        if clean:   # else the audit in flight may still hold the state file (SQLite survives the exit)
+            self.runner.close()
         if self.http is not None:
             self.http.stop()
         return clean

@@ -7,6 +7,7 @@ from typing import Any
 
 from .. import __version__
 from ..audit import AuditResult
+from ..changes import report_section as changes_section
 from ..model import SEVERITIES, STATUSES
 
 SCHEMA_VERSION = 1
@@ -38,6 +39,8 @@ def to_dict(result: AuditResult) -> dict[str, Any]:
         "duration_seconds": result.duration_seconds,
         "summary": summary(result),
         "errors": [e.as_dict() for e in result.errors],
+        "waivers": result.waivers.as_dict() if result.waivers is not None else None,
+        "changes": changes_section(result),
         "findings": [f.as_dict() for f in result.findings],
     }
 

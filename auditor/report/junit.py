@@ -17,6 +17,7 @@ def to_junit(result: AuditResult) -> str:
     suites = ET.Element("testsuites", name="auditor", tests=str(len(result.findings)),
                         failures=str(sum(f.status == "fail" for f in result.findings)),
                         errors=str(sum(f.status == "error" for f in result.findings)),
+                        skipped=str(sum(f.status == "waived" for f in result.findings)),
                         time=f"{result.duration_seconds:.3f}")
     by_pack: dict[str, list[Finding]] = defaultdict(list)
     for f in result.findings:
@@ -25,10 +26,15 @@ def to_junit(result: AuditResult) -> str:
         suite = ET.SubElement(suites, "testsuite", name=pack, tests=str(len(findings)),
                               failures=str(sum(f.status == "fail" for f in findings)),
                               errors=str(sum(f.status == "error" for f in findings)),
+                              skipped=str(sum(f.status == "waived" for f in findings)),
                               timestamp=result.started_at)
         for f in findings:
             case = ET.SubElement(suite, "testcase", classname=f"{pack}.{f.resource['type']}",
                                  name=_case_name(f))
+            if f.status == "waived":   # an accepted failure: skipped, with the waiver
+                w = f.waiver or {}
+                ET.SubElement(case, "skipped", message=f"waived until {w.get('expires')} by {w.get('owner')}: "
+                                                       f"{w.get('reason')} ({w.get('source')})")
             if f.status in ("fail", "error"):
                 el = ET.SubElement(case, "failure" if f.status == "fail" else "error",
                                    message=f.message, type=f.severity)

@@ -30,4 +30,5 @@ def to_markdown(result: AuditResult) -> str:
     return _ENV.get_template("report.md.j2").render(
         r=result, s=summary(result), failing=grouped,
         errored=[f for f in result.findings if f.status == "error"],
+        waived=[f for f in result.findings if f.status == "waived"],
         passing=[f for f in result.findings if f.status == "pass"])

@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..audit import AuditResult
+from ..changes import counts as change_counts
 from ..model import SEVERITIES
 from .json_report import summary
 
@@ -54,6 +55,8 @@ def to_table(result: AuditResult, color: bool = False) -> str:
                       Text(str(f.expected)), Text(str(f.actual)),
                       Text(f"{doc.get('file', '')}\n\"{doc.get('quote', '')}\""))
         out.print(t)
+    _waivers(out, result)
+    _changes(out, result)
     errored = [f for f in result.findings if f.status == "error"]
     if errored:
         out.print(Text(f"{len(errored)} checks not evaluated because collection failed "
@@ -61,6 +64,67 @@ def to_table(result: AuditResult, color: bool = False) -> str:
     by = s["by_status"]
     out.print(Text.assemble(("Summary: ", "bold"), (f"{by['fail']} failing", "red" if by["fail"] else ""),
                             ", ", (f"{by['error']} errors", "red" if by["error"] else ""),
+                            f", {by['waived']} waived" if by["waived"] or result.waivers else "",
                             f", {by['pass']} passing across {s['rules']} rules and "
                             f"{sum(s['resources'].values())} resources"))
     return buf.getvalue()
+
+
+def _waivers(out: Console, result: AuditResult) -> None:
+    """Waived findings, expired waivers (their findings fail again) and stale waivers."""
+    waived = [f for f in result.findings if f.status == "waived"]
+    if waived:
+        t = Table(title=f"WAIVED ({len(waived)})", title_style="dim", title_justify="left", expand=True,
+                  show_lines=True)
+        for col, ratio in (("rule", 3), ("resource", 2), ("reason", 4), ("owner", 2)):
+            t.add_column(col, ratio=ratio, overflow="fold")
+        t.add_column("expires", no_wrap=True)
+        for f in waived:
+            w = f.waiver or {}
+            t.add_row(Text(f"{f.rule_id}\n{f.severity}"),
+                      Text(f"{f.resource['type']}\n{f.resource.get('name') or f.resource['id']}"),
+                      Text(str(w.get("reason", ""))), Text(str(w.get("owner", ""))), Text(str(w.get("expires", ""))))
+        out.print(t)
+    outcome = result.waivers
+    if outcome is None:
+        return
+    if outcome.expired:
+        t = Table(title=f"Expired waivers: these findings fail again ({len(outcome.expired)})",
+                  title_style="bold red", title_justify="left", expand=True)
+        for col, ratio in (("rule", 3), ("resource", 2), ("owner", 2), ("waiver", 3)):
+            t.add_column(col, ratio=ratio, overflow="fold")
+        t.add_column("expired", no_wrap=True)
+        for w, f in outcome.expired:
+            t.add_row(Text(f.rule_id), Text(f"{f.resource['type']}\n{f.resource.get('name') or f.resource['id']}"),
+                      Text(w.owner), Text(f"{w.source}\n{w.reason}"), Text(w.expires.isoformat()))
+        out.print(t)
+    if outcome.stale:
+        t = Table(title=f"Stale waivers: they match no failing finding, remove them ({len(outcome.stale)})",
+                  title_style="yellow", title_justify="left", expand=True)
+        for col, ratio in (("rule", 3), ("resource", 2), ("owner", 2), ("source", 3)):
+            t.add_column(col, ratio=ratio, overflow="fold")
+        t.add_column("expires", no_wrap=True)
+        for w in outcome.stale:
+            t.add_row(Text(w.rule_id), Text(w.resource), Text(w.owner), Text(w.source), Text(w.expires.isoformat()))
+        out.print(t)
+
+
+def _changes(out: Console, result: AuditResult) -> None:
+    """Resources added, removed and changed since the previous snapshot (when one was compared)."""
+    changes = result.changes
+    if changes is None:
+        return
+    since = f"since {result.compared_to}" if result.compared_to else "since the previous audit"
+    if not changes:
+        out.print(Text(f"No resource changes {since}.", style="dim"))
+        return
+    n = change_counts(changes)
+    t = Table(title=f"CHANGES {since} ({n['added']} added, {n['removed']} removed, {n['changed']} changed)",
+              title_style="bold", title_justify="left", expand=True, show_lines=True)
+    t.add_column("change", ratio=1)
+    t.add_column("resource", ratio=3)
+    t.add_column("details", ratio=8)
+    for c in changes:
+        t.add_row(Text(c.kind), Text(f"{c.type}\n{c.name or c.id}"),
+                  Text("\n".join(a.describe() for a in c.changes)))
+    out.print(t)

@@ -15,6 +15,12 @@ from auditor.daemon.logs import setup_logging
 from auditor.emulated.demo import deploy
 
 
+@pytest.fixture(autouse=True)
+def _state_file(tmp_path, monkeypatch):
+    """Each test's daemon keeps its state file (changes, Slack outbox) in its own temporary folder."""
+    monkeypatch.setenv("AUDITOR_STATE__PATH", str(tmp_path / "auditor-state.sqlite3"))
+
+
 @pytest.fixture(scope="package")
 def drifted_endpoint(moto_endpoint) -> str:
     """mattilda production with two documented drifts, deployed once for the daemon tests."""

@@ -49,7 +49,8 @@ def test_known_audit_exact_values(drifted, json_logs):
     assert counts["fail"] == fails >= 2 and counts["error"] == 0
     assert get("auditor_compliance_ratio", COMMON) == counts["pass"] / (counts["pass"] + counts["fail"])
     by_status = {s: sum(get("auditor_findings", dict(COMMON, severity=sev, status=s))
-                        for sev in ("critical", "high", "medium", "low", "info")) for s in ("pass", "fail", "error")}
+                        for sev in ("critical", "high", "medium", "low", "info"))
+                 for s in ("pass", "fail", "error", "waived")}
     assert by_status == counts
 
     assert get("auditor_audit_runs_total", dict(COMMON, outcome="success")) == 1

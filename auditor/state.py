@@ -1,0 +1,390 @@
+"""The auditor's durable state: one SQLite file (standard library ``sqlite3``, WAL mode).
+
+What it keeps between audits and across restarts:
+
+- ``findings``: the lifecycle of every finding that has failed (key: rule id + resource id):
+  first seen, last seen, resolved, its status (``fail``, ``waived``, ``resolved``), when it was
+  last re-announced, and the Slack message that announced it (the outbox row, then the channel
+  and ``ts`` Slack gave that message, for thread replies);
+- ``snapshot``: the normalized state of the last audit's resources
+  (:func:`auditor.changes.snapshot_state`) and its time, to report what changed;
+- ``outbox``: every Slack message, written before it is sent and marked sent only when Slack
+  confirms it; ``in_flight_since`` marks an attempt whose outcome is unknown (a timeout, a crash)
+  so that the next attempt first checks whether Slack has it;
+- ``notices``: one-time announcements (audit degraded / recovered, a waiver that expired);
+- ``meta``: this store's random id (it tags the Slack messages it sends).
+
+The schema is versioned (``schema_version``) and migrates forward: :data:`MIGRATIONS` is the list
+of SQL steps, step *n* taking version *n-1* to *n*; opening a store applies the missing steps in
+one transaction. A store written by a newer auditor is refused (:class:`StateError`).
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+MEMORY = ":memory:"
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: finding lifecycle, last snapshot, outbox
+    """
+    CREATE TABLE findings (
+        key TEXT PRIMARY KEY,
+        rule_id TEXT NOT NULL,
+        resource_type TEXT NOT NULL,
+        resource_id TEXT NOT NULL,
+        resource_name TEXT,
+        title TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        status TEXT NOT NULL,
+        first_seen TEXT NOT NULL,
+        last_seen TEXT NOT NULL,
+        resolved_at TEXT,
+        announced_outbox_id INTEGER,
+        announced_at TEXT,
+        message_channel TEXT,
+        message_ts TEXT,
+        detail TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX findings_status ON findings (status);
+    CREATE TABLE snapshot (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        state TEXT NOT NULL,
+        taken_at TEXT NOT NULL
+    );
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        thread_ts TEXT,
+        payload TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        last_error TEXT,
+        sent_at TEXT,
+        slack_channel TEXT,
+        slack_ts TEXT
+    );
+    CREATE INDEX outbox_unsent ON outbox (sent_at, id);
+    """,
+    # 2: reminders, replies to queued messages, in-doubt attempts, one-time notices, store id
+    """
+    ALTER TABLE findings ADD COLUMN last_reminded_at TEXT;
+    ALTER TABLE outbox ADD COLUMN parent_id INTEGER REFERENCES outbox (id);
+    ALTER TABLE outbox ADD COLUMN in_flight_since TEXT;
+    CREATE TABLE notices (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT '{}',
+        at TEXT NOT NULL
+    );
+    CREATE TABLE meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class StateError(Exception):
+    """The state file cannot be used (written by a newer auditor, not a database...)."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    """``2026-01-05T06:00:01Z``: UTC, whole seconds (fixed width, so strings sort as times)."""
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class FindingRow:
+    """One finding's lifecycle as stored (``status``: fail, waived or resolved)."""
+
+    key: str
+    rule_id: str
+    resource_type: str
+    resource_id: str
+    resource_name: str | None
+    title: str
+    severity: str
+    status: str
+    first_seen: str
+    last_seen: str
+    resolved_at: str | None = None
+    last_reminded_at: str | None = None
+    announced_outbox_id: int | None = None
+    announced_at: str | None = None
+    message_channel: str | None = None
+    message_ts: str | None = None
+    detail: Mapping[str, Any] = field(default_factory=dict)   # the finding as reported (as_dict)
+
+    @property
+    def announced(self) -> bool:
+        return self.announced_outbox_id is not None
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    kind: str
+    channel: str
+    payload: Mapping[str, Any]
+    created_at: str
+    attempts: int
+    next_attempt_at: str
+    parent_id: int | None = None
+    thread_ts: str | None = None
+    last_error: str | None = None
+    in_flight_since: str | None = None
+    sent_at: str | None = None
+    slack_channel: str | None = None
+    slack_ts: str | None = None
+
+
+_FINDING_COLUMNS = ("key", "rule_id", "resource_type", "resource_id", "resource_name", "title", "severity",
+                    "status", "first_seen", "last_seen", "resolved_at", "last_reminded_at",
+                    "announced_outbox_id", "announced_at", "message_channel", "message_ts", "detail")
+_OUTBOX_COLUMNS = ("id", "kind", "channel", "payload", "created_at", "attempts", "next_attempt_at",
+                   "parent_id", "thread_ts", "last_error", "in_flight_since", "sent_at", "slack_channel",
+                   "slack_ts")
+
+
+def key_of(rule_id: str, resource_id: str) -> str:
+    return f"{rule_id}|{resource_id}"
+
+
+class StateStore:
+    """The SQLite state file; safe to share between threads (one connection behind a lock).
+
+    Writes that belong together go through :meth:`transaction` (one ``BEGIN IMMEDIATE`` ...
+    ``COMMIT``); single calls outside one commit at once.
+    """
+
+    def __init__(self, path: Path | str):
+        self.path = str(path)
+        if self.path != MEMORY:
+            Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA busy_timeout = 10000")
+            self.journal_mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            self._db.execute("PRAGMA synchronous = FULL")   # a confirmed send survives a power cut
+            self._db.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.DatabaseError as exc:
+            raise StateError(f"{self.path}: cannot open the state database: {exc}") from exc
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._migrate()
+        self.store_id = self._store_id()
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[StateStore]:
+        """All writes inside commit together, or none of them (nested calls join the outer one)."""
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield self
+                finally:
+                    self._depth -= 1
+                return
+            self._db.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield self
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            else:
+                self._db.execute("COMMIT")
+            finally:
+                self._depth = 0
+
+    def _execute(self, sql: str, params: tuple | Mapping = ()) -> sqlite3.Cursor:
+        with self._lock:
+            return self._db.execute(sql, params)
+
+    @property
+    def schema_version(self) -> int:
+        return self._version()
+
+    def _version(self) -> int:
+        exists = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").fetchone()
+        if not exists:
+            return 0
+        row = self._db.execute("SELECT version FROM schema_version").fetchone()
+        return int(row[0]) if row else 0
+
+    def _migrate(self) -> None:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                version = self._version()
+                if version > SCHEMA_VERSION:
+                    raise StateError(f"{self.path}: state schema version {version} is newer than this "
+                                     f"auditor knows ({SCHEMA_VERSION}); upgrade the auditor")
+                if version == 0:
+                    self._db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+                    self._db.execute("INSERT INTO schema_version VALUES (0)")
+                for step in range(version, SCHEMA_VERSION):
+                    for statement in _statements(MIGRATIONS[step]):
+                        self._db.execute(statement)
+                    self._db.execute("UPDATE schema_version SET version = ?", (step + 1,))
+                self._db.execute("COMMIT")
+            except BaseException as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.DatabaseError):
+                    raise StateError(f"{self.path}: cannot migrate the state database: {exc}") from exc
+                raise
+
+    def _store_id(self) -> str:
+        with self.transaction():
+            row = self._execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()
+            if row:
+                return str(row[0])
+            value = uuid.uuid4().hex
+            self._execute("INSERT INTO meta (key, value) VALUES ('store_id', ?)", (value,))
+            return value
+
+    # -- snapshot -------------------------------------------------------------------------
+
+    def previous_snapshot(self) -> tuple[dict[str, Any], str] | None:
+        """The last saved snapshot state and its time, or None before the first audit."""
+        row = self._execute("SELECT state, taken_at FROM snapshot WHERE id = 1").fetchone()
+        return (json.loads(row["state"]), row["taken_at"]) if row else None
+
+    def save_snapshot(self, state: Mapping[str, Any], at: datetime | str) -> None:
+        taken = at if isinstance(at, str) else iso(at)
+        self._execute("INSERT INTO snapshot (id, state, taken_at) VALUES (1, ?, ?) "
+                      "ON CONFLICT (id) DO UPDATE SET state = excluded.state, taken_at = excluded.taken_at",
+                      (json.dumps(state, sort_keys=True, default=str), taken))
+
+    # -- findings -------------------------------------------------------------------------
+
+    def open_findings(self) -> dict[str, FindingRow]:
+        """Every finding not resolved (status fail or waived), by key."""
+        rows = self._execute("SELECT * FROM findings WHERE status != 'resolved' ORDER BY key").fetchall()
+        return {r["key"]: _finding_row(r) for r in rows}
+
+    def finding(self, key: str) -> FindingRow | None:
+        row = self._execute("SELECT * FROM findings WHERE key = ?", (key,)).fetchone()
+        return _finding_row(row) if row else None
+
+    def put_finding(self, row: FindingRow) -> None:
+        values = [getattr(row, c) for c in _FINDING_COLUMNS]
+        values[-1] = json.dumps(dict(row.detail), sort_keys=True, default=str)
+        placeholders = ", ".join("?" for _ in _FINDING_COLUMNS)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in _FINDING_COLUMNS[1:])
+        self._execute(f"INSERT INTO findings ({', '.join(_FINDING_COLUMNS)}) VALUES ({placeholders}) "
+                      f"ON CONFLICT (key) DO UPDATE SET {updates}", tuple(values))
+
+    # -- outbox ---------------------------------------------------------------------------
+
+    def enqueue(self, kind: str, channel: str, payload: Mapping[str, Any], at: datetime,
+                parent_id: int | None = None, thread_ts: str | None = None) -> int:
+        """Queue one message; returns its id. Nothing is sent here."""
+        cur = self._execute(
+            "INSERT INTO outbox (kind, channel, payload, created_at, next_attempt_at, parent_id, thread_ts) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (kind, channel, json.dumps(payload, sort_keys=True), iso(at), iso(at), parent_id, thread_ts))
+        return int(cur.lastrowid)
+
+    def message(self, outbox_id: int) -> OutboxRow | None:
+        row = self._execute("SELECT * FROM outbox WHERE id = ?", (outbox_id,)).fetchone()
+        return _outbox_row(row) if row else None
+
+    def unsent(self) -> list[OutboxRow]:
+        """Messages not confirmed by Slack yet, oldest first."""
+        rows = self._execute("SELECT * FROM outbox WHERE sent_at IS NULL ORDER BY id").fetchall()
+        return [_outbox_row(r) for r in rows]
+
+    def messages(self) -> list[OutboxRow]:
+        return [_outbox_row(r) for r in self._execute("SELECT * FROM outbox ORDER BY id").fetchall()]
+
+    def pending_count(self) -> int:
+        return int(self._execute("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0])
+
+    def mark_in_flight(self, outbox_id: int, at: datetime) -> None:
+        """Before a send: count the attempt and remember it may reach Slack (committed first)."""
+        self._execute("UPDATE outbox SET attempts = attempts + 1, in_flight_since = ? WHERE id = ?",
+                      (iso(at), outbox_id))
+
+    def mark_sent(self, outbox_id: int, channel: str | None, ts: str | None, at: datetime) -> None:
+        """Slack confirmed the message: record where it is, and point its findings at it."""
+        with self.transaction():
+            self._execute("UPDATE outbox SET sent_at = ?, slack_channel = ?, slack_ts = ?, in_flight_since = NULL, "
+                          "last_error = NULL WHERE id = ?", (iso(at), channel, ts, outbox_id))
+            self._execute("UPDATE findings SET message_channel = ?, message_ts = ? WHERE announced_outbox_id = ?",
+                          (channel, ts, outbox_id))
+
+    def mark_failed(self, outbox_id: int, error: str, next_attempt_at: datetime, in_doubt: bool) -> None:
+        """The attempt failed; retry from ``next_attempt_at``. ``in_doubt``: Slack may have it
+        (the next attempt checks before sending again)."""
+        self._execute("UPDATE outbox SET last_error = ?, next_attempt_at = ?, "
+                      "in_flight_since = CASE WHEN ? THEN in_flight_since ELSE NULL END WHERE id = ?",
+                      (error[:500], iso(next_attempt_at), int(in_doubt), outbox_id))
+
+    # -- one-time notices -----------------------------------------------------------------
+
+    def notice(self, key: str) -> tuple[str, dict[str, Any], str] | None:
+        """(value, detail, time) of a notice, or None."""
+        row = self._execute("SELECT value, detail, at FROM notices WHERE key = ?", (key,)).fetchone()
+        return (row["value"], json.loads(row["detail"]), row["at"]) if row else None
+
+    def set_notice(self, key: str, value: str, at: datetime, detail: Mapping[str, Any] | None = None) -> None:
+        self._execute("INSERT INTO notices (key, value, detail, at) VALUES (?, ?, ?, ?) "
+                      "ON CONFLICT (key) DO UPDATE SET value = excluded.value, detail = excluded.detail, at = excluded.at",
+                      (key, value, json.dumps(dict(detail or {}), sort_keys=True, default=str), iso(at)))
+
+    def notices(self, prefix: str = "") -> dict[str, str]:
+        rows = self._execute("SELECT key, value FROM notices WHERE key LIKE ? ORDER BY key",
+                             (prefix.replace("%", r"\%") + "%",)).fetchall()
+        return {r["key"]: r["value"] for r in rows}
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+def _finding_row(row: sqlite3.Row) -> FindingRow:
+    values = {c: row[c] for c in _FINDING_COLUMNS}
+    values["detail"] = json.loads(values["detail"] or "{}")
+    return FindingRow(**values)
+
+
+def _outbox_row(row: sqlite3.Row) -> OutboxRow:
+    values = {c: row[c] for c in _OUTBOX_COLUMNS}
+    values["payload"] = json.loads(values["payload"])
+    return OutboxRow(**values)

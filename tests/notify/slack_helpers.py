@@ -1,0 +1,66 @@
+"""Helpers of the Slack tests (imported by the test modules and conftest.py)."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fake_slack import FakeSlack
+
+from auditor.changes import attach_changes
+from auditor.model import Finding
+from auditor.notify.config import SlackConfig
+from auditor.notify.notifier import save_snapshot
+
+DRIFTS = ["ecs-ssh-open", "db-single-az"]   # critical + high (SG), high (RDS)
+CHANNELS = {"default": "#auditor", "critical": "#auditor-critical"}
+CONFIG = SlackConfig(enabled=True, channels={"default": "C1"}, min_severity="medium", reminder_interval="24h")
+
+
+class Clock:
+    """A frozen clock that tests move by hand (starts at the real time: Slack ts are real)."""
+
+    def __init__(self, start: datetime | None = None):
+        self.now = (start or datetime.now(UTC)).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+def slack_config(fake: FakeSlack, **overrides: Any) -> SlackConfig:
+    settings: dict[str, Any] = {"enabled": True, "base_url": fake.base_url, "channels": CHANNELS,
+                                "timeout_seconds": 0.5, "max_retries": 2, "retry_backoff_seconds": 0.01,
+                                "outbox_backoff_seconds": 0,
+                                "dashboard_url": "https://grafana.example.com/d/aws-architecture-auditor"}
+    settings.update(overrides)
+    return SlackConfig(**settings)
+
+
+def fresh(result):
+    """A copy of an audit result that a test may change (changes, compared_to)."""
+    return dataclasses.replace(result, changes=None, compared_to=None)
+
+
+def run(notifier, result, force=False):
+    """What the daemon does after an audit: compare with the previous snapshot, queue, save, send."""
+    result = fresh(result)
+    attach_changes(result, notifier.store.previous_snapshot())
+    notifier.after_audit(result)
+    save_snapshot(notifier.store, result, notifier.clock())
+    return notifier.deliver(force=force)
+
+
+def texts(message) -> str:
+    """A posted message's text and blocks, as one string."""
+    return "\n".join([message.text] + [json.dumps(b) for b in message.blocks])
+
+
+def finding(rule="r.one", rid="db-1", status="fail", severity="high") -> Finding:
+    return Finding(rule_id=rule, title=f"title of {rule}", severity=severity, status=status,
+                   resource={"type": "rds_instance", "id": rid, "name": rid, "arn": None, "region": "r", "account": "a"},
+                   expected="x == 1", actual="x = 2", message="m", doc={"file": "f", "quote": "q"}, remediation="fix")

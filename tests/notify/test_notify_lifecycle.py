@@ -1,0 +1,118 @@
+"""The lifecycle rules (pure): stored rows + an audit result + now -> news."""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
+
+from slack_helpers import CONFIG, finding
+
+from auditor.model import CollectorError
+from auditor.notify.lifecycle import finding_key, plan, plan_failed
+from auditor.waivers import Waiver, WaiverOutcome
+
+NOW = datetime(2026, 1, 5, 6, 0, 0, tzinfo=UTC)
+
+
+def result(*findings, errors=(), waivers=None, changes=None):
+    return SimpleNamespace(findings=list(findings), errors=tuple(errors), waivers=waivers, changes=changes,
+                           compared_to=None, architecture="a", environment="production", account="1", region="r",
+                           started_at="2026-01-05T06:00:00Z")
+
+
+def apply(rows, p, announce_new=True, at=NOW):
+    """What the notifier stores: the plan's rows, the new ones marked announced."""
+    out = dict(rows)
+    new = {finding_key(f) for f in p.new} | {finding_key(e.finding) for e in p.expired}
+    for key, row in p.rows.items():
+        if announce_new and key in new:
+            row = replace(row, announced_outbox_id=1, announced_at=at.isoformat().replace("+00:00", "Z"))
+        out[key] = row
+    return {k: r for k, r in out.items() if r.status != "resolved"}
+
+
+def test_new_then_unchanged_then_fixed():
+    p = plan({}, result(finding()), NOW, CONFIG, "token")
+    assert [f.rule_id for f in p.new] == ["r.one"] and p.has_news
+    rows = apply({}, p)
+    p2 = plan(rows, result(finding()), NOW + timedelta(hours=1), CONFIG, "token")
+    assert not p2.has_news and p2.new == [] and p2.resolved == []
+    rows = apply(rows, p2)
+    p3 = plan(rows, result(finding(status="pass")), NOW + timedelta(hours=2), CONFIG, "token")
+    assert [(r.row.rule_id, r.reason) for r in p3.resolved] == [("r.one", "fixed")]
+    assert p3.rows[finding_key(finding())].status == "resolved"
+
+
+def test_gone_unless_the_rule_could_not_be_evaluated():
+    rows = apply({}, plan({}, result(finding()), NOW, CONFIG, "token"))
+    # the rule errored (its AWS call failed): nothing is known, nothing is resolved
+    p = plan(rows, result(finding(rid="(none)", status="error")), NOW, CONFIG, "token")
+    assert p.resolved == [] and finding_key(finding()) not in p.rows
+    p = plan(rows, result(finding(status="error")), NOW, CONFIG, "token")
+    assert p.resolved == []
+    # the rule ran and the resource is gone: resolved
+    p = plan(rows, result(finding(rule="r.other", status="pass")), NOW, CONFIG, "token")
+    assert [r.reason for r in p.resolved] == ["gone"]
+
+
+def test_min_severity_and_silent_resolution_of_what_was_never_announced():
+    p = plan({}, result(finding(severity="low")), NOW, CONFIG, "token")
+    assert p.new == [] and not p.has_news and p.rows   # tracked, not announced
+    rows = apply({}, p)
+    p = plan(rows, result(finding(severity="low", status="pass")), NOW, CONFIG, "token")
+    assert p.resolved == [] and not p.has_news
+
+
+def test_reminders_only_for_critical_after_the_interval():
+    crit, high = finding("r.crit", severity="critical"), finding("r.high")
+    rows = apply({}, plan({}, result(crit, high), NOW, CONFIG, "token"))
+    assert plan(rows, result(crit, high), NOW + timedelta(hours=23, minutes=59), CONFIG, "token").reminders == []
+    p = plan(rows, result(crit, high), NOW + timedelta(hours=24), CONFIG, "token")
+    assert [f.rule_id for _, f in p.reminders] == ["r.crit"]
+    rows = apply(rows, p)
+    assert plan(rows, result(crit, high), NOW + timedelta(hours=47), CONFIG, "token").reminders == []
+    assert len(plan(rows, result(crit, high), NOW + timedelta(hours=48), CONFIG, "token").reminders) == 1
+
+
+def test_waived_findings_are_never_new_and_close_an_announced_thread():
+    waived = replace(finding(), status="waived", waiver={"owner": "o", "expires": "2026-02-01", "reason": "r"})
+    p = plan({}, result(waived), NOW, CONFIG, "token")
+    assert p.new == [] and not p.has_news
+    rows = apply({}, plan({}, result(finding()), NOW, CONFIG, "token"))
+    p = plan(rows, result(waived), NOW, CONFIG, "token")
+    assert [r.reason for r in p.resolved] == ["waived"]
+    rows = apply(rows, p)
+    assert rows[finding_key(finding())].status == "waived"
+    # the waiver removed: failing again, announced afresh
+    p = plan(rows, result(finding()), NOW, CONFIG, "token")
+    assert [f.rule_id for f in p.new] == ["r.one"]
+
+
+def test_an_expired_waiver_is_announced_once():
+    w = Waiver("r.one", "db-1", "accepted until the migration", "dba@example.com", date(2026, 1, 4), "w.yaml:2")
+    outcome = WaiverOutcome(findings=[finding()], expired=[(w, finding())], waivers=[w], today=date(2026, 1, 5))
+    p = plan({}, result(finding(), waivers=outcome), NOW, CONFIG, "token")
+    assert p.new == [] and [e.waiver["owner"] for e in p.expired] == ["dba@example.com"]
+    rows = apply({}, p)
+    p2 = plan(rows, result(finding(), waivers=outcome), NOW, CONFIG, "token", announced_notices=[p.expired[0].notice_key])
+    assert p2.expired == [] and p2.new == [] and not p2.has_news
+
+
+def test_degraded_once_then_recovered_once():
+    error = CollectorError("ec2", "DescribeSecurityGroups", "AccessDenied", "denied", ("security_group",))
+    p = plan({}, result(finding(status="error"), errors=[error]), NOW, CONFIG, "token", health=("ok", "t"))
+    assert p.health.state == "degraded" and p.health.errors[0]["code"] == "AccessDenied" and p.health_state == "degraded"
+    p = plan({}, result(errors=[error]), NOW, CONFIG, "token", health=("degraded", "t0"))
+    assert p.health is None
+    assert plan_failed({"exception": "X", "message": "m"}, ("degraded", "t0")).health is None
+    p = plan({}, result(), NOW, CONFIG, "token", health=("failed", "t0"))
+    assert p.health.state == "recovered" and p.health.since == "t0"
+    assert plan({}, result(), NOW, CONFIG, "token", health=("ok", "t")).health is None
+    assert plan_failed({"exception": "X", "message": "m"}, None).health.failed
+
+
+def test_changes_are_a_section_and_news_alone_only_when_asked():
+    changes = [SimpleNamespace(kind="added", type="vpc", id="v", name=None, changes=())]
+    assert not plan({}, result(changes=changes), NOW, CONFIG, "token").has_news
+    loud = CONFIG.model_copy(update={"notify_on_changes": True})
+    assert plan({}, result(changes=changes), NOW, loud, "token").has_news
