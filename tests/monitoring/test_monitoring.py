@@ -5,29 +5,19 @@ tests fail, not skip, without them. Install with ``scripts/install-prometheus.sh
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+import queries as q  # tests/monitoring/queries.py (this folder is on sys.path)
 import yaml
 
 HERE = Path(__file__).resolve().parent
 
 
-def _load_queries():
-    spec = importlib.util.spec_from_file_location("auditor_monitoring_queries", HERE / "queries.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-q = _load_queries()
 REPO = q.REPO
 RULES = REPO / "alerts" / "auditor.rules.yml"
 ALERTMANAGER = REPO / "alerts" / "alertmanager.example.yml"

@@ -30,7 +30,6 @@ the fixture's finalizer; every wait is bounded.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -47,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import queries as q  # tests/monitoring/queries.py (this folder is on sys.path)
 import requests
 import yaml
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
@@ -55,22 +55,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from auditor import __version__
 from auditor.emulated.demo import deploy, free_port
 
-HERE = Path(__file__).resolve().parent
 
 
-def _load_queries():
-    """tests/monitoring/queries.py, loaded as test_monitoring.py does (one module object)."""
-    name = "auditor_monitoring_queries"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, HERE / "queries.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-q = _load_queries()
 REPO = q.REPO
 RULES = REPO / "alerts" / "auditor.rules.yml"
 EXAMPLE_CONFIG = REPO / "alerts" / "prometheus.example.yml"
