@@ -55,8 +55,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from auditor import __version__
 from auditor.emulated.demo import deploy, free_port
 
-
-
 REPO = q.REPO
 RULES = REPO / "alerts" / "auditor.rules.yml"
 EXAMPLE_CONFIG = REPO / "alerts" / "prometheus.example.yml"
