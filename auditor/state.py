@@ -26,7 +26,7 @@ import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -158,12 +158,8 @@ class OutboxRow:
     slack_ts: str | None = None
 
 
-_FINDING_COLUMNS = ("key", "rule_id", "resource_type", "resource_id", "resource_name", "title", "severity",
-                    "status", "first_seen", "last_seen", "resolved_at", "last_reminded_at",
-                    "announced_outbox_id", "announced_at", "message_channel", "message_ts", "detail")
-_OUTBOX_COLUMNS = ("id", "kind", "channel", "payload", "created_at", "attempts", "next_attempt_at",
-                   "parent_id", "thread_ts", "last_error", "in_flight_since", "sent_at", "slack_channel",
-                   "slack_ts")
+_FINDING_COLUMNS = tuple(f.name for f in fields(FindingRow))   # the table's columns, in this order
+_OUTBOX_COLUMNS = tuple(f.name for f in fields(OutboxRow))
 
 
 def key_of(rule_id: str, resource_id: str) -> str:

@@ -10,7 +10,7 @@ from rich.text import Text
 
 from ..audit import AuditResult
 from ..changes import counts as change_counts
-from ..model import SEVERITIES
+from ..model import SEVERITIES, Finding
 from .json_report import summary
 
 SEVERITY_STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow",
@@ -51,7 +51,7 @@ def to_table(result: AuditResult, color: bool = False) -> str:
         for f in failing:
             doc = f.doc or {}
             t.add_row(Text(f"{f.title}\n{f.rule_id}"),
-                      Text(f"{f.resource['type']}\n{f.resource.get('name') or f.resource['id']}"),
+                      _resource(f),
                       Text(str(f.expected)), Text(str(f.actual)),
                       Text(f"{doc.get('file', '')}\n\"{doc.get('quote', '')}\""))
         out.print(t)
@@ -70,6 +70,11 @@ def to_table(result: AuditResult, color: bool = False) -> str:
     return buf.getvalue()
 
 
+def _resource(f: Finding) -> Text:
+    """A finding's resource as two lines: type, then name (or id)."""
+    return Text(f"{f.resource['type']}\n{f.resource.get('name') or f.resource['id']}")
+
+
 def _waivers(out: Console, result: AuditResult) -> None:
     """Waived findings, expired waivers (their findings fail again) and stale waivers."""
     waived = [f for f in result.findings if f.status == "waived"]
@@ -82,7 +87,7 @@ def _waivers(out: Console, result: AuditResult) -> None:
         for f in waived:
             w = f.waiver or {}
             t.add_row(Text(f"{f.rule_id}\n{f.severity}"),
-                      Text(f"{f.resource['type']}\n{f.resource.get('name') or f.resource['id']}"),
+                      _resource(f),
                       Text(str(w.get("reason", ""))), Text(str(w.get("owner", ""))), Text(str(w.get("expires", ""))))
         out.print(t)
     outcome = result.waivers
@@ -95,7 +100,7 @@ def _waivers(out: Console, result: AuditResult) -> None:
             t.add_column(col, ratio=ratio, overflow="fold")
         t.add_column("expired", no_wrap=True)
         for w, f in outcome.expired:
-            t.add_row(Text(f.rule_id), Text(f"{f.resource['type']}\n{f.resource.get('name') or f.resource['id']}"),
+            t.add_row(Text(f.rule_id), _resource(f),
                       Text(w.owner), Text(f"{w.source}\n{w.reason}"), Text(w.expires.isoformat()))
         out.print(t)
     if outcome.stale:

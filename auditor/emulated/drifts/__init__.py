@@ -67,6 +67,13 @@ def call(service: str, method: str, /, **kwargs: Any) -> Change:
     return change
 
 
+def tcp(port: int, source: str) -> list[dict[str, Any]]:
+    """``IpPermissions`` for one TCP port from a CIDR or a ``"{sg:key}"`` group reference."""
+    peer = {"UserIdGroupPairs": [{"GroupId": source}]} if source.startswith("{") else \
+        {"IpRanges": [{"CidrIp": source}]}
+    return [{"IpProtocol": "tcp", "FromPort": port, "ToPort": port, **peer}]
+
+
 def steps(*changes: Change) -> Change:
     """Several changes applied in order."""
     def change(clients: Clients, deployment: Deployment) -> None:

@@ -2,7 +2,7 @@
 from typing import Any
 
 from ..builder import Deployment
-from . import Change, Clients, Drift, alarm_change, call, scaling_range, task_change
+from . import Change, Clients, Drift, alarm_change, call, scaling_range, task_change, tcp
 
 _ALL_TO_ANYWHERE = [{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
 
@@ -38,12 +38,10 @@ DRIFTS = [
           call("ec2", "authorize_security_group_egress", GroupId="{sg:rds}", IpPermissions=_ALL_TO_ANYWHERE),
           {"fckdoomscroll.sg.rds_no_egress": "sg:rds"}),
     Drift("ecs-3000-from-vpc", "security_groups", "ecs-sg admits port 3000 from the whole VPC, not only the ALB",
-          call("ec2", "authorize_security_group_ingress", GroupId="{sg:ecs}", IpPermissions=[
-              {"IpProtocol": "tcp", "FromPort": 3000, "ToPort": 3000, "IpRanges": [{"CidrIp": "10.0.0.0/16"}]}]),
+          call("ec2", "authorize_security_group_ingress", GroupId="{sg:ecs}", IpPermissions=tcp(3000, "10.0.0.0/16")),
           {"fckdoomscroll.sg.ecs_ingress": "sg:ecs"}),
     Drift("db-open-to-internet", "security_groups", "PostgreSQL 5432 opened to 0.0.0.0/0 on rds-sg",
-          call("ec2", "authorize_security_group_ingress", GroupId="{sg:rds}", IpPermissions=[
-              {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]),
+          call("ec2", "authorize_security_group_ingress", GroupId="{sg:rds}", IpPermissions=tcp(5432, "0.0.0.0/0")),
           {"baseline.sg.only_load_balancers_open_to_internet": "sg:rds",
            "fckdoomscroll.sg.rds_ingress": "sg:rds"}),
     # ECS

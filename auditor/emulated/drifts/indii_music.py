@@ -6,7 +6,7 @@ show. Names are read from the deployment's spec, so every drift works in product
 from __future__ import annotations
 
 from ..builder import Deployment
-from . import Clients, Drift, call
+from . import Clients, Drift, call, tcp
 
 
 def _private_subnet_loses_nat(clients: Clients, deployment: Deployment) -> None:
@@ -90,8 +90,7 @@ DRIFTS = [
           _private_subnet_loses_nat,
           {"indii-music.subnet.private_via_nat": "subnet:indii-music-prod-private-a"}, environment="production"),
     Drift("api-open-to-vpc", "security_groups", "API port 8000 opened to the whole VPC CIDR",
-          call("ec2", "authorize_security_group_ingress", GroupId="{sg:ecs}", IpPermissions=[
-              {"IpProtocol": "tcp", "FromPort": 8000, "ToPort": 8000, "IpRanges": [{"CidrIp": "10.0.0.0/16"}]}]),
+          call("ec2", "authorize_security_group_ingress", GroupId="{sg:ecs}", IpPermissions=tcp(8000, "10.0.0.0/16")),
           {"indii-music.sg.api_from_alb_only": "sg:ecs"}),
     Drift("image-from-docker-hub", "ecs", "the API service is deployed with an image from Docker Hub",
           _deploy_container_change(_image_from_docker_hub),

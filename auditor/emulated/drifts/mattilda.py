@@ -13,6 +13,7 @@ from . import (
     delete_scaling_policy,
     scaling_range,
     task_change,
+    tcp,
 )
 
 SERVICE = "mattilda-api-service"
@@ -87,19 +88,16 @@ DRIFTS = [
           _alb_in_private_subnets, {"mattilda.alb.public_subnets": "alb"}),
     # -- security groups
     Drift("ecs-ssh-open", "security_groups", "SSH opened to the internet on the ECS tasks' security group",
-          call("ec2", "authorize_security_group_ingress", GroupId="{sg:ecs}", IpPermissions=[
-              {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]),
+          call("ec2", "authorize_security_group_ingress", GroupId="{sg:ecs}", IpPermissions=tcp(22, "0.0.0.0/0")),
           {"baseline.sg.only_load_balancers_open_to_internet": "sg:ecs", "mattilda.sg.ecs_from_alb_only": "sg:ecs"}),
     Drift("db-open-to-vpc", "security_groups", "PostgreSQL opened to the whole VPC CIDR",
-          call("ec2", "authorize_security_group_ingress", GroupId="{sg:rds}", IpPermissions=[
-              {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "IpRanges": [{"CidrIp": "10.0.0.0/16"}]}]),
+          call("ec2", "authorize_security_group_ingress", GroupId="{sg:rds}", IpPermissions=tcp(5432, "10.0.0.0/16")),
           {"mattilda.sg.data_from_ecs_only": "sg:rds"}),
     Drift("redis-ingress-revoked", "security_groups", "Redis no longer admits the ECS tasks",
           revoke_ingress_from("sg:redis", "sg:ecs"),
           {"mattilda.sg.data_from_ecs_only": "sg:redis"}),
     Drift("alb-https-closed", "security_groups", "HTTPS (443) from the internet removed from the ALB's security group",
-          call("ec2", "revoke_security_group_ingress", GroupId="{sg:alb}", IpPermissions=[
-              {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]),
+          call("ec2", "revoke_security_group_ingress", GroupId="{sg:alb}", IpPermissions=tcp(443, "0.0.0.0/0")),
           {"mattilda.sg.alb_https_from_internet": "sg:alb"}),
     # -- ECS
     Drift("desired-count-1", "ecs", "API service scaled down to one task",

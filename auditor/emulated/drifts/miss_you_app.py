@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..builder import Deployment
-from . import Clients, Drift, alarm_change, call, scaling_range, task_change
+from . import Clients, Drift, alarm_change, call, scaling_range, task_change, tcp
 
 _SERVICE_RESOURCE = "service/miss-you-app-cluster/miss-you-app-service"
 
@@ -48,12 +48,10 @@ DRIFTS = [
            "baseline.ecs.private_subnets": "service:app"}),
     # security groups
     Drift("ecs-open-to-vpc", "security_groups", "port 8000 on the ECS tasks opened to the whole VPC CIDR",
-          call("ec2", "authorize_security_group_ingress", GroupId="{sg:ecs}", IpPermissions=[
-              {"IpProtocol": "tcp", "FromPort": 8000, "ToPort": 8000, "IpRanges": [{"CidrIp": "10.0.0.0/16"}]}]),
+          call("ec2", "authorize_security_group_ingress", GroupId="{sg:ecs}", IpPermissions=tcp(8000, "10.0.0.0/16")),
           {"miss-you-app.sg.ecs_8000_from_alb_only": "sg:ecs"}),
     Drift("db-reachable-from-alb", "security_groups", "PostgreSQL opened to the ALB's security group",
-          call("ec2", "authorize_security_group_ingress", GroupId="{sg:rds}", IpPermissions=[
-              {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": "{sg:alb}"}]}]),
+          call("ec2", "authorize_security_group_ingress", GroupId="{sg:rds}", IpPermissions=tcp(5432, "{sg:alb}")),
           {"miss-you-app.sg.rds_5432_from_ecs_only": "sg:rds"}),
     # ECS
     Drift("task-oversized", "ecs", "task definition resized to 1 vCPU / 2 GB",

@@ -3,23 +3,20 @@
 Drifts that name resources by their documented per-environment names (alarms, log groups, ECR
 repositories) pin ``environment`` so the names are known; the others run in any environment.
 """
-from . import Drift, alarm_change, call, scaling_range, task_change
+from . import Drift, alarm_change, call, scaling_range, task_change, tcp
 
 DRIFTS = [
     Drift("nat-gateway-deleted", "network", "the us-east-1b NAT gateway is deleted (one NAT gateway left)",
           call("ec2", "delete_nat_gateway", NatGatewayId="{nat:1}"),
           {"portfolio.vpc.nat_gateways": "vpc"}),
     Drift("ecs-backend-open-to-internet", "security_groups", "port 8000 on the ECS tasks opened to 0.0.0.0/0",
-          call("ec2", "authorize_security_group_ingress", GroupId="{sg:ecs}", IpPermissions=[
-              {"IpProtocol": "tcp", "FromPort": 8000, "ToPort": 8000, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]),
+          call("ec2", "authorize_security_group_ingress", GroupId="{sg:ecs}", IpPermissions=tcp(8000, "0.0.0.0/0")),
           {"baseline.sg.only_load_balancers_open_to_internet": "sg:ecs", "portfolio.sg.ecs_from_alb": "sg:ecs"}),
     Drift("redis-open-to-vpc", "security_groups", "Redis 6379 opened to the whole VPC CIDR",
-          call("ec2", "authorize_security_group_ingress", GroupId="{sg:redis}", IpPermissions=[
-              {"IpProtocol": "tcp", "FromPort": 6379, "ToPort": 6379, "IpRanges": [{"CidrIp": "10.0.0.0/16"}]}]),
+          call("ec2", "authorize_security_group_ingress", GroupId="{sg:redis}", IpPermissions=tcp(6379, "10.0.0.0/16")),
           {"portfolio.sg.redis_from_ecs": "sg:redis"}),
     Drift("alb-http-closed", "security_groups", "port 80 removed from the ALB security group",
-          call("ec2", "revoke_security_group_ingress", GroupId="{sg:alb}", IpPermissions=[
-              {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]),
+          call("ec2", "revoke_security_group_ingress", GroupId="{sg:alb}", IpPermissions=tcp(80, "0.0.0.0/0")),
           {"portfolio.sg.alb_ingress": "sg:alb"}),
     Drift("circuit-breaker-off", "ecs", "backend deployment circuit breaker disabled",
           call("ecs", "update_service", cluster="{spec.cluster.name}", service="{service:backend}",
