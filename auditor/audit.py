@@ -9,8 +9,11 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .aws import ApiStats, AwsContext
+from .aws import ApiStats, AuditSetupError, AwsContext
 from .collect import ProgressFn, collect, load_all
+from .cost.deployment import DeploymentCost, budget_findings, deployment_costs, needed_types, with_actual
+from .cost.estimate import Assumptions
+from .cost.prices import PriceTable, PriceTableError
 from .model import SEVERITIES, CollectorError, Finding, Snapshot, normalize_environment
 from .rules.engine import RuleSet
 from .rules.loader import load_packs, pack_paths
@@ -18,6 +21,7 @@ from .waivers import WaiverOutcome, apply_waivers, load_waivers
 
 if TYPE_CHECKING:
     from .changes import ResourceChange
+    from .cost.spend import SpendReader
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,8 @@ class AuditOptions:
     max_attempts: int = 5
     workers: int = 8
     waivers: Path | None = None   # waiver file (auditor.waivers), read at each audit
+    prices: Path | None = None    # price file over the bundled table (default: the refresh cache)
+    alb_lcu: float = 1.0          # LCUs each load balancer is assumed to use (cost estimate)
 
 
 @dataclass
@@ -51,6 +57,8 @@ class AuditResult:
     # snapshot (None: no previous snapshot to compare with) and that snapshot's time.
     changes: list[ResourceChange] | None = None
     compared_to: str | None = None
+    costs: list[DeploymentCost] = field(default_factory=list)   # one per architecture deployment found
+    prices: dict[str, Any] = field(default_factory=dict)        # where the region's prices came from
 
     def failing(self, at_or_above: str = "info") -> list[Finding]:
         limit = SEVERITIES.index(at_or_above)
@@ -72,22 +80,36 @@ def load_ruleset(architecture: str | None, extra: Iterable[Path] = (),
     return RuleSet(packs, params)
 
 
+def load_prices(path: Path | None) -> PriceTable:
+    try:
+        return PriceTable.load(path)
+    except PriceTableError as exc:
+        raise AuditSetupError(str(exc)) from exc
+
+
 def run_audit(options: AuditOptions, ruleset: RuleSet | None = None,
               aws: AwsContext | None = None, progress: ProgressFn | None = None,
-              cancel: threading.Event | None = None, today: date | None = None) -> AuditResult:
-    """Collect the types the rules need and evaluate them, then apply ``options.waivers`` as of
-    ``today`` (default: the audit's UTC start date). Raises AuditSetupError/RuleFileError/
+              cancel: threading.Event | None = None, today: date | None = None,
+              spend: SpendReader | None = None) -> AuditResult:
+    """Collect the types the rules and cost estimates need, evaluate the rules and budgets, then
+    apply ``options.waivers`` as of ``today`` (default: the audit's UTC start date). ``spend`` adds
+    month-to-date Cost Explorer figures to each estimate. Raises AuditSetupError/RuleFileError/
     WaiverFileError, and collect.AuditCancelled when ``cancel`` is set before the collectors finish."""
     ruleset = ruleset or load_ruleset(options.architecture, options.rule_paths, options.params)
     waivers = load_waivers(options.waivers) if options.waivers is not None else None
+    prices = load_prices(options.prices)
     aws = aws or AwsContext(region=options.region, profile=options.profile,
                             max_attempts=options.max_attempts)
     started = datetime.now(UTC)
     t0 = time.perf_counter()
+    types = ruleset.resource_types | (needed_types() if ruleset.selectors else set())
     snapshot = collect(aws, environment_tag=options.environment_tag, environment=options.environment,
-                       only_types=ruleset.resource_types, workers=options.workers, progress=progress,
-                       cancel=cancel)
-    findings = sort_findings(ruleset.evaluate(snapshot))
+                       only_types=types, workers=options.workers, progress=progress, cancel=cancel)
+    costs = deployment_costs(snapshot, ruleset, prices, Assumptions(alb_lcu=options.alb_lcu))
+    if spend is not None:
+        costs = with_actual(costs, lambda cost: spend.read(aws, cost, snapshot, ruleset, options.environment_tag,
+                                                           today or started.date()))
+    findings = sort_findings(ruleset.evaluate(snapshot) + budget_findings(costs, ruleset, snapshot))
     outcome = None
     if waivers is not None:
         outcome = apply_waivers(findings, waivers, today or started.date())
@@ -99,7 +121,7 @@ def run_audit(options: AuditOptions, ruleset: RuleSet | None = None,
         started_at=started.isoformat(timespec="seconds").replace("+00:00", "Z"),
         duration_seconds=round(time.perf_counter() - t0, 3),
         findings=findings, errors=snapshot.errors, snapshot=snapshot, api_stats=aws.stats,
-        waivers=outcome)
+        waivers=outcome, costs=costs, prices=prices.describe(snapshot.region))
 
 
 _STATUS_ORDER = {"fail": 0, "error": 1, "waived": 2, "pass": 3}

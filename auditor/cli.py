@@ -1,5 +1,6 @@
-"""Command line: ``auditor audit``, ``auditor rules list|validate|test|schema``, ``auditor demo``,
-``auditor waivers list|validate``, ``auditor serve`` (the daemon: see :mod:`auditor.daemon`).
+"""Command line: ``auditor audit``, ``auditor cost``, ``auditor prices refresh|show``,
+``auditor rules list|validate|test|schema``, ``auditor demo``, ``auditor waivers list|validate``,
+``auditor serve`` (the daemon: see :mod:`auditor.daemon`).
 
 Exit codes: 0 nothing failing at or above --fail-on; 1 failing findings; 2 the audit could not
 run or was incomplete (bad rules or options, no credentials, an AWS API that failed).
@@ -12,6 +13,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +59,13 @@ def _add_rule_source(p: argparse.ArgumentParser) -> None:
                    help="override a pack parameter (repeatable)")
 
 
+def _add_cost_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--prices", type=Path, metavar="FILE",
+                   help="price file over the bundled table (default: the cache of `auditor prices refresh`, if any)")
+    p.add_argument("--alb-lcu", type=float, default=1.0, metavar="N",
+                   help="LCUs each load balancer is assumed to use all month (default: 1)")
+
+
 def _add_audit_options(p: argparse.ArgumentParser) -> None:
     _add_rule_source(p)
     p.add_argument("--environment", "-e", help="treat every resource as this environment "
@@ -70,6 +79,7 @@ def _add_audit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--waivers", type=Path, metavar="FILE",
                    help="waiver file: matching failing findings are reported as waived, not failing")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress indicator")
+    _add_cost_options(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,6 +106,36 @@ def build_parser() -> argparse.ArgumentParser:
                       help="apply a documented drift before the audit (repeatable; 'list' to show them)")
     demo.add_argument("--deploy-environment", default="production",
                       help="environment of the emulated deployment (default: production)")
+
+    cost = sub.add_parser("cost", help="estimate the monthly bill of an architecture's deployments, line by line")
+    _add_rule_source(cost)
+    cost.add_argument("--environment", "-e", help="only this environment's deployment")
+    cost.add_argument("--environment-tag", default="Environment", help="tag key that names the environment")
+    cost.add_argument("--format", "-f", choices=("table", "json"), default="table")
+    cost.add_argument("--output", "-o", type=Path, help="write the report to FILE instead of stdout")
+    cost.add_argument("--region", help="AWS region (default: the boto3 chain)")
+    cost.add_argument("--profile", help="AWS profile (default: the boto3 chain)")
+    cost.add_argument("--max-attempts", type=int, default=5, help="botocore retry attempts per call")
+    cost.add_argument("--actual", action="store_true",
+                      help="add month-to-date spend from Cost Explorer (one billed request, $0.01, per deployment)")
+    cost.add_argument("--emulated", action="store_true",
+                      help="estimate the documented deployment built in an emulated account (moto), "
+                           "each documented environment unless --environment")
+    _add_cost_options(cost)
+
+    prices = sub.add_parser("prices", help="show the price table, or refresh it from the AWS Price List API")
+    psub = prices.add_subparsers(dest="prices_command", required=True)
+    refresh = psub.add_parser("refresh", help="rebuild regions from the Price List API (pricing:GetProducts) "
+                                              "into the local cache")
+    refresh.add_argument("--region", action="append", required=True, metavar="REGION",
+                         help="region to price (repeatable)")
+    refresh.add_argument("--cache", type=Path, metavar="FILE", help="price cache to write (default: "
+                                                                    "$AUDITOR_COST__PRICES or ~/.cache/auditor/prices.json)")
+    refresh.add_argument("--profile", help="AWS profile (default: the boto3 chain)")
+    show = psub.add_parser("show", help="print the prices in use for a region")
+    show.add_argument("--region", required=True)
+    show.add_argument("--prices", type=Path, metavar="FILE", help="price file over the bundled table")
+    show.add_argument("--format", "-f", choices=("table", "json"), default="table")
 
     serve = sub.add_parser("serve", help="run as a daemon: audit on a schedule, serve /metrics, /healthz, /readyz")
     serve.add_argument("--config", "-c", type=Path, metavar="FILE",
@@ -162,7 +202,7 @@ def _options(args: argparse.Namespace, region: str | None = None) -> AuditOption
                         region=region or getattr(args, "region", None), profile=getattr(args, "profile", None),
                         rule_paths=tuple(args.rules), params=dict(args.param),
                         environment_tag=args.environment_tag, max_attempts=args.max_attempts,
-                        waivers=args.waivers)
+                        waivers=getattr(args, "waivers", None), prices=args.prices, alb_lcu=args.alb_lcu)
 
 
 def _report(args: argparse.Namespace, result: AuditResult) -> int:
@@ -252,6 +292,80 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return _report(args, result)
 
 
+def cmd_cost(args: argparse.Namespace) -> int:
+    from .cost.spend import SpendReader
+    from .model import normalize_environment
+    from .report.cost import cost_document, to_cost_table
+
+    if not args.architecture:
+        print(f"error: --architecture is required (one of {', '.join(architecture_names())})", file=sys.stderr)
+        return EXIT_INCOMPLETE
+    environment = normalize_environment(args.environment)
+    options = _options(args)
+    options = replace(options, environment=None)   # --environment picks a deployment here, not a tag
+    ruleset = load_ruleset(args.architecture, options.rule_paths, options.params)
+    spend = SpendReader() if args.actual else None
+    results = []
+    if args.emulated:
+        from .emulated.architectures import ENVIRONMENTS
+        from .emulated.demo import emulated_account
+        for env in [environment] if environment else ENVIRONMENTS.get(args.architecture, ()):
+            with emulated_account(args.architecture, env) as aws:
+                results.append(run_audit(options, ruleset, aws=aws, spend=spend))
+    else:
+        results.append(run_audit(options, ruleset, spend=spend))
+    for result in results:
+        result.costs = [c for c in result.costs if environment is None or c.environment == environment]
+    if args.format == "json":
+        docs = [cost_document(r) for r in results]
+        text = json.dumps({**docs[0], "deployments": [d for doc in docs for d in doc["deployments"]]},
+                          indent=2, default=str) + "\n"
+    else:
+        text = "".join(to_cost_table(r, color=sys.stdout.isatty() and not args.output) for r in results)
+    _emit(text, args.output)
+    if any(not r.complete for r in results):
+        return EXIT_INCOMPLETE
+    shown = {c.key for r in results for c in r.costs}
+    over = [f for r in results for f in r.findings
+            if f.rule_id.endswith(".cost.budget") and f.status == "fail" and f.resource["id"] in shown]
+    return EXIT_FINDINGS if over else EXIT_OK
+
+
+def cmd_prices(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from .audit import load_prices
+    from .cost.prices import default_cache_path
+
+    if args.prices_command == "show":
+        table = load_prices(args.prices)
+        info = table.describe(args.region)
+        entries = {k: table.get(args.region, k) for k in sorted((table.regions.get(args.region) or {}).get("prices", {}))}
+        if args.format == "json":
+            print(json.dumps({**info, "prices": {k: p.as_dict() for k, p in entries.items() if p}}, indent=2))
+            return EXIT_OK
+        print(f"{args.region}: {info['prices']} prices from {info['file'] or 'nowhere'} "
+              f"(as of {info['as_of'] or '-'}; {info['source'] or 'no table for this region'})")
+        for key, price in entries.items():
+            if price:
+                print(f"  {key:<48} ${price.usd:<10g} per {price.unit}")
+        return EXIT_OK if info["prices"] else EXIT_INCOMPLETE
+    from .aws import AwsContext
+    from .cost.refresh import PriceRefreshError, refresh
+
+    cache = args.cache or default_cache_path()
+    aws = AwsContext(region="us-east-1", profile=args.profile)   # the Price List API answers in us-east-1
+    try:
+        summaries = refresh(aws.client("pricing"), args.region, cache, datetime.now(UTC).date())
+    except PriceRefreshError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INCOMPLETE
+    for s in summaries:
+        missing = f"; not in the Price List answer: {', '.join(s.missing)}" if s.missing else ""
+        print(f"{s.region}: {s.prices} prices written to {cache}{missing}")
+    return EXIT_OK
+
+
 def cmd_rules(args: argparse.Namespace) -> int:
     if args.rules_command == "schema":
         print(json.dumps(export_json_schema(), indent=2))
@@ -279,12 +393,15 @@ def _rules_list(args: argparse.Namespace) -> int:
     if args.format == "json":
         out = [{"pack": lp.pack.pack, "document": lp.pack.document, "file": str(lp.path),
                 "rules": [r.model_dump(by_alias=True, exclude={"tests"}, exclude_none=True) for r in lp.pack.rules],
-                "out_of_scope": [o.model_dump(exclude_none=True) for o in lp.pack.out_of_scope]}
+                "out_of_scope": [o.model_dump(exclude_none=True) for o in lp.pack.out_of_scope],
+                "budget": lp.pack.budget.model_dump(exclude_none=True) if lp.pack.budget else None}
                for lp in packs]
         print(json.dumps(out, indent=2, default=str))
         return EXIT_OK
     from rich.console import Console
     from rich.table import Table
+
+    from .cost.deployment import budget_rule_id
 
     console = Console(width=160)
     for lp in packs:
@@ -297,6 +414,16 @@ def _rules_list(args: argparse.Namespace) -> int:
             t.add_row(f"{r.id}\n{r.title}", r.severity, r.resource,
                       f"{r.doc.file}{' § ' + r.doc.section if r.doc.section else ''}: \"{r.doc.quote}\"")
         console.print(t)
+        if p.budget:
+            b = Table(title=f"{p.pack}: budget (rule {budget_rule_id(p.pack)}, {p.budget.severity}, "
+                            f"fails above the budget + {p.budget.tolerance:.0%})", title_justify="left", expand=True)
+            b.add_column("environment")
+            b.add_column("monthly USD", justify="right")
+            b.add_column("document statement", ratio=3)
+            where = f"{p.document}{' § ' + p.budget.section if p.budget.section else ''}"
+            for env, entry in p.budget.environments.items():
+                b.add_row(env, f"{entry.monthly_usd:,.2f}", f"{where}: \"{entry.quote}\"")
+            console.print(b)
         if p.out_of_scope:
             o = Table(title=f"{p.pack}: out of scope", title_justify="left", expand=True)
             o.add_column("statement", ratio=3)
@@ -349,8 +476,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve(args.config, check=args.check)
 
 
-COMMANDS = {"audit": cmd_audit, "demo": cmd_demo, "rules": cmd_rules, "waivers": cmd_waivers,
-            "serve": cmd_serve}
+COMMANDS = {"audit": cmd_audit, "demo": cmd_demo, "cost": cmd_cost, "prices": cmd_prices, "rules": cmd_rules,
+            "waivers": cmd_waivers, "serve": cmd_serve}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

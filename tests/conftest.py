@@ -21,8 +21,11 @@ def _moto_as_aws_answers():
 
 
 @pytest.fixture(autouse=True)
-def _aws_env(monkeypatch):
-    """Never reach a real account: fake credentials, fixed region, no endpoint override."""
+def _aws_env(monkeypatch, tmp_path):
+    """Never reach a real account: fake credentials, fixed region, no endpoint override; and the
+    bundled price table only (no price cache of the machine's user)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("AUDITOR_COST__PRICES", raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")

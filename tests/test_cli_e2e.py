@@ -30,10 +30,13 @@ def test_table_markdown_and_junit(account, capsys, tmp_path):
     deploy("mattilda", "production", account, ["db-single-az", "secret-missing"])
     code, out, _ = audit(capsys, "--architecture", "mattilda")
     assert code == 1
-    assert "HIGH (2)" in out and "multi_az == true" in out and "Summary: 2 failing" in out
+    # plus the medium budget finding: mattilda production is over its documented ~$122 (tests/cost)
+    assert "HIGH (2)" in out and "MEDIUM (1)" in out and "multi_az == true" in out and "Summary: 3 failing" in out
+    assert "Estimated cost mattilda production: $159.65/month" in out   # Single-AZ, one secret fewer
 
     code, out, _ = audit(capsys, "--architecture", "mattilda", "--format", "markdown")
     assert "## High (2)" in out and "| **Production database is Multi-AZ**" in out
+    assert "## Estimated monthly cost" in out and "| mattilda production | $159.65 | $122.00 ($134.20) | fail |" in out
     assert '000_3a7a9f284227b1c1.txt: "Multi-AZ: Production only for high availability"' in out
 
     target = tmp_path / "reports" / "audit.xml"
@@ -43,8 +46,8 @@ def test_table_markdown_and_junit(account, capsys, tmp_path):
     cases = root.findall(".//testcase")
     assert int(root.get("tests")) == len(cases) > 30
     failures = root.findall(".//failure")
-    assert len(failures) == int(root.get("failures")) == 2
-    assert {f.get("type") for f in failures} == {"high"}
+    assert len(failures) == int(root.get("failures")) == 3
+    assert sorted(f.get("type") for f in failures) == ["high", "high", "medium"]
 
 
 def test_broken_rule_file_exits_2_naming_file_and_line(account, capsys, tmp_path):
@@ -129,7 +132,7 @@ def test_python_m_auditor_entry_point(account, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "auditor", "audit", "-a", "mattilda", "-f", "json", "-q"],
                           capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 1, proc.stderr
-    assert set(failing(json.loads(proc.stdout))) == {"baseline.ecr.scan_on_push"}
+    assert set(failing(json.loads(proc.stdout))) == {"baseline.ecr.scan_on_push", "mattilda.cost.budget"}
 
 
 def test_rules_commands(capsys):
@@ -149,4 +152,5 @@ def test_rules_commands(capsys):
 def test_demo_command(capsys):
     code = cli.main(["demo", "--quiet", "--drift", "db-single-az", "--format", "json"])
     report = json.loads(capsys.readouterr().out)
-    assert code == 1 and set(failing(report)) == {"mattilda.rds.multi_az_production"}
+    # the budget fails too: the document's production total (~$122) leaves out the NAT gateway
+    assert code == 1 and set(failing(report)) == {"mattilda.rds.multi_az_production", "mattilda.cost.budget"}

@@ -1,9 +1,15 @@
 """Every architecture pack against its emulated deployment: compliant in each documented
-environment, and each documented drift gives exactly its failing findings."""
+environment, and each documented drift gives exactly its failing findings.
+
+Budget findings (``<pack>.cost.budget``) are left out here: most documents' cost tables leave out
+charges of the very deployment they describe (NAT gateways, load balancer capacity units), so a
+compliant deployment can be over its documented budget. tests/cost/test_estimates.py proves each
+estimate and budget verdict against a hand computation."""
 from __future__ import annotations
 
 import pytest
-from cli_runner import audit_json, failing
+from cli_runner import audit_json
+from cli_runner import failing as all_failing
 
 from auditor.emulated import drifts as drift_registry
 from auditor.emulated.architectures import ENVIRONMENTS
@@ -12,6 +18,11 @@ from auditor.rules.loader import architecture_names
 
 PACKS = architecture_names()
 MIN_DRIFTS = {"indii-music": 4}
+
+
+def failing(report: dict) -> dict[str, list[dict]]:
+    """Failing findings by rule id, budget rules left out."""
+    return {k: v for k, v in all_failing(report).items() if not k.endswith(".cost.budget")}
 
 
 def test_every_documented_architecture_has_a_pack():
@@ -23,8 +34,9 @@ def test_every_documented_architecture_has_a_pack():
 def test_compliant_deployment_has_no_failing_finding(account, capsys, architecture, environment):
     deploy(architecture, environment, account)
     code, report = audit_json(capsys, architecture)
-    assert code == 0, {k: [(f["resource"]["id"], f["expected"], f["actual"]) for f in v]
-                       for k, v in failing(report).items()}
+    assert not failing(report), {k: [(f["resource"]["id"], f["expected"], f["actual"]) for f in v]
+                                 for k, v in failing(report).items()}
+    assert code == (1 if all_failing(report) else 0)   # only an over-budget finding may fail
     assert report["errors"] == [] and report["environment"] == environment
     own = [f for f in report["findings"] if f["rule_id"].startswith(f"{architecture}.")]
     assert len(own) >= 10, "the pack should evaluate against its deployment"

@@ -29,6 +29,7 @@ ACCOUNT, REGION = "123456789012", "us-east-1"
 MULTI_AZ = "mattilda.rds.multi_az_production"
 SG_OPEN = "baseline.sg.only_load_balancers_open_to_internet"
 SG_FROM_ALB = "mattilda.sg.ecs_from_alb_only"
+BUDGET = "mattilda.cost.budget"   # mattilda production is over its documented ~$122 (tests/cost)
 
 
 def finding(rule_id: str = MULTI_AZ, rid: str = "mattilda-db-prod", status: str = "fail",
@@ -325,7 +326,7 @@ def test_audit_with_waivers_end_to_end(account, capsys, tmp_path):
     first by name, the critical one by a glob on its ARN, leave one expired and one stale."""
     deploy("mattilda", "production", account, ["db-single-az", "ecs-ssh-open"])
     code, report = audit_json(capsys, "mattilda")
-    assert code == 1 and set(failing(report)) == {MULTI_AZ, SG_OPEN, SG_FROM_ALB}
+    assert code == 1 and set(failing(report)) == {MULTI_AZ, SG_OPEN, SG_FROM_ALB, BUDGET}
 
     path = waiver_file(tmp_path, (MULTI_AZ, "mattilda-db-prod", "2099-12-31"),
                        ("baseline.sg.*", "arn:aws:ec2:*:security-group/sg-*", "2099-12-31"),
@@ -333,7 +334,7 @@ def test_audit_with_waivers_end_to_end(account, capsys, tmp_path):
                        ("mattilda.rds.instance_class", "mattilda-db-prod", "2099-12-31"))
     code, report = audit_json(capsys, "mattilda", "--waivers", str(path))
     assert code == 1   # the expired waiver's finding fails again
-    assert set(failing(report)) == {SG_FROM_ALB}
+    assert set(failing(report)) == {SG_FROM_ALB, BUDGET}
     waived = {f["rule_id"]: f for f in report["findings"] if f["status"] == "waived"}
     assert set(waived) == {MULTI_AZ, SG_OPEN}
     assert waived[MULTI_AZ]["waiver"]["source"] == f"{path}:2"
@@ -347,10 +348,16 @@ def test_audit_with_waivers_end_to_end(account, capsys, tmp_path):
     # renewed: nothing fails any more, so exit 0 even with --fail-on info
     path = waiver_file(tmp_path, (MULTI_AZ, "mattilda-db-prod", "2099-12-31"),
                        ("baseline.sg.*", "arn:aws:ec2:*:security-group/sg-*", "2099-12-31"),
-                       (SG_FROM_ALB, "mattilda-prod-ecs-sg", "2099-12-31"), name="renewed.yaml")
+                       (SG_FROM_ALB, "mattilda-prod-ecs-sg", "2099-12-31"),
+                       (BUDGET, "mattilda/production", "2099-12-31"), name="renewed.yaml")   # a budget too
     code, out, _ = audit(capsys, "--architecture", "mattilda", "--waivers", str(path), "--fail-on", "info")
     assert code == 0
-    assert "WAIVED (3)" in out and ", 3 waived, " in out and "Stale" not in out and "Expired" not in out
+    assert "WAIVED (4)" in out and ", 4 waived, " in out and "Stale" not in out and "Expired" not in out
+
+
+def drift_failing(result) -> list:
+    """Failing findings but the budget's (mattilda production is over its documented budget)."""
+    return [f for f in result.failing() if f.rule_id != BUDGET]
 
 
 def test_run_audit_applies_waivers_as_of_today(account, tmp_path):
@@ -359,13 +366,14 @@ def test_run_audit_applies_waivers_as_of_today(account, tmp_path):
     options = AuditOptions(architecture="mattilda", max_attempts=2, waivers=path)
     ruleset = load_ruleset("mattilda")
     on_the_day = run_audit(options, ruleset, today=TODAY)
-    assert on_the_day.failing() == [] and len(on_the_day.waivers.waived) == 1
-    assert on_the_day.findings[0].status == "waived"   # sorted after fail and error, before pass
+    assert drift_failing(on_the_day) == [] and len(on_the_day.waivers.waived) == 1
+    assert [(f.rule_id, f.status) for f in on_the_day.findings[:2]] == [
+        (BUDGET, "fail"), (MULTI_AZ, "waived")]   # waived sorts after fail and error, before pass
     day_after = run_audit(options, ruleset, today=date(2026, 6, 16))
-    assert [f.rule_id for f in day_after.failing()] == [MULTI_AZ]
+    assert [f.rule_id for f in drift_failing(day_after)] == [MULTI_AZ]
     assert [f.rule_id for _, f in day_after.waivers.expired] == [MULTI_AZ]
     without = run_audit(AuditOptions(architecture="mattilda", max_attempts=2), ruleset)
-    assert without.waivers is None and [f.rule_id for f in without.failing()] == [MULTI_AZ]
+    assert without.waivers is None and [f.rule_id for f in drift_failing(without)] == [MULTI_AZ]
 
 
 def test_an_invalid_waiver_file_stops_the_audit_before_collecting(capsys, tmp_path, monkeypatch):

@@ -16,7 +16,8 @@ Resource types:
   metric_name, dimensions, stat, period, return_data}], else None), state_value*.
 - ``cloudwatch_dashboard`` (id = DashboardName, arn = DashboardArn): dashboard_name,
   widget_count, widget_types (sorted unique), metrics (sorted unique "Namespace/MetricName"
-  referenced by metric widgets, with the "." and "..." shorthands resolved).
+  referenced by metric widgets, with the "." and "..." shorthands resolved), dimension_values
+  (sorted unique dimension values those metrics name: which clusters, databases... it shows).
 
 ``*`` marks volatile attributes (listed in ``VOLATILE``).
 """
@@ -71,18 +72,22 @@ def dashboards(ctx: CollectContext) -> Iterator[Resource]:
         widgets = _widgets(body)
         types: set[str] = set()
         metrics: set[str] = set()
+        values: set[str] = set()
         for w in widgets or []:
             if isinstance(w.get("type"), str):
                 types.add(w["type"])
             props = w.get("properties")
             if isinstance(props, dict):
-                metrics.update(_widget_metrics(props.get("metrics")))
+                for row in _metric_rows(props.get("metrics")):
+                    metrics.add(f"{row[0]}/{row[1]}")
+                    values.update(v for v in row[3::2] if isinstance(v, str))
         yield ctx.resource(
             "cloudwatch_dashboard", name, arn=d.get("DashboardArn"), name=name,
             dashboard_name=name,
             widget_count=None if widgets is None else len(widgets),
             widget_types=sorted(types),
             metrics=sorted(metrics),
+            dimension_values=sorted(values),
         )
 
 
@@ -117,10 +122,11 @@ def _widgets(body: str | None) -> list[dict] | None:
     return [w for w in widgets if isinstance(w, dict)]
 
 
-def _widget_metrics(rows: Any) -> set[str]:
-    """Each metric row's "Namespace/MetricName". A row may repeat the previous row's values with
-    "." (same position) or a leading "..." (all but its own trailing values); expressions are skipped."""
-    found: set[str] = set()
+def _metric_rows(rows: Any) -> list[list[Any]]:
+    """Each metric row as [Namespace, MetricName, DimensionName, DimensionValue, ...]. A row may
+    repeat the previous row's values with "." (same position) or a leading "..." (all but its own
+    trailing values); expressions are skipped."""
+    found: list[list[Any]] = []
     previous: list[Any] = []
     for row in rows if isinstance(rows, list) else []:
         if not isinstance(row, list):
@@ -134,5 +140,5 @@ def _widget_metrics(rows: Any) -> set[str]:
         parts = [previous[i] if p == "." and i < len(previous) else p for i, p in enumerate(parts)]
         previous = parts
         if len(parts) >= 2 and isinstance(parts[0], str) and isinstance(parts[1], str):
-            found.add(f"{parts[0]}/{parts[1]}")
+            found.append(parts)
     return found

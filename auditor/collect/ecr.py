@@ -1,14 +1,17 @@
 """ECR repositories with their lifecycle policy.
 
 One ``describe_repositories`` walk, then per repository ``get_lifecycle_policy`` (a missing
-policy, LifecyclePolicyNotFoundException, gives None) and ``list_tags_for_resource``.
+policy, LifecyclePolicyNotFoundException, gives None), ``list_tags_for_resource`` and a
+``describe_images`` walk for the stored size.
 
 Resource types:
 
 - ``ecr_repository`` (id = repositoryName, arn = repositoryArn): repository_name, repository_uri,
   registry_id, image_tag_mutability, scan_on_push, encryption_type, kms_key, lifecycle_policy
   (the policy document or None), lifecycle_rules (sorted by priority: [{priority, description,
-  tag_status, tag_prefixes, tag_patterns, count_type, count_number, count_unit, action}], or []).
+  tag_status, tag_prefixes, tag_patterns, count_type, count_number, count_unit, action}], or []),
+  image_count, image_bytes (sum of each image's compressed size: an upper bound of the billed
+  storage, since images that share layers are billed for them once).
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from ..aws import normal_answer
 from ..model import Resource
 from . import CollectContext, collector, tag_dict
 
-VOLATILE: tuple[str, ...] = ()
+VOLATILE = ("image_count", "image_bytes")
 
 
 @collector("ecr", "ecr_repository")
@@ -42,10 +45,18 @@ def repositories(ctx: CollectContext) -> Iterator[Resource]:
             kms_key=encryption.get("kmsKey"),
             lifecycle_policy=policy,
             lifecycle_rules=_rules(policy),
+            **_images(ctx, name, r.get("registryId")),
         )
 
 
 normal_answer("ecr", "GetLifecyclePolicy", "LifecyclePolicyNotFoundException")  # no policy set
+
+
+def _images(ctx: CollectContext, name: str, registry_id: str | None) -> dict[str, int]:
+    kwargs = {"registryId": registry_id} if registry_id else {}
+    sizes = [i.get("imageSizeInBytes") or 0
+             for i in ctx.paginate("ecr", "describe_images", "imageDetails", repositoryName=name, **kwargs)]
+    return {"image_count": len(sizes), "image_bytes": sum(sizes)}
 
 
 def _lifecycle_policy(client: Any, name: str, registry_id: str | None) -> dict | None:

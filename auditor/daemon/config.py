@@ -101,6 +101,13 @@ class MetricsConfig(_Section):
     max_finding_series: int = Field(500, ge=0)
 
 
+class CostConfig(_Section):
+    prices: Path | None = None          # price file over the bundled table; relative to the config file
+    alb_lcu: float = Field(1.0, ge=0)   # LCUs each load balancer is assumed to use all month
+    actual_spend: bool = False          # month-to-date spend from Cost Explorer ($0.01 per request)
+    actual_refresh_seconds: float = Field(21600, ge=0)   # reuse a Cost Explorer answer this long
+
+
 class DaemonConfig(BaseSettings):
     """Everything ``auditor serve`` reads; see README "Running the daemon" for each key."""
 
@@ -120,6 +127,7 @@ class DaemonConfig(BaseSettings):
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     http: HttpConfig = Field(default_factory=HttpConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    cost: CostConfig = Field(default_factory=CostConfig)
     state: StateConfig = Field(default_factory=StateConfig)
     slack: SlackConfig = Field(default_factory=SlackConfig)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -161,7 +169,8 @@ class DaemonConfig(BaseSettings):
         return AuditOptions(architecture=self.architecture, environment=self.environment,
                             region=self.region, profile=self.profile, rule_paths=tuple(self.rules),
                             params=dict(self.params), environment_tag=self.environment_tag,
-                            max_attempts=self.max_attempts, workers=self.workers, waivers=self.waivers)
+                            max_attempts=self.max_attempts, workers=self.workers, waivers=self.waivers,
+                            prices=self.cost.prices, alb_lcu=self.cost.alb_lcu)
 
     def summary(self) -> dict[str, Any]:
         """What the start-up log line shows: the settings, with parameter values left out."""
@@ -218,7 +227,7 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[tuple, int]]:
         raise ConfigError([f"{path}:1: the config file must be a mapping of keys to values"])
     if isinstance(data.get("state", {}), dict):   # the default state file sits next to the config file
         data["state"] = {"path": DEFAULT_STATE_PATH.name, **data.get("state", {})}
-    for section, key in (("state", "path"), ("slack", "templates_dir")):   # relative to the config file too
+    for section, key in (("state", "path"), ("slack", "templates_dir"), ("cost", "prices")):   # relative to the config file too
         value = data.get(section, {}).get(key) if isinstance(data.get(section), dict) else None
         if isinstance(value, str) and value != ":memory:" and not Path(value).expanduser().is_absolute():
             data[section][key] = str(path.parent / value)

@@ -25,6 +25,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from .. import __version__
+from ..cost.deployment import budget_rule_id
 from ..model import SEVERITIES, STATUSES
 
 if TYPE_CHECKING:
@@ -70,6 +71,7 @@ class AuditMetrics:
     counts: Mapping[str, int] = field(default_factory=dict)   # findings by status
     waivers_stale: int = 0        # waivers that matched no failing finding (0 without a waiver file)
     changes: Series = ()          # (change,) -> resources added/removed/changed; () when nothing was compared
+    costs: CostSeries | None = None
 
     @classmethod
     def from_result(cls, result: AuditResult, ruleset: RuleSet, max_finding_series: int,
@@ -84,6 +86,14 @@ class AuditMetrics:
             for status in STATUSES:
                 rule_results.append(((cr.rule.id, cr.pack or "", cr.rule.severity, status),
                                      float(by_rule[(cr.rule.id, status)])))
+        for selector in ruleset.selectors:   # the budget rule of each pack that documents one
+            budget, rule_id = selector.pack.budget, budget_rule_id(selector.pack.pack)
+            if budget is None or rule_id in seen:
+                continue
+            seen.add(rule_id)
+            for status in STATUSES:
+                rule_results.append(((rule_id, selector.pack.pack, budget.severity, status),
+                                     float(by_rule[(rule_id, status)])))
         by_severity = Counter((f.severity, f.status) for f in result.findings)
         findings = tuple(((sev, st), float(by_severity[(sev, st)])) for sev in SEVERITIES for st in STATUSES)
 
@@ -114,7 +124,40 @@ class AuditMetrics:
             compliance_ratio=status_counts["pass"] / judged if judged else 1.0,
             counts=MappingProxyType({s: status_counts[s] for s in STATUSES}),
             waivers_stale=len(result.waivers.stale) if result.waivers is not None else 0,
-            changes=_change_series(result))
+            changes=_change_series(result),
+            costs=CostSeries.from_result(result))
+
+
+@dataclass(frozen=True)
+class CostSeries:
+    """The cost estimates of one audit. Labels are the common ones, with architecture and
+    environment of each deployment (not of the audit)."""
+
+    estimated: Series = ()        # common + (service,) -> USD per month
+    unpriced: Series = ()         # common -> lines without a price
+    budget: Series = ()           # common -> documented USD per month
+    budget_limit: Series = ()     # common -> budget x (1 + tolerance)
+    actual: Series = ()           # common + (service,) -> USD month to date (Cost Explorer enabled)
+    prices_as_of: Series = ()     # (region,) -> Unix time of the price table's date
+
+    @classmethod
+    def from_result(cls, result: AuditResult) -> CostSeries:
+        from datetime import UTC, datetime
+
+        estimated, unpriced, budget, limit, actual = [], [], [], [], []
+        for cost in result.costs:
+            labels = common_labels(result.account, result.region, cost.architecture, cost.environment)
+            estimated += [(labels + (service,), usd) for service, usd in cost.estimate.by_service().items()]
+            unpriced.append((labels, float(len(cost.estimate.unpriced))))
+            if cost.budget is not None:
+                budget.append((labels, cost.budget.monthly_usd))
+                limit.append((labels, cost.budget.limit_usd))
+            if cost.actual is not None:
+                actual += [(labels + (service,), usd) for service, usd in cost.actual.by_label().items()]
+        as_of = result.prices.get("as_of")
+        stamp = datetime.fromisoformat(as_of).replace(tzinfo=UTC).timestamp() if as_of else None
+        return cls(tuple(estimated), tuple(unpriced), tuple(budget), tuple(limit), tuple(actual),
+                   (((result.region,), stamp),) if stamp is not None and result.costs else ())
 
 
 def _change_series(result: AuditResult) -> Series:
@@ -266,6 +309,21 @@ class AuditCollector(Collector):
         yield _gauge("auditor_resource_changes",
                      "Resources added, removed or changed since the previous snapshot, as of the last audit.",
                      c + ("change",), [(r.labels + k, v) for k, v in r.changes] if r else [])
+
+        cost = r.costs if r and r.costs else CostSeries()
+        yield _gauge("auditor_cost_estimated_monthly_usd",
+                     "Estimated monthly cost of each deployment by service, from its configuration and the price table.",
+                     c + ("service",), cost.estimated)
+        yield _gauge("auditor_cost_unpriced_lines",
+                     "Estimate lines whose price is unknown (the estimate is then a lower bound).", c, cost.unpriced)
+        yield _gauge("auditor_cost_budget_monthly_usd", "Documented monthly budget of each deployment.", c, cost.budget)
+        yield _gauge("auditor_cost_budget_limit_monthly_usd",
+                     "Budget plus tolerance: the budget rule fails when the estimate exceeds it.", c, cost.budget_limit)
+        yield _gauge("auditor_cost_actual_month_to_date_usd",
+                     "Month-to-date spend from Cost Explorer by service (only when cost.actual_spend is enabled).",
+                     c + ("service",), cost.actual)
+        yield _gauge("auditor_cost_prices_as_of_timestamp_seconds", "Date of the price table used for the region.",
+                     ("region",), cost.prices_as_of)
 
         last, ok = s.last_audit, s.last_success
         yield _gauge("auditor_audit_duration_seconds", "Duration of the last finished audit.",

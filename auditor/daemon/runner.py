@@ -26,6 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ..audit import AuditResult, run_audit
 from ..aws import AuditSetupError, AwsContext
 from ..collect import AuditCancelled
+from ..cost.spend import SpendReader
 from ..model import normalize_environment
 from ..notify.messages import AuditInfo
 from ..notify.runtime import Runtime
@@ -65,6 +66,7 @@ class AuditRunner:
         self._delivered = False
         self._idle = threading.Event()
         self._idle.set()
+        self._spend = SpendReader(clock=clock)   # Cost Explorer answers outlive one audit
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until no audit is in flight; False if one still is after ``timeout``."""
@@ -107,7 +109,9 @@ class AuditRunner:
         aws: AwsContext | None = None
         try:
             aws = self._aws_factory(config, self.cancel)
-            result = run_audit(config.audit_options(), ruleset, aws=aws, cancel=self.cancel)
+            self._spend.max_age = config.cost.actual_refresh_seconds
+            result = run_audit(config.audit_options(), ruleset, aws=aws, cancel=self.cancel,
+                               spend=self._spend if config.cost.actual_spend else None)
         except AuditCancelled:
             log.warning("audit abandoned: the daemon is stopping", extra={
                 "event": "audit", "outcome": "abandoned", "duration_seconds": round(time.perf_counter() - t0, 3)})
@@ -140,7 +144,12 @@ class AuditRunner:
                        "resources": len(result.snapshot), "failing_rules": failing,
                        "failing_series_dropped": metrics.dropped,
                        "api_calls": sum(result.api_stats.calls.values()),
-                       "errors": [e.as_dict() for e in result.errors]})
+                       "errors": [e.as_dict() for e in result.errors],
+                       "monthly_cost_usd": {c.key: c.estimate.total_usd for c in result.costs}})
+        for cost in result.costs:
+            if cost.actual_error:
+                log.warning(f"actual spend of {cost.key} unavailable: {cost.actual_error}",
+                            extra={"event": "cost", "deployment": cost.key})
         self._slack_stats(self.runtime.finish(result, cancel=self.cancel))
 
     def _failed(self, config: DaemonConfig, aws: AwsContext | None, exc: Exception, seconds: float) -> None:

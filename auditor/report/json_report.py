@@ -9,6 +9,7 @@ from .. import __version__
 from ..audit import AuditResult
 from ..changes import report_section as changes_section
 from ..model import SEVERITIES, STATUSES
+from .cost import cost_document
 
 SCHEMA_VERSION = 1
 
@@ -42,6 +43,7 @@ def to_dict(result: AuditResult) -> dict[str, Any]:
         "waivers": result.waivers.as_dict() if result.waivers is not None else None,
         "changes": changes_section(result),
         "findings": [f.as_dict() for f in result.findings],
+        "cost": cost_document(result),
     }
 
 

@@ -7,6 +7,7 @@ import jinja2
 
 from ..audit import AuditResult
 from ..model import SEVERITIES
+from .cost import cost_document
 from .json_report import summary
 
 
@@ -28,7 +29,7 @@ def to_markdown(result: AuditResult) -> str:
     by_severity = sorted(failing, key=lambda f: SEVERITIES.index(f.severity))
     grouped = [(sev, list(items)) for sev, items in groupby(by_severity, key=lambda f: f.severity)]
     return _ENV.get_template("report.md.j2").render(
-        r=result, s=summary(result), failing=grouped,
+        r=result, s=summary(result), failing=grouped, cost=cost_document(result),
         errored=[f for f in result.findings if f.status == "error"],
         waived=[f for f in result.findings if f.status == "waived"],
         passing=[f for f in result.findings if f.status == "pass"])

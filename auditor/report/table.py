@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import io
-import os
 
 from rich.console import Console
 from rich.table import Table
@@ -10,22 +9,18 @@ from rich.text import Text
 
 from ..audit import AuditResult
 from ..changes import counts as change_counts
+from ..cost.estimate import usd
 from ..model import SEVERITIES, Finding
+from .console import make_console
 from .json_report import summary
 
 SEVERITY_STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow",
                   "low": "cyan", "info": "dim"}
 
 
-def _console(file: io.StringIO, color: bool) -> Console:
-    width = int(os.environ.get("COLUMNS", "0") or 0) or 140
-    return Console(file=file, force_terminal=color, no_color=not color, width=width,
-                   highlight=False, soft_wrap=False)
-
-
 def to_table(result: AuditResult, color: bool = False) -> str:
     buf = io.StringIO()
-    out = _console(buf, color)
+    out = make_console(buf, color)
     s = summary(result)
     out.print(Text.assemble(("Audit ", "bold"), (result.architecture or "baseline", "bold"),
                             f"  account {result.account}  region {result.region}  "
@@ -57,6 +52,7 @@ def to_table(result: AuditResult, color: bool = False) -> str:
         out.print(t)
     _waivers(out, result)
     _changes(out, result)
+    _costs(out, result)
     errored = [f for f in result.findings if f.status == "error"]
     if errored:
         out.print(Text(f"{len(errored)} checks not evaluated because collection failed "
@@ -68,6 +64,18 @@ def to_table(result: AuditResult, color: bool = False) -> str:
                             f", {by['pass']} passing across {s['rules']} rules and "
                             f"{sum(s['resources'].values())} resources"))
     return buf.getvalue()
+
+
+def _costs(out: Console, result: AuditResult) -> None:
+    """One line per deployment estimate; ``auditor cost`` shows every line of it."""
+    for cost in result.costs:
+        e, b = cost.estimate, cost.budget
+        budget = f"budget {usd(b.monthly_usd)} + {b.tolerance:.0%} = {usd(b.limit_usd)}" if b else "no documented budget"
+        over = b is not None and e.total_usd > b.limit_usd
+        out.print(Text.assemble(("Estimated cost ", "bold"), f"{cost.architecture} {cost.environment or '-'}: ",
+                                (f"{usd(e.total_usd)}/month" + ("" if e.complete else " + unknown"),
+                                 "bold red" if over else "bold"),
+                                f" ({budget}; every line: auditor cost -a {cost.architecture})"))
 
 
 def _resource(f: Finding) -> Text:

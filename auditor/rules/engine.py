@@ -180,16 +180,33 @@ class TestResult:
         return self.expected == self.actual
 
 
+@dataclass(frozen=True)
+class PackSelector:
+    """An architecture pack's selector with its parameters: which resources form its deployment."""
+
+    pack: Pack
+    source: str
+    params: Params
+    checks: list[Check]
+
+    def matches(self, doc: Mapping[str, Any]) -> bool:
+        environment = doc.get("environment")
+        return all(not c(doc, lambda name: self.params.get(name, environment)) for c in self.checks)
+
+
 class RuleSet:
     """The compiled rules of one or more packs."""
 
     def __init__(self, packs: Iterable[LoadedPack], overrides: Mapping[str, Any] | None = None):
         self.packs = list(packs)
         self.rules: list[CompiledRule] = []
+        self.selectors: list[PackSelector] = []
         for lp in self.packs:
             pack = lp.pack
             params = Params(pack, {k: v for k, v in (overrides or {}).items() if k in pack.params})
             selector = [compile_condition(c) for c in pack.selector]
+            if selector:
+                self.selectors.append(PackSelector(pack, str(lp.path), params, selector))
             for rule in pack.rules:
                 self.rules.append(CompiledRule(
                     rule, pack.pack, str(lp.path), params, selector,

@@ -122,6 +122,23 @@ class OutOfScope(_Strict):
     reason: str
 
 
+class BudgetEntry(_Strict):
+    monthly_usd: float = Field(gt=0, description="the document's monthly figure for this environment, USD")
+    quote: str = Field(description="the document's statement of that figure, quoted")
+
+
+class Budget(_Strict):
+    """The documented monthly budget per environment. The pack's budget rule (id
+    ``<pack>.cost.budget``) fails when the estimated monthly cost of the deployment exceeds
+    ``monthly_usd * (1 + tolerance)``."""
+
+    tolerance: float = Field(0.1, ge=0, le=1, description="allowed overrun as a fraction of the budget")
+    severity: Severity = "medium"
+    section: str | None = Field(None, description="the document section holding the cost table")
+    environments: dict[str, BudgetEntry] = Field(min_length=1)
+    remediation: str
+
+
 class Pack(_Strict):
     pack: str = Field(pattern=ID_PATTERN)
     title: str
@@ -131,6 +148,7 @@ class Pack(_Strict):
                                       description="conditions every resource of this pack's rules must meet")
     params: dict[str, Param] = Field(default_factory=dict)
     out_of_scope: list[OutOfScope] = Field(default_factory=list)
+    budget: Budget | None = Field(None, description="documented monthly cost per environment")
     rules: list[Rule] = Field(default_factory=list)
 
     @model_validator(mode="after")

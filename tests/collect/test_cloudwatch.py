@@ -114,6 +114,7 @@ def test_dashboards(ctx, cw):
     assert ops.attributes == {
         "dashboard_name": "ops", "widget_count": 4, "widget_types": ["alarm", "metric", "text"],
         "metrics": ["AWS/ECS/CPUUtilization", "AWS/RDS/CPUUtilization", "AWS/RDS/FreeStorageSpace"],
+        "dimension_values": ["app-db", "c", "web", "worker"],   # "." and "..." resolved
     }
     assert found["odd"].attributes["widget_count"] is None
     assert found["odd"].attributes["metrics"] == []

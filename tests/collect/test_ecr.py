@@ -17,6 +17,13 @@ KEEP_LAST_10 = {"rules": [{"rulePriority": 1, "description": "keep last 10 image
                            "action": {"type": "expire"}}]}
 
 
+def _manifest(config_size: int, digest: str) -> str:
+    return json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                       "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": config_size,
+                                  "digest": "sha256:" + digest * 64},
+                       "layers": []})
+
+
 def test_repositories(ctx):
     ecr = boto3.client("ecr", region_name=REGION)
     ecr.create_repository(repositoryName="shop/web", imageTagMutability="IMMUTABLE",
@@ -24,6 +31,9 @@ def test_repositories(ctx):
                           tags=[{"Key": "Project", "Value": "shop"}])
     ecr.put_lifecycle_policy(repositoryName="shop/web", lifecyclePolicyText=json.dumps(KEEP_LAST_10))
     ecr.create_repository(repositoryName="scratch")
+    for tag, size, digest in (("v1", 7023, "a"), ("v2", 9000, "b")):
+        ecr.put_image(repositoryName="shop/web", imageManifest=_manifest(size, digest), imageTag=tag)
+    sizes = [i["imageSizeInBytes"] for i in ecr.describe_images(repositoryName="shop/web")["imageDetails"]]
 
     found = {r.id: r for r in repositories(ctx)}
 
@@ -40,7 +50,9 @@ def test_repositories(ctx):
         "priority": 1, "description": "keep last 10 images", "tag_status": "any", "tag_prefixes": [],
         "tag_patterns": [], "count_type": "imageCountMoreThan", "count_number": 10, "count_unit": None,
         "action": "expire"}]
+    assert (a["image_count"], a["image_bytes"]) == (2, sum(sizes)) and sum(sizes) > 0
     scratch = found["scratch"].attributes
+    assert (scratch["image_count"], scratch["image_bytes"]) == (0, 0)
     assert scratch["scan_on_push"] is False
     assert scratch["lifecycle_policy"] is None and scratch["lifecycle_rules"] == []
 
@@ -66,6 +78,10 @@ def test_pagination_rule_order_and_denied_policy(ctx):
         stub.add_response("get_lifecycle_policy", {"lifecyclePolicyText": json.dumps(policy)},
                           {"repositoryName": "app", "registryId": "123456789012"})
         stub.add_response("list_tags_for_resource", {"tags": []}, {"resourceArn": _repo("app")["repositoryArn"]})
+        stub.add_response("describe_images", {"imageDetails": [{"imageSizeInBytes": 5}], "nextToken": "i"},
+                          {"repositoryName": "app", "registryId": "123456789012"})
+        stub.add_response("describe_images", {"imageDetails": [{"imageSizeInBytes": 7}, {}]},
+                          {"repositoryName": "app", "registryId": "123456789012", "nextToken": "i"})
         stub.add_response("describe_repositories", {"repositories": [_repo("batch")]}, {"nextToken": "n"})
         stub.add_client_error("get_lifecycle_policy", "AccessDeniedException", "not authorized", 400)
         with pytest.raises(ClientError) as err:
@@ -74,10 +90,12 @@ def test_pagination_rule_order_and_denied_policy(ctx):
         stub.add_response("get_lifecycle_policy", {"lifecyclePolicyText": json.dumps(policy)},
                           {"repositoryName": "app", "registryId": "123456789012"})
         stub.add_response("list_tags_for_resource", {"tags": []}, {"resourceArn": _repo("app")["repositoryArn"]})
+        stub.add_response("describe_images", {"imageDetails": []}, {"repositoryName": "app", "registryId": "123456789012"})
         (repo,) = repositories(ctx)
         stub.assert_no_pending_responses()
 
     assert err.value.operation_name == "GetLifecyclePolicy"
+    assert repo.attributes["image_count"] == 0
     assert repo.attributes["encryption_type"] == "KMS"
     assert repo.attributes["kms_key"].endswith(":key/k")
     assert [r["priority"] for r in repo.attributes["lifecycle_rules"]] == [10, 20]

@@ -45,7 +45,7 @@ def test_known_audit_exact_values(drifted, json_logs):
     assert get("auditor_resources", dict(COMMON, resource_type="rds_instance")) == 1
 
     counts = dict(state.results.counts)
-    fails = expected_failures()   # db-single-az: 1 finding, ecs-ssh-open: 2
+    fails = expected_failures()   # db-single-az: 1 finding, ecs-ssh-open: 2, the budget: 1
     assert counts["fail"] == fails >= 2 and counts["error"] == 0
     assert get("auditor_compliance_ratio", COMMON) == counts["pass"] / (counts["pass"] + counts["fail"])
     by_status = {s: sum(get("auditor_findings", dict(COMMON, severity=sev, status=s))
@@ -65,12 +65,28 @@ def test_known_audit_exact_values(drifted, json_logs):
     assert get("auditor_config_reloads_total", {"outcome": "failure"}) == 0
     assert get("auditor_build_info", {"version": __version__, "python_version": platform.python_version()}) == 1
 
+    # cost: every priced line of tests/cost's hand computation, the RDS instance now Single-AZ
+    h = 730
+    expected_cost = {"fargate": 2 * (1 * 0.04048 + 2 * 0.004445) * h, "rds": 0.018 * h + 20 * 0.115,
+                     "elasticache": 0.017 * h, "nat_gateway": 0.045 * h, "load_balancer": (0.0225 + 0.008) * h,
+                     "secrets_manager": 3 * 0.40, "cloudwatch": 8 * 0.10 + 3.00, "ecr": 0.0}
+    for service, usd in expected_cost.items():
+        assert abs(get("auditor_cost_estimated_monthly_usd", dict(COMMON, service=service)) - usd) < 0.006, service
+    assert get("auditor_cost_budget_monthly_usd", COMMON) == 122
+    assert get("auditor_cost_budget_limit_monthly_usd", COMMON) == 134.2
+    assert get("auditor_cost_unpriced_lines", COMMON) == 0
+    assert get("auditor_cost_actual_month_to_date_usd", dict(COMMON, service="rds")) is None   # Cost Explorer off
+    assert get("auditor_cost_prices_as_of_timestamp_seconds", {"region": "us-east-1"}) == 1795392000   # 2026-11-23
+    assert get("auditor_rule_results", dict(COMMON, rule_id="mattilda.cost.budget", pack="mattilda",
+                                            severity="medium", status="fail")) == 1
+
     # one JSON line for the audit, with its outcome, duration and counts
     line = next(r for r in json_logs() if r.get("event") == "audit")
     assert line["outcome"] == "success" and line["level"] == "INFO" and line["logger"] == "auditor.daemon.audit"
     assert (line["pass"], line["fail"], line["error"]) == (counts["pass"], fails, 0)
     assert line["failing_rules"][MULTI_AZ] == 1 and line["errors"] == [] and line["duration_seconds"] > 0
     assert line["timestamp"].endswith("Z")
+    assert line["monthly_cost_usd"] == {"mattilda/production": round(sum(expected_cost.values()), 2)}
 
 
 def test_exposition_round_trips_and_scrapes_are_fast(drifted_audit, monkeypatch):

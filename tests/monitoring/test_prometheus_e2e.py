@@ -6,9 +6,12 @@ static target: its discovery manager passes targets on at most every 5 s):
 
 - moto's server (the session fixture ``moto_endpoint``, in this process) holding mattilda's
   production deployment with the drifts ``ecs-ssh-open`` (a critical and a high failing finding)
-  and ``db-single-az`` (a high one);
-- ``python -m auditor serve`` as a subprocess auditing it every 2 s, HTTP on 127.0.0.1 (port 0:
-  the OS picks a free one, read back from the ``start`` log line);
+  and ``db-single-az`` (a high one), over its documented budget (its estimate includes the NAT
+  gateway the document's cost table omits: a medium budget finding), with a month-to-date answer
+  queued in moto's Cost Explorer;
+- ``python -m auditor serve`` as a subprocess auditing it every 2 s with Cost Explorer enabled
+  (``cost.actual_spend``) and the bundled price table only, HTTP on 127.0.0.1 (port 0: the OS
+  picks a free one, read back from the ``start`` log line);
 - ``/usr/bin/prometheus`` (Debian's 2.42) in a temp dir, configured from
   alerts/prometheus.example.yml (job ``auditor``, the rule file) with 1 s scrape and evaluation
   intervals and no Alertmanager.
@@ -19,8 +22,9 @@ every series stale, which would make the checks flaky. What is checked through P
 API: every query of tests/monitoring/queries.py (panel
 targets, template variables, alert expressions) returns data, except those listed in
 EXPECTED_EMPTY with the reason, which must be empty; range panels as range queries too; key
-values match the audit; AuditorCriticalDrift is pending/firing with the right labels and a
-rendered description; every rule evaluates without error. Against the daemon's ``/metrics``:
+values match the audit (cost panels: the estimate, budget and Cost Explorer answer);
+AuditorCriticalDrift is pending/firing with the right labels and a rendered description,
+AuditorCostOverBudget pending for the deployment; every rule evaluates without error. Against the daemon's ``/metrics``:
 every metric name the dashboards and alerts use is exposed, the exposition matches
 docs/metrics.md (names and label sets), and ``promtool check metrics`` reports nothing.
 
@@ -30,6 +34,7 @@ the fixture's finalizer; every wait is bounded.
 """
 from __future__ import annotations
 
+import calendar
 import json
 import os
 import re
@@ -41,7 +46,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +58,7 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families
 
 from auditor import __version__
+from auditor.cost.prices import BUNDLED, read_table
 from auditor.emulated.demo import deploy, free_port
 
 REPO = q.REPO
@@ -71,7 +77,17 @@ EXPECTED_FAILING = {
     CRITICAL_RULE: "critical",                          # ecs-ssh-open, on the ECS tasks' SG
     "mattilda.sg.ecs_from_alb_only": "high",            # ecs-ssh-open, on the ECS tasks' SG
     "mattilda.rds.multi_az_production": "high",         # db-single-az
+    "mattilda.cost.budget": "medium",                   # the estimate exceeds the production budget + 10%
 }
+DEPLOYMENT = f"{ARCHITECTURE}/{ENVIRONMENT}"
+BUDGET_USD, BUDGET_LIMIT_USD = 122.0, 134.2   # rules/architectures/mattilda.yaml: production, tolerance 0.1
+# The month-to-date answer queued in moto's Cost Explorer (by Cost Explorer service), and the same
+# folded onto the service labels of auditor_cost_actual_month_to_date_usd (every label present).
+ACTUAL_SPEND = {"Amazon Elastic Container Service": 41.25, "Amazon Relational Database Service": 9.5,
+                "EC2 - Other": 18.75, "Amazon Elastic Load Balancing": 12.5, "AmazonCloudWatch": 2.25,
+                "Amazon Virtual Private Cloud": 1.75}
+ACTUAL_BY_LABEL = {"fargate": 41.25, "rds": 9.5, "elasticache": 0.0, "nat_gateway": 18.75, "load_balancer": 12.5,
+                   "secrets_manager": 0.0, "cloudwatch": 2.25, "ecr": 0.0, "other": 1.75}
 
 _ALERT = "alerts/auditor.rules.yml alert "
 # Queries that are legitimately empty in this state (one daemon, up, auditing successfully every
@@ -95,6 +111,8 @@ EXPECTED_EMPTY = {
         "the auditor job has a target, so absent(up{job=~\"auditor.*\"}) is empty",
     _ALERT + "AuditorAwsApiErrors":
         "no AWS call fails (ECR's LifecyclePolicyNotFoundException is a normal answer, not an error)",
+    _ALERT + "AuditorCostEstimateIncomplete":
+        "the bundled price table prices every line of the emulated deployment: 0 unpriced lines",
     "dashboards/auditor.json panel 16 'AWS API errors' A":
         "no AWS call fails in this healthy audit, so auditor_aws_api_errors_total has no series yet",
 }
@@ -198,6 +216,16 @@ def _daemon_env(endpoint: str) -> dict[str, str]:
     return env
 
 
+def _queue_actual_spend(endpoint: str) -> None:
+    """moto answers the daemon's (first) ce:GetCostAndUsage request with ACTUAL_SPEND."""
+    groups = [{"Keys": [service], "Metrics": {"UnblendedCost": {"Amount": str(usd), "Unit": "USD"}}}
+              for service, usd in ACTUAL_SPEND.items()]
+    result = {"ResultsByTime": [{"TimePeriod": {}, "Total": {}, "Groups": groups, "Estimated": True}],
+              "DimensionValueAttributes": []}
+    requests.post(f"{endpoint}/moto-api/static/ce/cost-and-usage-results", json={"results": [result]},
+                  timeout=10).raise_for_status()
+
+
 def _python() -> str:
     venv = REPO / ".venv" / "bin" / "python"
     return str(venv) if venv.exists() else sys.executable
@@ -210,12 +238,13 @@ def auditor_serve(endpoint: str, workdir: Path) -> Iterator[Daemon]:
         "architecture": ARCHITECTURE, "region": REGION, "max_attempts": 2,
         "http": {"address": "127.0.0.1", "port": 0},
         "schedule": {"interval_seconds": AUDIT_INTERVAL_SECONDS},
+        "cost": {"actual_spend": True},
         "shutdown_grace_seconds": 2}))
     log, errors = workdir / "auditor.log", workdir / "auditor.stderr"
+    env = _daemon_env(endpoint) | {"XDG_CACHE_HOME": str(workdir / "cache")}   # no price cache: the bundled table
     with log.open("w") as out, errors.open("w") as err:
         proc = subprocess.Popen([_python(), "-m", "auditor", "serve", "--config", str(config)],
-                                cwd=REPO, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                env=_daemon_env(endpoint))
+                                cwd=REPO, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env)
     daemon = Daemon(proc, log, errors)
     try:
         start = _wait("the daemon's start line",
@@ -331,6 +360,7 @@ def stack(moto_endpoint, tmp_path_factory) -> Iterator[Stack]:
 
     requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10).raise_for_status()
     deploy(ARCHITECTURE, ENVIRONMENT, moto_endpoint, DRIFTS)
+    _queue_actual_spend(moto_endpoint)
     timings["deploy"] = time.monotonic() - t0
     workdir = tmp_path_factory.mktemp("prometheus-e2e")
 
@@ -522,6 +552,56 @@ def test_panel_values_match_the_audit(stack):
     assert build["metric"]["version"] == __version__
 
 
+def test_cost_panels_match_the_audit(stack):
+    """The estimate the daemon logged, the pack's budget, moto's Cost Explorer answer, the price
+    table's date: each as the cost panels show it."""
+    estimate = stack.audit["monthly_cost_usd"][DEPLOYMENT]
+    assert estimate > BUDGET_LIMIT_USD
+
+    def by(title: str, label: str, ref: str = "A") -> dict[str, float]:
+        (query,) = [query for query in _by_title(title) if query.source.endswith(f" {ref}")]
+        return {s["metric"].get(label, ""): float(s["value"][1]) for s in stack.query(query.expr)}
+
+    by_service = by("Estimated monthly cost by service", "service")
+    assert sum(by_service.values()) == pytest.approx(estimate, abs=0.05)
+    assert by_service["nat_gateway"] > 0 and by_service["fargate"] > 0
+    assert by("Estimate vs budget", "environment", "A") == {ENVIRONMENT: pytest.approx(estimate, abs=0.05)}
+    assert by("Estimate vs budget", "environment", "B") == {ENVIRONMENT: BUDGET_USD}
+    assert by("Estimate vs budget", "environment", "C") == {ENVIRONMENT: BUDGET_LIMIT_USD}
+
+    assert by("Actual month to date by service", "service") == pytest.approx(ACTUAL_BY_LABEL)
+    assert by("Actual month to date vs estimate", "environment", "A") == {
+        ENVIRONMENT: pytest.approx(sum(ACTUAL_SPEND.values()))}
+    day = datetime.fromtimestamp(stack.at, UTC)
+    days = calendar.monthrange(day.year, day.month)[1]
+    assert by("Actual month to date vs estimate", "environment", "B") == {
+        ENVIRONMENT: pytest.approx(sum(by_service.values()) * day.day / days)}
+
+    assert by("Unpriced estimate lines", "") == {"": 0}
+    as_of = datetime.fromisoformat(read_table(BUNDLED)["regions"][REGION]["as_of"]).replace(tzinfo=UTC)
+    assert by("Price table age", "region") == {REGION: pytest.approx(stack.at - as_of.timestamp(), abs=0.01)}
+
+
+def test_cost_over_budget_alert_is_pending_for_the_deployment(stack):
+    (labels,) = stack.alerts().get("AuditorCostOverBudget", [])
+    assert labels["alertstate"] == "pending"   # for: 15m
+    assert {k: v for k, v in labels.items() if k not in ("__name__", "alertstate")} == {
+        "alertname": "AuditorCostOverBudget", "severity": "warning", "job": JOB,
+        "instance": f"127.0.0.1:{stack.daemon.port}", "account": ACCOUNT, "region": REGION,
+        "architecture": ARCHITECTURE, "environment": ENVIRONMENT}
+
+    def current() -> list[dict]:
+        return [a for a in stack.prom.api("alerts")["alerts"] if a["labels"]["alertname"] == "AuditorCostOverBudget"]
+    (alert,) = _wait("AuditorCostOverBudget in /api/v1/alerts", current, stack.problem)
+    estimate = stack.audit["monthly_cost_usd"][DEPLOYMENT]
+    assert float(alert["value"]) == pytest.approx(estimate, abs=0.05)
+    annotations = alert["annotations"]
+    assert annotations["runbook_url"] == "docs/runbooks/auditor.md#auditorcostoverbudget"
+    assert annotations["summary"] == f"{DEPLOYMENT} is estimated at ${float(alert['value']):.2f}/month, over its budget limit"
+    assert (f"above the limit ${BUDGET_LIMIT_USD:.2f} (documented budget ${BUDGET_USD:.2f} plus tolerance)"
+            in annotations["description"]), annotations["description"]
+
+
 def test_template_variables_list_the_deployment(stack):
     expected = {"architecture": [ARCHITECTURE], "environment": [ENVIRONMENT], "account": [ACCOUNT]}
     variables = {query.source.rsplit(" ", 1)[1]: query for query in q.query_details() if query.kind == "variable"}
@@ -566,7 +646,7 @@ def test_other_alerts_match_the_state(stack):
     assert all(labels["alertstate"] == "pending" for labels in active["AuditorHighDrift"])   # for: 15m
     quiet = {source.removeprefix(_ALERT) for source in EXPECTED_EMPTY if source.startswith(_ALERT)}
     assert not quiet & set(active), {name: active[name] for name in quiet & set(active)}
-    assert set(active) <= {"AuditorCriticalDrift", "AuditorHighDrift"}, active
+    assert set(active) <= {"AuditorCriticalDrift", "AuditorHighDrift", "AuditorCostOverBudget"}, active
 
     rules = [rule for group in stack.prom.api("rules")["groups"] for rule in group["rules"]]
     assert {rule["name"] for rule in rules} == {

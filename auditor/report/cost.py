@@ -1,0 +1,96 @@
+"""The cost report of ``auditor cost``: every line of each deployment's estimate with its formula,
+the budget verdict and, when asked for, Cost Explorer's month-to-date spend beside it."""
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+from ..audit import AuditResult
+from ..cost.deployment import DeploymentCost, budget_rule_id
+from ..cost.estimate import SERVICES, usd
+from .console import make_console
+
+STATUS_STYLE = {"estimated": "", "unpriced": "bold red", "not_estimated": "dim"}
+
+
+def cost_document(result: AuditResult) -> dict[str, Any]:
+    """The JSON form (also the ``costs`` section of the audit's JSON report)."""
+    verdicts = {(f.rule_id, f.resource.get("id")): f for f in result.findings if f.rule_id.endswith(".cost.budget")}
+    deployments = []
+    for cost in result.costs:
+        doc = cost.as_dict()
+        finding = verdicts.get((budget_rule_id(cost.architecture), cost.key))
+        doc["budget_status"] = finding.status if finding else None
+        deployments.append(doc)
+    prices = dict(result.prices) or {"region": result.region, "source": None, "as_of": None, "file": None, "prices": 0}
+    return {"account": result.account, "region": result.region, "prices": prices,
+            "deployments": deployments}
+
+
+def to_cost_json(result: AuditResult) -> str:
+    return json.dumps(cost_document(result), indent=2, sort_keys=False, default=str) + "\n"
+
+
+def to_cost_table(result: AuditResult, color: bool = False) -> str:
+    buf = io.StringIO()
+    out = make_console(buf, color)
+    doc = cost_document(result)
+    p = doc["prices"]
+    out.print(Text.assemble(("Estimated monthly cost", "bold"),
+                            f"  account {result.account}  region {result.region}  prices "
+                            f"{p.get('as_of') or 'none'} ({p.get('file') or 'no table for this region'})"))
+    if not result.costs:
+        out.print("No deployment of the architecture was found (nothing matches its selector).")
+    for cost, d in zip(result.costs, doc["deployments"], strict=True):
+        _deployment(out, cost, d)
+    return buf.getvalue()
+
+
+def _deployment(out: Any, cost: DeploymentCost, d: dict[str, Any]) -> None:
+    t = Table(title=f"{cost.architecture} {cost.environment or '(no environment)'}", title_justify="left",
+              title_style="bold", expand=True, show_footer=True)
+    t.add_column("service", footer="total", no_wrap=True)
+    t.add_column("resource", overflow="fold", ratio=3)
+    t.add_column("item", overflow="fold", ratio=2)
+    t.add_column("formula", overflow="fold", ratio=4)
+    t.add_column("monthly", justify="right", no_wrap=True,
+                 footer=usd(d["monthly_usd"]) + ("" if d["complete"] else " + unknown"))
+    for line in cost.estimate.lines:
+        value = {"estimated": usd(line.monthly_usd), "unpriced": "unknown", "not_estimated": "not estimated"}
+        t.add_row(line.service, str(line.resource.get("name") or line.resource["id"]), line.item,
+                  line.formula + (f"\n({line.note})" if line.note else ""),
+                  Text(value[line.status], style=STATUS_STYLE[line.status]))
+    out.print(t)
+    by_service = d["by_service"]
+    actual = cost.actual.by_label() if cost.actual is not None else None
+    s = Table(title="by service" + (" (Cost Explorer month to date beside the estimate)" if actual else ""),
+              title_justify="left")
+    s.add_column("service")
+    s.add_column("estimate / month", justify="right")
+    if actual is not None:
+        s.add_column(f"actual {cost.actual.start}..{cost.actual.end}", justify="right")
+    for service in [*SERVICES, "other"]:
+        if service in by_service or (actual and actual.get(service)):
+            row = [service, usd(by_service[service]) if service in by_service else "-"]
+            if actual is not None:
+                row.append(usd(actual.get(service, 0.0)))
+            s.add_row(*row)
+    out.print(s)
+    if cost.actual_error:
+        out.print(Text(f"actual spend unavailable: {cost.actual_error}", style="yellow"))
+    if cost.missing_types:
+        out.print(Text(f"incomplete: collection failed for {', '.join(cost.missing_types)}", style="red"))
+    if cost.budget:
+        b = cost.budget
+        verdict = {"pass": ("within budget", "green"), "fail": ("OVER BUDGET", "bold red"),
+                   "error": ("cannot tell", "yellow"), "waived": ("over budget (waived)", "yellow")}
+        word, style = verdict.get(d["budget_status"] or "", ("-", ""))
+        out.print(Text.assemble("budget ", (usd(b.monthly_usd), "bold"), f" + {b.tolerance:.0%} = {usd(b.limit_usd)}: ",
+                                (word, style), f'   document: "{b.quote}"'))
+    else:
+        out.print(Text("no documented budget for this environment", style="dim"))
+    out.print()

@@ -1,0 +1,232 @@
+"""``auditor prices refresh``: recorded Price List answers served by botocore's Stubber on a real
+pricing client, which also checks every GetProducts request (service code, filters, page token)."""
+from __future__ import annotations
+
+import json
+import re
+from datetime import date
+from pathlib import Path
+
+import pytest
+from botocore.stub import Stubber
+
+from auditor.aws import AwsContext
+from auditor.cost.prices import BUNDLED, PriceTable, read_table, write_table
+from auditor.cost.refresh import FAMILIES, PriceRefreshError, RefreshSummary, _on_demand, refresh, refresh_region
+
+FIXTURES = Path(__file__).parent / "fixtures" / "pricing"
+TODAY = date(2026, 11, 30)
+REGIONAL = (("regionCode", "us-east-1"), ("locationType", "AWS Region"))
+RDS = (("databaseEngine", "PostgreSQL"),)
+
+# The requests a refresh of us-east-1 sends, in order, and the recorded answer (pages) to each.
+CALLS = [
+    ("AmazonECS", REGIONAL + (("productFamily", "Compute"),), ["ecs-compute.json"]),
+    ("AmazonRDS", REGIONAL + (("productFamily", "Database Instance"),) + RDS + (("deploymentOption", "Single-AZ"),),
+     ["rds-instance-page1.json", "rds-instance-page2.json"]),
+    ("AmazonRDS", REGIONAL + (("productFamily", "Database Storage"),) + RDS + (("deploymentOption", "Single-AZ"),),
+     ["rds-storage.json"]),
+    ("AmazonRDS", REGIONAL + (("productFamily", "Provisioned IOPS"),) + RDS, ["rds-iops.json"]),
+    ("AmazonElastiCache", REGIONAL + (("productFamily", "Cache Instance"), ("cacheEngine", "Redis")),
+     ["elasticache-node.json"]),
+    ("AmazonEC2", REGIONAL + (("productFamily", "NAT Gateway"),), ["ec2-nat-gateway.json"]),
+    ("AWSELB", REGIONAL + (("productFamily", "Load Balancer-Application"),), ["elb-application.json"]),
+    ("AWSELB", REGIONAL + (("productFamily", "Load Balancer-Network"),), ["elb-network.json"]),
+    ("AWSSecretsManager", REGIONAL + (("productFamily", "Secret"),), ["secretsmanager-secret.json"]),
+    ("AmazonCloudWatch", REGIONAL + (("productFamily", "Alarm"),), ["cloudwatch-alarm.json"]),
+    ("AmazonCloudWatch", (("productFamily", "Dashboard"), ("usagetype", "DashboardsUsageHour")),
+     ["cloudwatch-dashboard.json"]),
+    ("AmazonCloudWatch", REGIONAL + (("productFamily", "Storage Snapshot"),), ["cloudwatch-logs-storage.json"]),
+    ("AmazonCloudWatch", REGIONAL + (("productFamily", "Data Payload"),), ["cloudwatch-logs-ingestion.json"]),
+    ("AmazonECR", REGIONAL + (("productFamily", "EC2 Container Registry"),), ["ecr-storage.json"]),
+]
+
+# What the recorded answers say, in the bundled table's units.
+EXPECTED = {
+    "fargate:vcpu:linux-x86_64": (0.04048, "vCPU-hour"), "fargate:memory:linux-x86_64": (0.004445, "GB-hour"),
+    "fargate:vcpu:linux-arm64": (0.03238, "vCPU-hour"), "fargate:memory:linux-arm64": (0.00356, "GB-hour"),
+    "fargate:ephemeral-storage": (0.000111, "GB-hour"),
+    "rds:instance:postgres:db.t3.micro": (0.018, "hour"), "rds:instance:postgres:db.t3.small": (0.036, "hour"),
+    "rds:instance:postgres:db.t3.medium": (0.072, "hour"), "rds:instance:postgres:db.t3.large": (0.145, "hour"),
+    "rds:instance:postgres:db.t4g.micro": (0.016, "hour"), "rds:instance:postgres:db.t4g.small": (0.032, "hour"),
+    "rds:instance:postgres:db.t4g.medium": (0.065, "hour"), "rds:instance:postgres:db.t4g.large": (0.129, "hour"),
+    "rds:instance:postgres:db.m5.large": (0.178, "hour"), "rds:instance:postgres:db.m6g.large": (0.159, "hour"),
+    "rds:instance:postgres:db.m7g.large": (0.168, "hour"), "rds:instance:postgres:db.r5.large": (0.25, "hour"),
+    "rds:instance:postgres:db.r6g.large": (0.225, "hour"), "rds:instance:postgres:db.r7g.large": (0.239, "hour"),
+    "rds:storage:gp2": (0.115, "GB-month"), "rds:storage:gp3": (0.115, "GB-month"), "rds:storage:io1": (0.125, "GB-month"),
+    "rds:storage:io2": (0.125, "GB-month"), "rds:storage:standard": (0.1, "GB-month"),
+    "rds:iops:gp3": (0.02, "IOPS-month"), "rds:iops:io1": (0.1, "IOPS-month"), "rds:iops:io2": (0.1, "IOPS-month"),
+    "elasticache:node:redis:cache.t3.micro": (0.017, "hour"), "elasticache:node:redis:cache.t3.small": (0.034, "hour"),
+    "elasticache:node:redis:cache.t3.medium": (0.068, "hour"), "elasticache:node:redis:cache.t4g.micro": (0.016, "hour"),
+    "elasticache:node:redis:cache.t4g.small": (0.032, "hour"), "elasticache:node:redis:cache.t4g.medium": (0.065, "hour"),
+    "elasticache:node:redis:cache.m5.large": (0.156, "hour"), "elasticache:node:redis:cache.m6g.large": (0.149, "hour"),
+    "elasticache:node:redis:cache.m7g.large": (0.158, "hour"), "elasticache:node:redis:cache.r5.large": (0.216, "hour"),
+    "elasticache:node:redis:cache.r6g.large": (0.206, "hour"),
+    "ec2:nat-gateway": (0.045, "hour"), "ec2:nat-gateway-data": (0.045, "GB"),
+    "elb:application": (0.0225, "hour"), "elb:application-lcu": (0.008, "LCU-hour"),
+    "elb:network": (0.0225, "hour"), "elb:network-lcu": (0.006, "NLCU-hour"),
+    "secretsmanager:secret": (0.4, "secret-month"),
+    "cloudwatch:alarm-standard": (0.1, "alarm-metric-month"), "cloudwatch:alarm-high-resolution": (0.3, "alarm-metric-month"),
+    "cloudwatch:dashboard": (3.0, "dashboard-month"),
+    "cloudwatch:logs-storage": (0.03, "GB-month"), "cloudwatch:logs-ingestion": (0.5, "GB"),
+    "ecr:storage": (0.1, "GB-month"),
+}
+
+
+def _answer(name: str) -> dict:
+    return json.loads((FIXTURES / name).read_text())
+
+
+def _request(service: str, filters, token: str | None = None) -> dict:
+    request = {"ServiceCode": service, "FormatVersion": "aws_v1",
+               "Filters": [{"Type": "TERM_MATCH", "Field": f, "Value": v} for f, v in filters]}
+    return {**request, "NextToken": token} if token else request
+
+
+def _stub(stubber: Stubber, answers: dict[str, dict] | None = None, until: str | None = None) -> None:
+    """Queue the recorded answers of a us-east-1 refresh; ``answers`` replaces some by file name and
+    ``until`` ends the queue after the query answered by that file (the refresh stops there)."""
+    for service, filters, pages in CALLS:
+        token = None
+        for name in pages:
+            answer = (answers or {}).get(name) or _answer(name)
+            stubber.add_response("get_products", answer, _request(service, filters, token))
+            token = answer.get("NextToken")
+        if until in pages:
+            return
+
+
+@pytest.fixture
+def pricing():
+    """A real pricing client, made as ``auditor prices refresh`` makes it, answering from the fixtures."""
+    client = AwsContext(region="us-east-1", max_attempts=1).client("pricing")
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+def test_refresh_region_builds_the_block_from_the_recorded_answers(pricing):
+    client, stubber = pricing
+    _stub(stubber)
+    block = refresh_region(client, "us-east-1", TODAY)
+    assert {k: (v["usd"], v["unit"]) for k, v in block["prices"].items()} == EXPECTED
+    assert block["as_of"] == "2026-11-30"
+    assert block["source"].startswith("AWS Price List Query API (pricing:GetProducts), price lists published "
+                                      "2026-09-11 to 2026-10-07")
+
+
+def test_units_match_the_bundled_table(pricing):
+    client, stubber = pricing
+    _stub(stubber)
+    prices = refresh_region(client, "us-east-1", TODAY)["prices"]
+    bundled = read_table(BUNDLED)["regions"]["us-east-1"]["prices"]
+    assert {k: prices[k]["unit"] for k in bundled} == {k: v["unit"] for k, v in bundled.items()}
+
+
+def test_refresh_keeps_other_regions_and_overrides_the_bundled_one(pricing, tmp_path):
+    client, stubber = pricing
+    cache = tmp_path / "prices.json"
+    stale = {"source": "an older refresh", "as_of": "2026-01-01", "prices": {"ec2:nat-gateway": {"usd": 9.0, "unit": "hour"}}}
+    kept = {"source": "a refresh of eu-west-1", "as_of": "2026-11-01",
+            "prices": {"ec2:nat-gateway": {"usd": 0.048, "unit": "hour"}}}
+    write_table(cache, {"format": 1, "currency": "USD", "regions": {"us-east-1": stale, "eu-west-1": kept}})
+    _stub(stubber)
+    summaries = refresh(client, ["us-east-1"], cache, TODAY)
+    assert summaries == [RefreshSummary("us-east-1", len(EXPECTED), [])]
+    doc = read_table(cache)
+    assert doc["regions"]["eu-west-1"] == kept
+    assert doc["regions"]["us-east-1"]["prices"]["ec2:nat-gateway"] == {"usd": 0.045, "unit": "hour"}
+    table = PriceTable.load(cache)
+    assert table.get("us-east-1", "rds:instance:postgres:db.r7g.large").usd == 0.239   # not in the bundled table
+    assert table.get("us-east-1", "ecr:storage").as_of == "2026-11-30"
+    assert table.describe("us-east-1")["file"] == str(cache)
+    assert table.get("us-east-2", "ecr:storage").source == read_table(BUNDLED)["regions"]["us-east-2"]["source"]
+
+
+def test_refresh_creates_the_cache_when_absent(pricing, tmp_path):
+    client, stubber = pricing
+    cache = tmp_path / "sub" / "prices.json"
+    _stub(stubber)
+    refresh(client, ["us-east-1"], cache, TODAY)
+    assert set(read_table(cache)["regions"]) == {"us-east-1"}
+
+
+def test_a_family_the_api_does_not_answer_stays_absent_and_is_listed_missing(pricing, tmp_path):
+    client, stubber = pricing
+    _stub(stubber, {"rds-iops.json": {"FormatVersion": "aws_v1", "PriceList": []},
+                    "cloudwatch-dashboard.json": {"FormatVersion": "aws_v1", "PriceList": []}})
+    [summary] = refresh(client, ["us-east-1"], tmp_path / "prices.json", TODAY)
+    absent = ["cloudwatch:dashboard", "rds:iops:gp3", "rds:iops:io1", "rds:iops:io2"]
+    assert summary.missing == absent
+    assert summary.prices == len(EXPECTED) - len(absent)
+    table = PriceTable.load(tmp_path / "prices.json")
+    assert table.get("us-east-1", "rds:iops:gp3") is None       # unknown, never 0
+    assert table.get("us-east-1", "rds:storage:gp3").usd == 0.115
+
+
+@pytest.mark.parametrize("code, message", [
+    ("AccessDeniedException", "User is not authorized to perform: pricing:GetProducts"),
+    ("ThrottlingException", "Rate exceeded"),
+])
+def test_an_api_error_names_the_query_and_leaves_the_cache_untouched(pricing, tmp_path, code, message):
+    client, stubber = pricing
+    cache = tmp_path / "prices.json"
+    write_table(cache, read_table(BUNDLED))
+    before = cache.read_bytes()
+    _stub(stubber, until="rds-iops.json")           # then ElastiCache, the query after RDS, fails
+    service, filters, _pages = next(call for call in CALLS if call[0] == "AmazonElastiCache")
+    stubber.add_client_error("get_products", code, message, 400, expected_params=_request(service, filters))
+    with pytest.raises(PriceRefreshError) as err:
+        refresh(client, ["us-east-1"], cache, TODAY)
+    assert str(err.value) == (f"AmazonElastiCache GetProducts [regionCode=us-east-1, locationType=AWS Region, "
+                              f"productFamily=Cache Instance, cacheEngine=Redis]: {code}: {message}")
+    assert cache.read_bytes() == before
+
+
+@pytest.mark.parametrize("answer, reason", [
+    ({"FormatVersion": "aws_v1", "PriceList": ["not json"]}, "PriceList is not a list of JSON strings"),
+    ({"FormatVersion": "aws_v1", "PriceList": ['{"serviceCode": "AmazonECS"}']}, "has no product.attributes"),
+    ({"FormatVersion": "aws_v1", "PriceList": ['{"product": {"sku": "S", "attributes": {"usagetype": "USE1-Fargate-GB-Hours"}}, '
+                                               '"terms": {"OnDemand": {"S.T": {"priceDimensions": []}}}}']},
+     "for SKU S: 'list' object has no attribute 'values'"),
+])
+def test_an_unexpected_answer_is_an_error(pricing, tmp_path, answer, reason):
+    client, stubber = pricing
+    cache = tmp_path / "prices.json"
+    stubber.add_response("get_products", answer, _request(*CALLS[0][:2]))
+    with pytest.raises(PriceRefreshError, match=f"AmazonECS GetProducts .*: unexpected response.*{re.escape(reason)}"):
+        refresh(client, ["us-east-1"], cache, TODAY)
+    assert not cache.exists()
+
+
+def test_a_price_in_another_unit_is_an_error(pricing):
+    client, stubber = pricing
+    answer = _answer("cloudwatch-dashboard.json")
+    answer["PriceList"] = [answer["PriceList"][0].replace('"unit":"Dashboards"', '"unit":"Hrs"')]
+    _stub(stubber, {"cloudwatch-dashboard.json": answer}, until="cloudwatch-dashboard.json")
+    with pytest.raises(PriceRefreshError, match="cloudwatch:dashboard priced per 'Hrs', expected Dashboards"):
+        refresh_region(client, "us-east-1", TODAY)
+
+
+def test_a_region_without_any_price_is_an_error(pricing):
+    client, stubber = pricing
+    empty = {"FormatVersion": "aws_v1", "PriceList": []}
+    for service, filters, _pages in CALLS:
+        stubber.add_response("get_products", empty, _request(service, [
+            ("regionCode", "us-east-9") if f == "regionCode" else (f, v) for f, v in filters]))
+    with pytest.raises(PriceRefreshError, match="no prices for region 'us-east-9'"):
+        refresh_region(client, "us-east-9", TODAY)
+
+
+def test_tiered_prices_take_the_tier_beginning_at_zero():
+    vended = json.loads(_answer("cloudwatch-logs-ingestion.json")["PriceList"][1])
+    assert [d["beginRange"] for t in vended["terms"]["OnDemand"].values() for d in t["priceDimensions"].values()] \
+        == ["0", "10240"]
+    assert _on_demand(vended, "test") == (0.5, "GB")
+
+
+def test_every_bundled_key_family_has_a_row_and_every_row_a_bundled_key():
+    keys = {k for block in read_table(BUNDLED)["regions"].values() for k in block["prices"]}
+    patterns = {f.key: re.compile(re.sub(r"\\\{\w+\\\}", ".+", re.escape(f.key))) for f in FAMILIES}
+    assert [k for k in sorted(keys) if not any(p.fullmatch(k) for p in patterns.values())] == []
+    assert [f for f, p in patterns.items() if not any(p.fullmatch(k) for k in keys)] == []
