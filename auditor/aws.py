@@ -76,7 +76,7 @@ class AwsContext:
         self.region = region or self.session.region_name
         if not self.region:
             raise AuditSetupError("no AWS region: pass --region or set AWS_REGION / AWS_DEFAULT_REGION")
-        self.config = Config(retries={"mode": retry_mode, "max_attempts": max_attempts},
+        self.config = Config(retries={"mode": retry_mode, "total_max_attempts": max_attempts},
                              connect_timeout=10, read_timeout=30, max_pool_connections=20,
                              user_agent_extra="auditor")
         self.stats = ApiStats()

@@ -75,7 +75,7 @@ def _add_audit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", "-o", type=Path, help="write the report to FILE instead of stdout")
     p.add_argument("--fail-on", choices=SEVERITIES, default="low",
                    help="lowest severity whose failing findings make the exit code 1 (default: low)")
-    p.add_argument("--max-attempts", type=int, default=5, help="botocore retry attempts per call")
+    p.add_argument("--max-attempts", type=int, default=5, help="attempts per AWS call, the first included (default 5)")
     p.add_argument("--waivers", type=Path, metavar="FILE",
                    help="waiver file: matching failing findings are reported as waived, not failing")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress indicator")
@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_argument("--output", "-o", type=Path, help="write the report to FILE instead of stdout")
     cost.add_argument("--region", help="AWS region (default: the boto3 chain)")
     cost.add_argument("--profile", help="AWS profile (default: the boto3 chain)")
-    cost.add_argument("--max-attempts", type=int, default=5, help="botocore retry attempts per call")
+    cost.add_argument("--max-attempts", type=int, default=5, help="attempts per AWS call, the first included (default 5)")
     cost.add_argument("--actual", action="store_true",
                       help="add month-to-date spend from Cost Explorer (one billed request, $0.01, per deployment)")
     cost.add_argument("--emulated", action="store_true",

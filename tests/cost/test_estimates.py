@@ -178,12 +178,18 @@ def test_environment_option_and_assumed_lcus(account, capsys):
     assert lcu["quantity"] == 3 * H and lcu["monthly_usd"] == pytest.approx(3 * LCU * H, abs=0.005)
 
 
+def prices_without(folder: Path, key: str) -> Path:
+    """The bundled price file less one us-east-1 price."""
+    prices = json.loads(PriceTable.load().files["us-east-1"].read_text())
+    del prices["regions"]["us-east-1"]["prices"][key]
+    path = folder / "prices.json"
+    path.write_text(json.dumps(prices))
+    return path
+
+
 def test_missing_price_is_unknown_never_zero(account, capsys, tmp_path):
     deploy("mattilda", "staging", account)
-    prices = json.loads(PriceTable.load().files["us-east-1"].read_text())
-    del prices["regions"]["us-east-1"]["prices"]["elasticache:node:redis:cache.t3.micro"]
-    path = tmp_path / "prices.json"
-    path.write_text(json.dumps(prices))
+    path = prices_without(tmp_path, "elasticache:node:redis:cache.t3.micro")
     code, doc = cost_json(capsys, "mattilda", "--prices", str(path))
     [d] = doc["deployments"]
     [line] = [line for line in d["lines"] if line["service"] == "elasticache"]
@@ -196,10 +202,7 @@ def test_missing_price_is_unknown_never_zero(account, capsys, tmp_path):
 
 def test_unpriced_region_makes_the_budget_unknowable(account, capsys, tmp_path):
     deploy("portfolio", "development", account)
-    prices = json.loads(PriceTable.load().files["us-east-1"].read_text())
-    del prices["regions"]["us-east-1"]["prices"]["ec2:nat-gateway"]
-    path = tmp_path / "prices.json"
-    path.write_text(json.dumps(prices))
+    path = prices_without(tmp_path, "ec2:nat-gateway")
     cli.main(["audit", "--quiet", "-a", "portfolio", "--format", "json", "--prices", str(path), "--max-attempts", "2"])
     report = json.loads(capsys.readouterr().out)
     [finding] = [f for f in report["findings"] if f["rule_id"] == "portfolio.cost.budget"]

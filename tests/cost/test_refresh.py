@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 from botocore.stub import Stubber
 
+from auditor import cli
 from auditor.aws import AwsContext
 from auditor.cost.prices import BUNDLED, PriceTable, read_table, write_table
 from auditor.cost.refresh import FAMILIES, PriceRefreshError, RefreshSummary, _on_demand, refresh, refresh_region
@@ -230,3 +231,32 @@ def test_every_bundled_key_family_has_a_row_and_every_row_a_bundled_key():
     patterns = {f.key: re.compile(re.sub(r"\\\{\w+\\\}", ".+", re.escape(f.key))) for f in FAMILIES}
     assert [k for k in sorted(keys) if not any(p.fullmatch(k) for p in patterns.values())] == []
     assert [f for f, p in patterns.items() if not any(p.fullmatch(k) for k in keys)] == []
+
+
+def test_prices_commands_refresh_into_the_default_cache_then_show_it(pricing, tmp_path, monkeypatch, capsys):
+    """``auditor prices refresh`` writes $AUDITOR_COST__PRICES; ``prices show`` and estimates read it."""
+    client, stubber = pricing
+    _stub(stubber)
+    cache = tmp_path / "cache.json"
+    monkeypatch.setenv("AUDITOR_COST__PRICES", str(cache))
+    monkeypatch.setattr(AwsContext, "client", lambda self, service: client if service == "pricing" else None)
+    assert cli.main(["prices", "refresh", "--region", "us-east-1"]) == 0
+    assert capsys.readouterr().out == f"us-east-1: {len(EXPECTED)} prices written to {cache}\n"
+    assert cli.main(["prices", "show", "--region", "us-east-1", "--format", "json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    today = datetime.now(UTC).date().isoformat()   # the CLI refreshes as of today
+    assert shown["file"] == str(cache) and shown["as_of"] == today and len(shown["prices"]) == len(EXPECTED)
+    assert cli.main(["prices", "show", "--region", "us-east-1"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"us-east-1: {len(EXPECTED)} prices from {cache} (as of {today}; AWS Price List Query API")
+    assert "rds:instance:postgres:db.r7g.large" in out and "$0.239      per hour" in out
+
+
+def test_prices_show_a_region_without_prices_and_a_broken_cache(tmp_path, monkeypatch, capsys):
+    assert cli.main(["prices", "show", "--region", "ap-southeast-7"]) == 2
+    assert "no table for this region" in capsys.readouterr().out
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"format": 1, "regions": {"us-east-1": {"source": "x", "as_of": "y", "prices": {"k": {"usd": -1}}}}}')
+    monkeypatch.setenv("AUDITOR_COST__PRICES", str(broken))
+    assert cli.main(["prices", "show", "--region", "us-east-1"]) == 2
+    assert f"error: {broken}: regions.us-east-1.prices.k.usd: expected a number >= 0" in capsys.readouterr().err
