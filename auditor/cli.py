@@ -309,7 +309,12 @@ def cmd_cost(args: argparse.Namespace) -> int:
     if args.emulated:
         from .emulated.architectures import ENVIRONMENTS
         from .emulated.demo import emulated_account
-        for env in [environment] if environment else ENVIRONMENTS.get(args.architecture, ()):
+        documented = ENVIRONMENTS.get(args.architecture, ())
+        if environment and environment not in documented:
+            print(f"error: {args.architecture} documents the environments {', '.join(documented)}, "
+                  f"not {args.environment!r}", file=sys.stderr)
+            return EXIT_INCOMPLETE
+        for env in [environment] if environment else documented:
             with emulated_account(args.architecture, env) as aws:
                 results.append(run_audit(options, ruleset, aws=aws, spend=spend))
     else:

@@ -207,3 +207,13 @@ def test_unpriced_region_makes_the_budget_unknowable(account, capsys, tmp_path):
     report = json.loads(capsys.readouterr().out)
     [finding] = [f for f in report["findings"] if f["rule_id"] == "portfolio.cost.budget"]
     assert finding["status"] == "error" and "2 lines have no price (ec2:nat-gateway)" in finding["message"]
+
+
+def test_emulated_deployment_of_one_environment_and_an_undocumented_one(capsys):
+    code, doc = cost_json(capsys, "portfolio", "--emulated", "--environment", "dev")
+    [d] = doc["deployments"]
+    assert d["environment"] == "development" and d["budget_status"] == "pass" and code == 0
+    assert d["monthly_usd"] == pytest.approx(sum(EXPECTED[("portfolio", "development")][0].values()), abs=0.01)
+    assert cli.main(["cost", "-a", "indii-music", "--emulated", "-e", "development"]) == 2
+    assert "error: indii-music documents the environments production, staging, not 'development'" in \
+        capsys.readouterr().err
