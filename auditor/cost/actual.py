@@ -9,7 +9,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from auditor.aws import error_code, error_message
+from ..aws import error_code, error_message
+from .estimate import SERVICES
 
 OPERATION = "ce:GetCostAndUsage"
 METRIC = "UnblendedCost"
@@ -28,7 +29,7 @@ SERVICE_LABELS: Mapping[str, str] = {
     "AmazonCloudWatch": "cloudwatch",
     "Amazon EC2 Container Registry (ECR)": "ecr",
 }
-LABELS: tuple[str, ...] = (*dict.fromkeys(SERVICE_LABELS.values()), OTHER)
+LABELS: tuple[str, ...] = (*SERVICES, OTHER)   # the estimate's service labels, plus everything else
 
 # What to do about an error code, for the message of ActualSpendError.
 _ADVICE: Mapping[str, str] = {

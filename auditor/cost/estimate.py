@@ -16,7 +16,6 @@ from .prices import Price, PriceTable
 
 SERVICES = ("fargate", "rds", "elasticache", "nat_gateway", "load_balancer", "secrets_manager",
             "cloudwatch", "ecr")
-STATUSES = ("estimated", "unpriced", "not_estimated")
 GIB = 1024 ** 3
 
 
@@ -39,7 +38,7 @@ class Line:
     price_key: str | None
     monthly_usd: float | None          # None unless status is "estimated"
     formula: str
-    status: str = "estimated"
+    status: str = "estimated"          # estimated, unpriced (no price: dollars unknown) or not_estimated (usage)
     note: str | None = None
 
     def as_dict(self) -> dict[str, Any]:

@@ -10,8 +10,9 @@ from rich.table import Table
 from rich.text import Text
 
 from ..audit import AuditResult
+from ..cost.actual import LABELS
 from ..cost.deployment import DeploymentCost, budget_rule_id
-from ..cost.estimate import SERVICES, usd
+from ..cost.estimate import usd
 from .console import make_console
 
 STATUS_STYLE = {"estimated": "", "unpriced": "bold red", "not_estimated": "dim"}
@@ -73,7 +74,7 @@ def _deployment(out: Any, cost: DeploymentCost, d: dict[str, Any]) -> None:
     s.add_column("estimate / month", justify="right")
     if actual is not None:
         s.add_column(f"actual {cost.actual.start}..{cost.actual.end}", justify="right")
-    for service in [*SERVICES, "other"]:
+    for service in LABELS:
         if service in by_service or (actual and actual.get(service)):
             row = [service, usd(by_service[service]) if service in by_service else "-"]
             if actual is not None:
