@@ -293,6 +293,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_cost(args: argparse.Namespace) -> int:
+    from .cost.deployment import budget_status
     from .cost.spend import SpendReader
     from .model import normalize_environment
     from .report.cost import cost_document, to_cost_table
@@ -330,9 +331,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
     _emit(text, args.output)
     if any(not r.complete for r in results):
         return EXIT_INCOMPLETE
-    shown = {c.key for r in results for c in r.costs}
-    over = [f for r in results for f in r.findings
-            if f.rule_id.endswith(".cost.budget") and f.status == "fail" and f.resource["id"] in shown]
+    over = [c for r in results for c in r.costs if budget_status(r.findings, c) == "fail"]
     return EXIT_FINDINGS if over else EXIT_OK
 
 
@@ -345,15 +344,15 @@ def cmd_prices(args: argparse.Namespace) -> int:
     if args.prices_command == "show":
         table = load_prices(args.prices)
         info = table.describe(args.region)
-        entries = {k: table.get(args.region, k) for k in sorted((table.regions.get(args.region) or {}).get("prices", {}))}
+        keys = sorted((table.regions.get(args.region) or {}).get("prices", {}))
+        entries = [table.get(args.region, k) for k in keys]
         if args.format == "json":
-            print(json.dumps({**info, "prices": {k: p.as_dict() for k, p in entries.items() if p}}, indent=2))
+            print(json.dumps({**info, "prices": {p.key: p.as_dict() for p in entries}}, indent=2))
             return EXIT_OK
         print(f"{args.region}: {info['prices']} prices from {info['file'] or 'nowhere'} "
               f"(as of {info['as_of'] or '-'}; {info['source'] or 'no table for this region'})")
-        for key, price in entries.items():
-            if price:
-                print(f"  {key:<48} ${price.usd:<10g} per {price.unit}")
+        for price in entries:
+            print(f"  {price.key:<48} ${price.usd:<10g} per {price.unit}")
         return EXIT_OK if info["prices"] else EXIT_INCOMPLETE
     from .aws import AwsContext
     from .cost.refresh import PriceRefreshError, refresh

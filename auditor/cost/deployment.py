@@ -129,6 +129,12 @@ def budget_rule_id(pack: str) -> str:
 BUDGET_TITLE = "Estimated monthly cost within the documented budget"
 
 
+def budget_status(findings: Iterable[Finding], cost: DeploymentCost) -> str | None:
+    """The status of the budget finding on ``cost`` (None: no budget documented for it)."""
+    rule_id = budget_rule_id(cost.architecture)
+    return next((f.status for f in findings if f.rule_id == rule_id and f.resource.get("id") == cost.key), None)
+
+
 def budget_findings(costs: Iterable[DeploymentCost], ruleset: RuleSet, snapshot: Snapshot) -> list[Finding]:
     """pass/fail/error of each pack's budget rule on each of its deployments with a budget."""
     packs = {s.pack.pack: s.pack for s in ruleset.selectors}

@@ -106,6 +106,11 @@ def unit_price(price: Price | None) -> str:
     return f"${text + '0' * max(0, 2 - len(text.split('.')[1]))}/{price.unit}"
 
 
+def _ref(resource: Resource) -> dict[str, Any]:
+    """The resource of a line: type, id and name."""
+    return {"type": resource.type, "id": resource.id, "name": resource.name}
+
+
 class _Pricer:
     """Builds lines for one resource from factors and a price key."""
 
@@ -121,7 +126,7 @@ class _Pricer:
             quantity *= value
         price = self.prices.get(self.region, key)
         shown = " × ".join(label for _v, label in factors)
-        ref = {"type": resource.type, "id": resource.id, "name": resource.name}
+        ref = _ref(resource)
         if price is None:
             return Line(service, ref, item, quantity, "", None, key, None,
                         f"{shown} × (no price for {key} in {self.region})", "unpriced",
@@ -131,7 +136,7 @@ class _Pricer:
 
     def not_estimated(self, service: str, resource: Resource, item: str, key: str, why: str) -> Line:
         price = self.prices.get(self.region, key)
-        ref = {"type": resource.type, "id": resource.id, "name": resource.name}
+        ref = _ref(resource)
         rate = f" at {unit_price(price)}" if price else ""
         return Line(service, ref, item, None, price.unit if price else "", price.usd if price else None,
                     key, None, f"usage-based{rate}: {why}", "not_estimated")
@@ -189,9 +194,8 @@ def _ecs_service(svc: Resource, snapshot: Snapshot, p: _Pricer) -> Iterator[Line
     n = float(a.get("desired_count") or 0)
     cpu, memory = _task_size(task)
     if task is None or cpu is None or memory is None:
-        ref = {"type": svc.type, "id": svc.id, "name": svc.name}
         why = "task definition not found" if task is None else "task definition has no task-level cpu/memory"
-        yield Line("fargate", ref, "tasks", n, "task", None, None, None, why, "unpriced", why)
+        yield Line("fargate", _ref(svc), "tasks", n, "task", None, None, None, why, "unpriced", why)
         return
     platform = task.attributes.get("runtime_platform") or {}
     os_arch = f"{str(platform.get('operating_system_family') or 'LINUX').lower()}-" \

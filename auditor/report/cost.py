@@ -3,7 +3,6 @@ the budget verdict and, when asked for, Cost Explorer's month-to-date spend besi
 from __future__ import annotations
 
 import io
-import json
 from typing import Any
 
 from rich.table import Table
@@ -11,7 +10,7 @@ from rich.text import Text
 
 from ..audit import AuditResult
 from ..cost.actual import LABELS
-from ..cost.deployment import DeploymentCost, budget_rule_id
+from ..cost.deployment import DeploymentCost, budget_status
 from ..cost.estimate import usd
 from .console import make_console
 
@@ -20,20 +19,10 @@ STATUS_STYLE = {"estimated": "", "unpriced": "bold red", "not_estimated": "dim"}
 
 def cost_document(result: AuditResult) -> dict[str, Any]:
     """The JSON form (also the ``costs`` section of the audit's JSON report)."""
-    verdicts = {(f.rule_id, f.resource.get("id")): f for f in result.findings if f.rule_id.endswith(".cost.budget")}
-    deployments = []
-    for cost in result.costs:
-        doc = cost.as_dict()
-        finding = verdicts.get((budget_rule_id(cost.architecture), cost.key))
-        doc["budget_status"] = finding.status if finding else None
-        deployments.append(doc)
+    deployments = [{**cost.as_dict(), "budget_status": budget_status(result.findings, cost)} for cost in result.costs]
     prices = dict(result.prices) or {"region": result.region, "source": None, "as_of": None, "file": None, "prices": 0}
     return {"account": result.account, "region": result.region, "prices": prices,
             "deployments": deployments}
-
-
-def to_cost_json(result: AuditResult) -> str:
-    return json.dumps(cost_document(result), indent=2, sort_keys=False, default=str) + "\n"
 
 
 def to_cost_table(result: AuditResult, color: bool = False) -> str:
