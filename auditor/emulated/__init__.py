@@ -4,4 +4,6 @@
   Performance Insights/IOPS/adjacent windows, ElastiCache members and parameter groups).
 * :mod:`.builder` - ``build(spec, clients)`` creates a deployment from a declarative spec.
 * :mod:`.architectures` - ``spec(name, environment)`` for the five architecture documents.
+* :mod:`.neighbour` - ``billing()``, an undocumented application that shares the account.
+* :mod:`.demo` - ``deploy``/``deploy_many`` into moto's server, drifts from :mod:`.drifts`.
 """

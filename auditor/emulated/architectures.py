@@ -10,7 +10,10 @@ Names: a document's resource names are examples of what a deployment uses (some 
 production name, e.g. ``mattilda-cluster-prod``); a spec may derive the other environments'
 names from them (``mattilda-cluster-staging``). Names that documents give without an
 environment (secrets such as ``mattilda/database-url``, ``/ecs/miss-you-app``) are kept as
-they are, so one environment is deployed per account (or per ``mock_aws`` context).
+they are: a second environment in the same account reuses such secrets, log groups and ECR
+repositories (``Deployment.reused``). Where a document names an account-unique resource (load
+balancer, target group, database, role, alarm) once for every environment (miss-you-app,
+fckdoomscroll), each environment needs its own account (``demo.companions``).
 
 Out of scope (not account configuration, or not emulated): GitHub Actions, Terraform files,
 Route 53 records, CloudFront, SES, Cognito, WAF, Cloud Map, X-Ray.
@@ -207,7 +210,7 @@ def portfolio(environment: str) -> Spec:
         tasks.append(TaskDefinition(key, f"{p}-{key}", cpu=256, memory=512, container_name=key,
                                     container_port=port, log_group=f"/ecs/{p}/{key}", repository=f"{p}-{key}",
                                     environment={"ENVIRONMENT": short}, execution_role="execution",
-                                    task_role="task"))
+                                    task_role="task", user="1000:1000"))  # "Non-root container users"
         services.append(Service(
             key, f"{p}-{key}", task=key, desired_count=2 if prod else 1,  # "minimal task count" in dev
             security_groups=["ecs"], target_group=key, minimum_healthy_percent=100, maximum_percent=200,
@@ -458,7 +461,8 @@ def indii_music(environment: str) -> Spec:
             execution_role="execution", task_role="task")],
         services=[Service("api", f"{p}-api", task="api", desired_count=2, security_groups=["ecs"],
                           target_group="api", circuit_breaker=True, rollback=True, health_check_grace_period=60,
-                          scaling=Scaling(2, 10, cpu_target=70, memory_target=80))],  # silent: targets
+                          scaling=Scaling(2, 10, cpu_target=70, memory_target=80),  # silent: targets
+                          discovery_namespace=f"{p}.local")],  # "Service discovery using AWS Cloud Map"
         target_groups=[TargetGroup("api", f"{p}-api-tg", 8000, HealthCheck("/health", healthy_threshold=2,
                                                                             unhealthy_threshold=3))],
         load_balancer=LoadBalancer(f"{p}-alb", security_groups=["alb"], default_target_group="api",

@@ -6,8 +6,25 @@ boto3 calls, so it works under ``mock_aws``, against a moto server (``AWS_ENDPOI
 and, in principle, against a real sandbox account.
 
 Conventions
-* Every resource that takes tags gets ``Project=<project>``, ``Environment=<environment>``
-  and a ``Name`` tag (plus ``Tier`` on subnets and route tables).
+* Tagging style (``Spec.tagging``, or ``build(..., tagging=...)`` which overrides it):
+
+  - ``"all"`` (default): every resource that takes tags gets ``Project=<project>``,
+    ``Environment=<environment>`` and a ``Name`` tag (plus ``Tier`` on subnets and route tables).
+  - ``"owners"``: only the owners of a deployment carry ``Project``/``Environment`` (and
+    ``Name``): the VPC, the ECS cluster and services, the load balancer, the RDS instance, the
+    ElastiCache replication group and the ECR repositories (:data:`OWNER_KINDS`). EC2 resources
+    that are not owners (subnets, route tables, internet and NAT gateways, Elastic IPs, security
+    groups) keep only their ``Name`` (and ``Tier``) tag, the natural name in the console; every
+    other resource (listeners and their rules, target groups, certificates, task definitions,
+    IAM roles, secrets, log groups, alarms, the SNS topic, DB/cache subnet and parameter
+    groups) gets no tags at all. An audit has to reach those through their owners.
+* Several deployments in one account: resources an account holds once by name and that
+  environments of one document may share (secrets, log groups, ECR repositories:
+  :data:`SHARED_KINDS`) are not created again when they already exist; the deployment records
+  the existing one and lists its key in ``Deployment.reused``. Every other account-unique name
+  (cluster, load balancer, target groups, database, cache, roles, alarms, dashboards, ...) must
+  differ: :func:`name_collisions` lists the clashes between specs (nothing is renamed: a
+  document that gives such a name without an environment describes one environment per account).
 * References between spec objects use logical keys: a security-group rule source
   ``"sg:ecs"`` names the group whose ``key`` is ``ecs``; any other source is a CIDR. Services
   name their task definition, target group and security groups by key; alarm dimensions use
@@ -26,13 +43,22 @@ Conventions
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 
 TIERS = ("public", "app", "db")
+TAGGING = ("all", "owners")
+# Resources that carry Project/Environment under the "owners" tagging style.
+OWNER_KINDS = frozenset({"vpc", "cluster", "service", "load_balancer", "db", "cache", "repository"})
+# Non-owners that keep a Name tag (the name the EC2 console shows) under "owners".
+NAME_TAGGED_KINDS = frozenset({"subnet", "route_table", "internet_gateway", "nat_gateway", "elastic_ip",
+                               "security_group"})
+# Named once per account and shareable between environments: reused when they already exist.
+SHARED_KINDS = ("secret", "log_group", "repository")
 
 
 # ------------------------------------------------------------------------------ spec classes
@@ -96,6 +122,7 @@ class TaskDefinition:
     secrets: dict[str, str] = field(default_factory=dict)  # env var -> Secrets Manager secret name
     execution_role: str | None = None  # role keys
     task_role: str | None = None
+    user: str | None = None  # the container's user (UID[:GID] or name); None: the image's USER
 
 
 @dataclass
@@ -123,6 +150,7 @@ class Service:
     rollback: bool = False
     health_check_grace_period: int | None = None
     scaling: Scaling | None = None
+    discovery_namespace: str | None = None  # Cloud Map private DNS namespace the service registers in
 
 
 @dataclass
@@ -294,23 +322,39 @@ class Spec:
     region: str = "us-east-1"
     extra_tags: dict[str, str] = field(default_factory=dict)
     document: str = ""  # the architecture document this spec encodes
+    tagging: str = "all"  # one of TAGGING: "all" or "owners" (see the module docstring)
 
     def tags(self, name: str | None = None, **more: str) -> dict[str, str]:
+        """The tags of an owner: Project, Environment, extra tags, ``more`` and Name."""
         out = {"Project": self.project, "Environment": self.environment, **self.extra_tags, **more}
         if name:
             out["Name"] = name
         return out
 
+    def tags_for(self, kind: str, name: str | None = None, **more: str) -> dict[str, str]:
+        """The tags a resource of ``kind`` gets under this spec's tagging style (maybe none)."""
+        if self.tagging == "all" or kind in OWNER_KINDS:
+            return self.tags(name, **more)
+        if kind in NAME_TAGGED_KINDS:
+            return {**more, **({"Name": name} if name else {})}
+        return {}
+
 
 # ------------------------------------------------------------------------------ the result
 @dataclass
 class Deployment:
-    """What :func:`build` created: ids/ARNs by logical key, plus the spec and the account."""
+    """What :func:`build` created: ids/ARNs by logical key, plus the spec and the account.
+    ``reused``: keys of shared resources (:data:`SHARED_KINDS`) that already existed and were
+    recorded instead of created (e.g. ``secret:mattilda/database-url`` when a second environment
+    of mattilda joins the account)."""
     spec: Spec
     ids: dict[str, str] = field(default_factory=dict)
     account: str = ""
+    reused: list[str] = field(default_factory=list)
 
     def __getitem__(self, key: str) -> str:
+        if key == "deployment":   # the id of the auditor's derived resource for this deployment
+            return f"{self.spec.project}/{self.spec.environment}"
         return self.ids[key]
 
     def keys(self, prefix: str = "") -> list[str]:
@@ -328,13 +372,53 @@ DIMENSION_REFS = {
 }
 
 
+# ------------------------------------------------------------------------------ several specs, one account
+def account_names(spec: Spec) -> set[tuple[str, str]]:
+    """(kind, name) of everything ``spec`` creates whose name must be unique in an account and
+    region and that is not shared (:data:`SHARED_KINDS`): ECS services count per cluster."""
+    out: set[tuple[str, str]] = set()
+    if spec.cluster:
+        out.add(("ecs cluster", spec.cluster.name))
+        out |= {("ecs service", f"{spec.cluster.name}/{svc.name}") for svc in spec.services}
+    if spec.load_balancer:
+        out.add(("load balancer", spec.load_balancer.name))
+        out |= {("target group", tg.name) for tg in spec.target_groups}
+    if db := spec.database:
+        out |= {("rds instance", db.identifier), ("db subnet group", db.subnet_group or f"{db.identifier}-subnets"),
+                ("db parameter group", db.parameter_group or f"{db.identifier}-params")}
+        if db.monitoring_interval:
+            out.add(("iam role", f"{db.identifier}-rds-monitoring"))
+    if cache := spec.cache:
+        out |= {("replication group", cache.replication_group_id),
+                ("cache subnet group", cache.subnet_group or f"{cache.replication_group_id}-subnets")}
+        if cache.parameters:
+            out.add(("cache parameter group", cache.parameter_group or f"{cache.replication_group_id}-params"))
+    out |= {("iam role", role.name) for role in spec.roles}
+    out |= {("alarm", alarm.name) for alarm in spec.alarms}
+    out |= {("dashboard", d.name) for d in spec.dashboards}
+    if spec.alarm_topic:
+        out.add(("sns topic", spec.alarm_topic))
+    return out
+
+
+def name_collisions(spec: Spec, others: Iterable[Spec]) -> list[str]:
+    """The account-unique names ``spec`` shares with ``others`` ("kind name"), sorted: empty
+    when ``spec`` can be built into an account that already holds them."""
+    taken = set().union(*(account_names(o) for o in others))
+    return sorted(f"{kind} {name}" for kind, name in account_names(spec) & taken)
+
+
 # ------------------------------------------------------------------------------ building
 def _kv(tags: Mapping[str, str], k: str = "Key", v: str = "Value") -> list[dict[str, str]]:
     return [{k: key, v: value} for key, value in tags.items()]
 
 
 def _ec2_tags(kind: str, tags: Mapping[str, str]) -> list[dict]:
-    return [{"ResourceType": kind, "Tags": _kv(tags)}]
+    return [{"ResourceType": kind, "Tags": _kv(tags)}] if tags else []
+
+
+def _error_code(exc: ClientError) -> str:
+    return exc.response.get("Error", {}).get("Code", "")
 
 
 def _client_factory(session_or_clients: Any, region: str) -> Callable[[str], Any]:
@@ -352,12 +436,13 @@ def _client_factory(session_or_clients: Any, region: str) -> Callable[[str], Any
                     "an object with .client(service), a callable, or None")
 
 
-def build(spec: Spec, session_or_clients: Any = None) -> Deployment:
+def build(spec: Spec, session_or_clients: Any = None, *, tagging: str | None = None) -> Deployment:
     """Create everything ``spec`` describes; return the ids by logical key.
 
     ``session_or_clients``: a ``boto3.Session``, an object with ``.client(service)`` (such as
     ``AwsContext``), a mapping of service name to client, a callable, or ``None`` (plain
-    ``boto3.client`` calls, which honour ``AWS_ENDPOINT_URL``).
+    ``boto3.client`` calls, which honour ``AWS_ENDPOINT_URL``). ``tagging`` (``"all"`` or
+    ``"owners"``) overrides ``spec.tagging``; the returned deployment's spec carries the style used.
 
     Calls :func:`moto_patches.apply` first; the patches stay applied (``moto_patches.revert()``
     restores plain moto for tests that expect it).
@@ -367,6 +452,10 @@ def build(spec: Spec, session_or_clients: Any = None) -> Deployment:
         moto_patches.apply()  # patches moto in this process (mock_aws, in-process server)
     except ImportError:  # pragma: no cover - moto not installed: real AWS
         moto_patches = None
+    if tagging is not None:
+        spec = replace(spec, tagging=tagging)
+    if spec.tagging not in TAGGING:
+        raise ValueError(f"tagging must be one of {TAGGING}, not {spec.tagging!r}")
     clients: dict[str, Any] = {}
     factory = _client_factory(session_or_clients, spec.region)
 
@@ -406,7 +495,7 @@ class _Builder:
             self.cache(s.cache)
         if s.alarm_topic:
             self.ids["topic"] = self.client("sns").create_topic(
-                Name=s.alarm_topic, Tags=_kv(s.tags(s.alarm_topic)))["TopicArn"]
+                Name=s.alarm_topic, **self.tagged("topic", s.alarm_topic))["TopicArn"]
         for alarm in s.alarms:
             self.alarm(alarm)
         for dashboard in s.dashboards:
@@ -422,10 +511,24 @@ class _Builder:
     def sgs(self, keys: list[str]) -> list[str]:
         return [self.ids[f"sg:{k}"] for k in keys]
 
+    def tagged(self, kind: str, name: str | None = None, *, arg: str = "Tags", shape: str = "kv",
+               **more: str) -> dict[str, Any]:
+        """``{arg: tags}`` for a create call (``shape``: ``kv`` Key/Value list, ``ecs`` key/value
+        list, ``map`` a dict), or ``{}`` when the tagging style gives ``kind`` no tags."""
+        tags = self.spec.tags_for(kind, name, **more)
+        if not tags:
+            return {}
+        value: Any = {"kv": lambda: _kv(tags), "ecs": lambda: _kv(tags, "key", "value"), "map": lambda: dict(tags)}[shape]()
+        return {arg: value}
+
+    def ec2_tagged(self, kind: str, resource_type: str, name: str, **more: str) -> dict[str, Any]:
+        tags = self.spec.tags_for(kind, name, **more)
+        return {"TagSpecifications": _ec2_tags(resource_type, tags)} if tags else {}
+
     # -- network
     def network(self) -> None:
-        s, ec2, net = self.spec, self.client("ec2"), self.spec.network
-        vpc = ec2.create_vpc(CidrBlock=net.cidr, TagSpecifications=_ec2_tags("vpc", s.tags(net.name)))["Vpc"]["VpcId"]
+        ec2, net = self.client("ec2"), self.spec.network
+        vpc = ec2.create_vpc(CidrBlock=net.cidr, **self.ec2_tagged("vpc", "vpc", net.name))["Vpc"]["VpcId"]
         self.ids["vpc"] = vpc
         ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsSupport={"Value": net.dns_support})
         ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": net.dns_hostnames})
@@ -433,29 +536,29 @@ class _Builder:
             if sub.tier not in TIERS:
                 raise ValueError(f"subnet {sub.name}: tier must be one of {TIERS}")
             sid = ec2.create_subnet(VpcId=vpc, CidrBlock=sub.cidr, AvailabilityZone=sub.az,
-                                    TagSpecifications=_ec2_tags("subnet", s.tags(sub.name, Tier=sub.tier)))["Subnet"]["SubnetId"]
+                                    **self.ec2_tagged("subnet", "subnet", sub.name, Tier=sub.tier))["Subnet"]["SubnetId"]
             self.ids[f"subnet:{sub.name}"] = sid
             if sub.tier == "public":
                 ec2.modify_subnet_attribute(SubnetId=sid, MapPublicIpOnLaunch={"Value": True})
-        igw = ec2.create_internet_gateway(TagSpecifications=_ec2_tags(
-            "internet-gateway", s.tags(f"{net.name}-igw")))["InternetGateway"]["InternetGatewayId"]
+        igw = ec2.create_internet_gateway(**self.ec2_tagged(
+            "internet_gateway", "internet-gateway", f"{net.name}-igw"))["InternetGateway"]["InternetGatewayId"]
         ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
         self.ids["igw"] = igw
 
         public = [n for n in net.subnets if n.tier == "public"]
         nats: dict[str, str] = {}  # az -> NAT gateway id
         for i, sub in enumerate(public[:net.nat_gateways]):
-            eip = ec2.allocate_address(Domain="vpc", TagSpecifications=_ec2_tags(
-                "elastic-ip", s.tags(f"{net.name}-nat-eip-{sub.az[-1:]}")))["AllocationId"]
+            eip = ec2.allocate_address(Domain="vpc", **self.ec2_tagged(
+                "elastic_ip", "elastic-ip", f"{net.name}-nat-eip-{sub.az[-1:]}"))["AllocationId"]
             nat = ec2.create_nat_gateway(SubnetId=self.ids[f"subnet:{sub.name}"], AllocationId=eip,
-                                         TagSpecifications=_ec2_tags("natgateway", s.tags(f"{net.name}-nat-{sub.az[-1:]}"))
+                                         **self.ec2_tagged("nat_gateway", "natgateway", f"{net.name}-nat-{sub.az[-1:]}")
                                          )["NatGateway"]["NatGatewayId"]
             self.ids[f"nat:{i}"], self.ids[f"eip:{i}"] = nat, eip
             nats[sub.az] = nat
 
         def table(name: str, tier: str, subnets: list[Subnet], **route: str) -> None:
-            rtb = ec2.create_route_table(VpcId=vpc, TagSpecifications=_ec2_tags(
-                "route-table", s.tags(name, Tier=tier)))["RouteTable"]["RouteTableId"]
+            rtb = ec2.create_route_table(VpcId=vpc, **self.ec2_tagged(
+                "route_table", "route-table", name, Tier=tier))["RouteTable"]["RouteTableId"]
             self.ids[f"rtb:{name}"] = rtb
             if route:
                 ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0", **route)
@@ -480,7 +583,7 @@ class _Builder:
         for sg in self.spec.security_groups:
             self.ids[f"sg:{sg.key}"] = ec2.create_security_group(
                 GroupName=sg.name, Description=sg.description, VpcId=self.ids["vpc"],
-                TagSpecifications=_ec2_tags("security-group", self.spec.tags(sg.name)))["GroupId"]
+                **self.ec2_tagged("security_group", "security-group", sg.name))["GroupId"]
         for sg in self.spec.security_groups:
             gid = self.ids[f"sg:{sg.key}"]
             if sg.ingress:
@@ -510,37 +613,57 @@ class _Builder:
                                                              "Principal": {"Service": role.service}}]}
             self.ids[f"role:{role.key}"] = iam.create_role(
                 RoleName=role.name, AssumeRolePolicyDocument=json.dumps(trust),
-                Tags=_kv(self.spec.tags(role.name)))["Role"]["Arn"]
+                **self.tagged("role", role.name))["Role"]["Arn"]
             if role.policy:
                 iam.put_role_policy(RoleName=role.name, PolicyName=f"{role.name}-policy",
                                     PolicyDocument=json.dumps(role.policy).replace("ACCOUNT_ID", self.out.account))
 
-    # -- logs, ECR, secrets
+    # -- logs, ECR, secrets (SHARED_KINDS: an existing one is recorded, not created again)
     def log_group(self, group: LogGroup) -> None:
-        logs = self.client("logs")
-        logs.create_log_group(logGroupName=group.name, tags=self.spec.tags(group.name))
-        if group.retention_days:
-            logs.put_retention_policy(logGroupName=group.name, retentionInDays=group.retention_days)
-        self.ids[f"log_group:{group.name}"] = group.name
+        logs, key = self.client("logs"), f"log_group:{group.name}"
+        try:
+            logs.create_log_group(logGroupName=group.name, **self.tagged("log_group", group.name, arg="tags", shape="map"))
+        except ClientError as exc:
+            if _error_code(exc) != "ResourceAlreadyExistsException":
+                raise
+            self.out.reused.append(key)
+        else:
+            if group.retention_days:
+                logs.put_retention_policy(logGroupName=group.name, retentionInDays=group.retention_days)
+        self.ids[key] = group.name
 
     def repository(self, repo: Repository) -> None:
-        ecr = self.client("ecr")
-        created = ecr.create_repository(
-            repositoryName=repo.name, imageScanningConfiguration={"scanOnPush": repo.scan_on_push},
-            imageTagMutability="IMMUTABLE" if repo.immutable else "MUTABLE",
-            encryptionConfiguration={"encryptionType": repo.encryption},
-            tags=_kv(self.spec.tags(repo.name)))["repository"]
-        self.ids[f"repo:{repo.name}"] = created["repositoryArn"]
+        ecr, key = self.client("ecr"), f"repo:{repo.name}"
+        try:
+            created = ecr.create_repository(
+                repositoryName=repo.name, imageScanningConfiguration={"scanOnPush": repo.scan_on_push},
+                imageTagMutability="IMMUTABLE" if repo.immutable else "MUTABLE",
+                encryptionConfiguration={"encryptionType": repo.encryption},
+                **self.tagged("repository", repo.name, arg="tags"))["repository"]
+        except ClientError as exc:
+            if _error_code(exc) != "RepositoryAlreadyExistsException":
+                raise
+            [created] = ecr.describe_repositories(repositoryNames=[repo.name])["repositories"]
+            self.out.reused.append(key)
+        else:
+            if repo.lifecycle_rules:
+                ecr.put_lifecycle_policy(repositoryName=repo.name,
+                                         lifecyclePolicyText=json.dumps({"rules": repo.lifecycle_rules}))
+        self.ids[key] = created["repositoryArn"]
         self.ids[f"repo_uri:{repo.name}"] = created["repositoryUri"]
-        if repo.lifecycle_rules:
-            ecr.put_lifecycle_policy(repositoryName=repo.name,
-                                     lifecyclePolicyText=json.dumps({"rules": repo.lifecycle_rules}))
 
     def secret(self, secret: Secret) -> None:
+        sm, key = self.client("secretsmanager"), f"secret:{secret.name}"
         value = json.dumps({k: "dummy" for k in secret.keys}) if secret.keys else "dummy-value"
-        self.ids[f"secret:{secret.name}"] = self.client("secretsmanager").create_secret(
-            Name=secret.name, Description=secret.description or secret.name, SecretString=value,
-            Tags=_kv(self.spec.tags(secret.name)))["ARN"]
+        try:
+            self.ids[key] = sm.create_secret(
+                Name=secret.name, Description=secret.description or secret.name, SecretString=value,
+                **self.tagged("secret", secret.name))["ARN"]
+        except ClientError as exc:
+            if _error_code(exc) != "ResourceExistsException":
+                raise
+            self.ids[key] = sm.describe_secret(SecretId=secret.name)["ARN"]
+            self.out.reused.append(key)
 
     # -- load balancing
     def load_balancer(self, lb: LoadBalancer) -> None:
@@ -548,7 +671,7 @@ class _Builder:
         arn = elb.create_load_balancer(
             Name=lb.name, Subnets=self.subnets("public"), SecurityGroups=self.sgs(lb.security_groups),
             Scheme="internet-facing" if lb.internet_facing else "internal", Type="application",
-            IpAddressType="ipv4", Tags=_kv(s.tags(lb.name)))["LoadBalancers"][0]["LoadBalancerArn"]
+            IpAddressType="ipv4", **self.tagged("load_balancer", lb.name))["LoadBalancers"][0]["LoadBalancerArn"]
         self.ids["alb"] = arn
         elb.modify_load_balancer_attributes(LoadBalancerArn=arn, Attributes=[
             {"Key": "idle_timeout.timeout_seconds", "Value": str(lb.idle_timeout)},
@@ -561,7 +684,7 @@ class _Builder:
                 HealthCheckPort=hc.port, HealthCheckIntervalSeconds=hc.interval,
                 HealthCheckTimeoutSeconds=hc.timeout, HealthyThresholdCount=hc.healthy_threshold,
                 UnhealthyThresholdCount=hc.unhealthy_threshold, Matcher={"HttpCode": hc.matcher},
-                Tags=_kv(s.tags(tg.name)))["TargetGroups"][0]["TargetGroupArn"]
+                **self.tagged("target_group", tg.name))["TargetGroups"][0]["TargetGroupArn"]
             self.ids[f"tg:{tg.key}"] = tg_arn
             if tg.stickiness_seconds:
                 elb.modify_target_group_attributes(TargetGroupArn=tg_arn, Attributes=[
@@ -576,27 +699,27 @@ class _Builder:
             raise ValueError("an HTTP->HTTPS redirect needs the HTTPS listener")
         self.ids["listener:http"] = elb.create_listener(
             LoadBalancerArn=arn, Protocol="HTTP", Port=80, DefaultActions=redirect if lb.http == "redirect" else forward,
-            Tags=_kv(s.tags(f"{lb.name}-http")))["Listeners"][0]["ListenerArn"]
+            **self.tagged("listener", f"{lb.name}-http"))["Listeners"][0]["ListenerArn"]
         rules_on = "listener:http"
         if lb.https:
             self.ids["certificate"] = cert = self.certificate(lb)
             self.ids["listener:https"] = elb.create_listener(
                 LoadBalancerArn=arn, Protocol="HTTPS", Port=443, SslPolicy=lb.ssl_policy,
                 Certificates=[{"CertificateArn": cert}], DefaultActions=forward,
-                Tags=_kv(s.tags(f"{lb.name}-https")))["Listeners"][0]["ListenerArn"]
+                **self.tagged("listener", f"{lb.name}-https"))["Listeners"][0]["ListenerArn"]
             rules_on = "listener:https"
         for rule in lb.rules:
             self.ids[f"rule:{rule.priority}"] = elb.create_rule(
                 ListenerArn=self.ids[rules_on], Priority=rule.priority,
                 Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": rule.path_patterns}}],
                 Actions=[{"Type": "forward", "TargetGroupArn": self.ids[f"tg:{rule.target_group}"]}],
-                Tags=_kv(s.tags(f"{lb.name}-rule-{rule.priority}")))["Rules"][0]["RuleArn"]
+                **self.tagged("listener_rule", f"{lb.name}-rule-{rule.priority}"))["Rules"][0]["RuleArn"]
 
     def certificate(self, lb: LoadBalancer) -> str:
         acm = self.client("acm")
         kwargs = {"SubjectAlternativeNames": [lb.certificate_domain, *lb.certificate_sans]} if lb.certificate_sans else {}
         arn = acm.request_certificate(DomainName=lb.certificate_domain, ValidationMethod="DNS",
-                                      Tags=_kv(self.spec.tags(lb.certificate_domain)), **kwargs)["CertificateArn"]
+                                      **self.tagged("certificate", lb.certificate_domain), **kwargs)["CertificateArn"]
         if self.patches:  # DNS validation "completes" when moto runs in this process
             self.patches.mark_certificate_issued(arn)
         return arn
@@ -607,7 +730,7 @@ class _Builder:
         self.ids["cluster"] = ecs.create_cluster(
             clusterName=cluster.name, capacityProviders=["FARGATE", "FARGATE_SPOT"],
             settings=[{"name": "containerInsights", "value": "enabled" if cluster.container_insights else "disabled"}],
-            tags=_kv(s.tags(cluster.name), "key", "value"))["cluster"]["clusterArn"]
+            **self.tagged("cluster", cluster.name, arg="tags", shape="ecs"))["cluster"]["clusterArn"]
         for task in s.task_definitions:
             self.ids[f"taskdef:{task.key}"] = self.task_definition(task)
         for svc in s.services:
@@ -624,6 +747,8 @@ class _Builder:
             "logConfiguration": {"logDriver": "awslogs", "options": {
                 "awslogs-group": task.log_group, "awslogs-region": self.spec.region,
                 "awslogs-stream-prefix": "ecs"}}}
+        if task.user:
+            container["user"] = task.user
         roles = {}
         if task.execution_role:
             roles["executionRoleArn"] = self.ids[f"role:{task.execution_role}"]
@@ -632,7 +757,8 @@ class _Builder:
         return self.client("ecs").register_task_definition(
             family=task.family, networkMode="awsvpc", requiresCompatibilities=["FARGATE"],
             cpu=str(task.cpu), memory=str(task.memory), containerDefinitions=[container],
-            tags=_kv(self.spec.tags(task.family), "key", "value"), **roles)["taskDefinition"]["taskDefinitionArn"]
+            **self.tagged("task_definition", task.family, arg="tags", shape="ecs"),
+            **roles)["taskDefinition"]["taskDefinitionArn"]
 
     def service(self, cluster: Cluster, svc: Service) -> None:
         task = next(t for t in self.spec.task_definitions if t.key == svc.task)
@@ -642,6 +768,8 @@ class _Builder:
                                        "containerName": task.container_name, "containerPort": task.container_port}]
         if svc.health_check_grace_period is not None:
             extra["healthCheckGracePeriodSeconds"] = svc.health_check_grace_period
+        if svc.discovery_namespace:
+            extra["serviceRegistries"] = [{"registryArn": self.discovery_service(svc)}]
         arn = self.client("ecs").create_service(
             cluster=cluster.name, serviceName=svc.name, taskDefinition=self.ids[f"taskdef:{svc.task}"],
             desiredCount=svc.desired_count, launchType="FARGATE", platformVersion="LATEST",
@@ -653,10 +781,20 @@ class _Builder:
                 "subnets": self.subnets(svc.subnet_tier), "securityGroups": self.sgs(svc.security_groups),
                 "assignPublicIp": "ENABLED" if svc.subnet_tier == "public" else "DISABLED"}},
             propagateTags="SERVICE", enableECSManagedTags=True,
-            tags=_kv(self.spec.tags(svc.name), "key", "value"), **extra)["service"]["serviceArn"]
+            **self.tagged("service", svc.name, arg="tags", shape="ecs"), **extra)["service"]["serviceArn"]
         self.ids[f"service:{svc.key}"] = arn
         if svc.scaling:
             self.scaling(cluster, svc)
+
+    def discovery_service(self, svc: Service) -> str:
+        """The Cloud Map service ``svc.name`` in its private DNS namespace (created once)."""
+        sd, key = self.client("servicediscovery"), f"namespace:{svc.discovery_namespace}"
+        if key not in self.ids:
+            sd.create_private_dns_namespace(Name=svc.discovery_namespace, Vpc=self.ids["vpc"])
+            self.ids[key] = next(n["Id"] for n in sd.list_namespaces()["Namespaces"]
+                                 if n["Name"] == svc.discovery_namespace)
+        return sd.create_service(Name=svc.name, NamespaceId=self.ids[key], DnsConfig={
+            "RoutingPolicy": "MULTIVALUE", "DnsRecords": [{"Type": "A", "TTL": 60}]})["Service"]["Arn"]
 
     def scaling(self, cluster: Cluster, svc: Service) -> None:
         aas, sc = self.client("application-autoscaling"), svc.scaling
@@ -677,16 +815,16 @@ class _Builder:
 
     # -- data stores
     def database(self, db: Database) -> None:
-        rds, s = self.client("rds"), self.spec
+        rds = self.client("rds")
         subnet_group = db.subnet_group or f"{db.identifier}-subnets"
         rds.create_db_subnet_group(DBSubnetGroupName=subnet_group, DBSubnetGroupDescription=f"{db.identifier} subnets",
-                                   SubnetIds=self.subnets(db.subnet_tier), Tags=_kv(s.tags(subnet_group)))
+                                   SubnetIds=self.subnets(db.subnet_tier), **self.tagged("db_subnet_group", subnet_group))
         self.ids["db_subnet_group"] = subnet_group
         params_name = db.parameter_group or f"{db.identifier}-params"
         rds.create_db_parameter_group(
             DBParameterGroupName=params_name, Description=f"{db.identifier} parameters",
             DBParameterGroupFamily=db.parameter_family or f"postgres{db.engine_version.split('.')[0]}",
-            Tags=_kv(s.tags(params_name)))
+            **self.tagged("db_parameter_group", params_name))
         if db.parameters:
             rds.modify_db_parameter_group(DBParameterGroupName=params_name, Parameters=[
                 {"ParameterName": k, "ParameterValue": str(v), "ApplyMethod": "pending-reboot"}
@@ -702,7 +840,7 @@ class _Builder:
             trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                                                              "Principal": {"Service": "monitoring.rds.amazonaws.com"}}]}
             self.ids["role:rds-monitoring"] = self.client("iam").create_role(
-                RoleName=role, AssumeRolePolicyDocument=json.dumps(trust), Tags=_kv(s.tags(role)))["Role"]["Arn"]
+                RoleName=role, AssumeRolePolicyDocument=json.dumps(trust), **self.tagged("role", role))["Role"]["Arn"]
             extra.update(MonitoringInterval=db.monitoring_interval, MonitoringRoleArn=self.ids["role:rds-monitoring"])
         if db.performance_insights:
             extra.update(EnablePerformanceInsights=True, PerformanceInsightsRetentionPeriod=7)
@@ -717,7 +855,7 @@ class _Builder:
             MasterUserPassword="dummy-password-0123456789", Port=db.port, PubliclyAccessible=False,
             DBSubnetGroupName=subnet_group, DBParameterGroupName=params_name,
             VpcSecurityGroupIds=self.sgs(db.security_groups), CopyTagsToSnapshot=True,
-            AutoMinorVersionUpgrade=db.auto_minor_version_upgrade, Tags=_kv(s.tags(db.identifier)), **extra,
+            AutoMinorVersionUpgrade=db.auto_minor_version_upgrade, **self.tagged("db", db.identifier), **extra,
         )["DBInstance"]["DBInstanceArn"]
 
     def cache(self, cache: Cache) -> None:
@@ -725,7 +863,7 @@ class _Builder:
         subnet_group = cache.subnet_group or f"{cache.replication_group_id}-subnets"
         ec.create_cache_subnet_group(CacheSubnetGroupName=subnet_group, SubnetIds=self.subnets(cache.subnet_tier),
                                      CacheSubnetGroupDescription=f"{cache.replication_group_id} subnets",
-                                     Tags=_kv(s.tags(subnet_group)))
+                                     **self.tagged("cache_subnet_group", subnet_group))
         self.ids["cache_subnet_group"] = subnet_group
         extra: dict[str, Any] = {}
         if cache.parameters:
@@ -733,7 +871,7 @@ class _Builder:
             ec.create_cache_parameter_group(
                 CacheParameterGroupName=name, Description=f"{cache.replication_group_id} parameters",
                 CacheParameterGroupFamily=cache.parameter_family or f"redis{cache.engine_version.split('.')[0]}",
-                Tags=_kv(s.tags(name)))
+                **self.tagged("cache_parameter_group", name))
             ec.modify_cache_parameter_group(CacheParameterGroupName=name, ParameterNameValues=[
                 {"ParameterName": k, "ParameterValue": str(v)} for k, v in cache.parameters.items()])
             self.ids["cache_parameter_group"] = extra["CacheParameterGroupName"] = name
@@ -749,7 +887,7 @@ class _Builder:
             SnapshotRetentionLimit=cache.snapshot_retention, SnapshotWindow=cache.snapshot_window,
             PreferredMaintenanceWindow=cache.maintenance_window, Port=6379,
             CacheSubnetGroupName=subnet_group, SecurityGroupIds=self.sgs(cache.security_groups),
-            Tags=_kv(s.tags(cache.replication_group_id)), **extra)["ReplicationGroup"]["ReplicationGroupId"]
+            **self.tagged("cache", cache.replication_group_id), **extra)["ReplicationGroup"]["ReplicationGroupId"]
 
     # -- monitoring
     def resolve(self, value: str) -> str:
@@ -782,7 +920,7 @@ class _Builder:
             EvaluationPeriods=alarm.evaluation_periods, Threshold=float(alarm.threshold),
             ComparisonOperator=alarm.comparison, TreatMissingData=alarm.treat_missing_data,
             Dimensions=[{"Name": k, "Value": self.resolve(v)} for k, v in alarm.dimensions.items()],
-            Tags=_kv(self.spec.tags(alarm.name)), **extra)
+            **self.tagged("alarm", alarm.name), **extra)
         self.ids[f"alarm:{alarm.name}"] = cw.describe_alarms(AlarmNames=[alarm.name])["MetricAlarms"][0]["AlarmArn"]
 
     def dashboard(self, dashboard: Dashboard) -> None:

@@ -1,11 +1,23 @@
 """The embedded default account: moto's server in this process, a documented deployment built
-into it, optional drifts applied, and an AwsContext pointing at it (never at real AWS)."""
+into it, optional drifts applied, and an AwsContext pointing at it (never at real AWS).
+
+* :func:`deploy` - one architecture in one environment (plus the environments its drifts need).
+* :func:`deploy_many` - several architectures/environments into one account, optionally with the
+  neighbour application (:mod:`.neighbour`, project ``billing``), drifts applied last.
+* :func:`companions` - the other environments of an architecture that fit in the same account.
+
+``tagging`` is the builder's tagging style (:data:`~auditor.emulated.builder.TAGGING`): ``"all"``
+tags every resource with Project/Environment, ``"owners"`` only the VPC, ECS cluster and
+services, load balancer, database, cache and ECR repositories.
+"""
 from __future__ import annotations
 
+import functools
 import logging
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import boto3
 import requests
@@ -14,7 +26,8 @@ from ..aws import AwsContext
 from . import drifts as drift_registry
 from . import moto_patches
 from .architectures import ENVIRONMENTS, spec
-from .builder import Deployment, build
+from .builder import Deployment, Spec, build, name_collisions
+from .neighbour import billing
 
 DEFAULT_ARCHITECTURE = "mattilda"
 REGION = "us-east-1"
@@ -55,25 +68,95 @@ def fake_session() -> boto3.Session:
     return boto3.Session(region_name=REGION, **_FAKE)
 
 
-def deploy(architecture: str, environment: str, endpoint: str,
-           drifts: Sequence[str] = ()) -> Deployment:
-    """Build the documented deployment at ``endpoint`` and apply the named drifts."""
+def _check_documented(architecture: str, environment: str) -> None:
     if environment not in ENVIRONMENTS.get(architecture, ()):
         known = ", ".join(ENVIRONMENTS.get(architecture, ())) or "none"
         raise ValueError(f"{architecture} documents the environments {known}, not {environment!r}")
-    session = fake_session()
+
+
+@functools.lru_cache(maxsize=8)
+def _clients(endpoint: str) -> Callable[[str], Any]:
+    """One client per service at ``endpoint``, kept for later calls (creating boto3 clients
+    costs about as much as building a deployment into moto)."""
+    session, made = fake_session(), {}
 
     def clients(service: str):
-        return session.client(service, endpoint_url=endpoint)
-    deployment = build(spec(architecture, environment), clients)
+        if service not in made:
+            made[service] = session.client(service, endpoint_url=endpoint)
+        return made[service]
+    return clients
+
+
+def companions(architecture: str, environment: str) -> list[str]:
+    """The other documented environments of ``architecture`` that can be deployed into the same
+    account as ``environment``: their account-unique names (cluster, load balancer, target
+    groups, database, roles, alarms, ...) differ. Shared resources (secrets, log groups, ECR
+    repositories named without an environment) are reused by the later deployment.
+
+    mattilda, portfolio and indii-music name their resources per environment; miss-you-app and
+    fckdoomscroll name their load balancer, target group, database, roles and alarms once for
+    every environment, so each of their environments needs an account of its own."""
+    _check_documented(architecture, environment)
+    mine = spec(architecture, environment)
+    return [e for e in ENVIRONMENTS[architecture]
+            if e != environment and not name_collisions(spec(architecture, e), [mine])]
+
+
+def deploy_many(endpoint: str, entries: Sequence[tuple[str, str] | tuple[str, str, Sequence[str]]], *,
+                tagging: str = "all", neighbour: bool = False) -> list[Deployment]:
+    """Build several deployments into the account at ``endpoint``; return them in order.
+
+    ``entries``: ``(architecture, environment)`` or ``(architecture, environment, drifts)``,
+    built in order; then, with ``neighbour=True``, the neighbour application (project
+    ``billing``, appended last to the result); then each entry's drifts, applied to its own
+    deployment once everything is built. An entry whose account-unique names clash with an
+    earlier one is refused (ValueError) before anything is built; shared resources (secrets,
+    log groups, ECR repositories) that exist already are reused, listed in
+    ``Deployment.reused``."""
+    specs: list[Spec] = []
+    drift_lists: list[Sequence[str]] = []
+    for entry in entries:
+        architecture, environment, *rest = entry
+        _check_documented(architecture, environment)
+        names = list(rest[0]) if rest else []
+        for name in names:
+            drift_registry.get(architecture, name)  # unknown drift: KeyError before building
+        specs.append(spec(architecture, environment))
+        drift_lists.append(names)
+    if neighbour:
+        specs.append(billing())
+    for i, one in enumerate(specs):
+        if clashes := name_collisions(one, specs[:i]):
+            raise ValueError(f"{one.project} {one.environment} cannot share the account with "
+                             f"{', '.join(f'{o.project} {o.environment}' for o in specs[:i])}: "
+                             f"{', '.join(clashes)}")
+    clients = _clients(endpoint)
+    deployments = [build(one, clients, tagging=tagging) for one in specs]
+    for (architecture, *_), names, deployment in zip(entries, drift_lists, deployments, strict=False):
+        for name in names:
+            drift_registry.get(architecture, name).change(clients, deployment)
+    return deployments
+
+
+def deploy(architecture: str, environment: str, endpoint: str,
+           drifts: Sequence[str] = (), *, tagging: str = "all") -> Deployment:
+    """Build the documented deployment at ``endpoint`` and apply the named drifts; return it.
+
+    A drift that needs other environments deployed beside it (``Drift.environments``) gets
+    them: they are built after this one, undrifted."""
+    _check_documented(architecture, environment)
+    others: list[str] = []
     for name in drifts:
-        drift_registry.get(architecture, name).change(clients, deployment)
-    return deployment
+        others += [e for e in drift_registry.get(architecture, name).environments
+                   if e != environment and e not in others]
+    entries: list[tuple[str, str] | tuple[str, str, Sequence[str]]] = [(architecture, environment, drifts)]
+    entries += [(architecture, e) for e in others]
+    return deploy_many(endpoint, entries, tagging=tagging)[0]
 
 
 @contextmanager
 def emulated_account(architecture: str, environment: str = "production",
-                     drifts: Sequence[str] = ()) -> Iterator[AwsContext]:
+                     drifts: Sequence[str] = (), tagging: str = "all") -> Iterator[AwsContext]:
     with moto_server() as endpoint:
-        deploy(architecture, environment, endpoint, drifts)
+        deploy(architecture, environment, endpoint, drifts, tagging=tagging)
         yield AwsContext(region=REGION, session=fake_session(), endpoint_url=endpoint, max_attempts=2)

@@ -4,7 +4,14 @@ Each architecture has a module here (``mattilda.py`` for ``mattilda``, ``miss_yo
 ``miss-you-app``) with ``DRIFTS``, a list of :class:`Drift`. A drift's ``change`` is usually one
 AWS call (:func:`call`) whose ``"{key}"`` arguments are resolved from the
 :class:`~auditor.emulated.builder.Deployment`; ``expect`` maps each rule that must fail to the
-deployment key of the resource the finding must name (``None``: a missing resource).
+deployment key of the resource the finding must name (``None``: a missing resource;
+``"deployment"``: the auditor's derived ``deployment`` resource, e.g. for a cost rule).
+
+``environment`` is the environment the drift is applied to (default: any documented one);
+``environments`` the environments that must be deployed together for the drift to mean
+something (e.g. ``("development", "production")`` for "production's database is gone while
+development's stays"); :func:`auditor.emulated.demo.deploy` deploys them all and applies the
+drift to ``environment``.
 """
 from __future__ import annotations
 
@@ -31,10 +38,14 @@ class Drift:
     change: Change
     expect: dict[str, str | None] = field(default_factory=dict)
     environment: str | None = None  # the environment the drift needs (default: any)
+    environments: tuple[str, ...] = ()  # environments deployed together (default: only the drifted one)
 
     def __post_init__(self) -> None:
         if self.area not in AREAS:
             raise ValueError(f"drift {self.name}: unknown area {self.area!r}")
+        if self.environments and self.environment not in self.environments:
+            raise ValueError(f"drift {self.name}: environments {self.environments} must include "
+                             f"its environment {self.environment!r}")
 
 
 def _lookup(ref: str, deployment: Deployment) -> Any:

@@ -44,6 +44,9 @@ DRIFTS = [
           call("ec2", "authorize_security_group_ingress", GroupId="{sg:rds}", IpPermissions=tcp(5432, "0.0.0.0/0")),
           {"baseline.sg.only_load_balancers_open_to_internet": "sg:rds",
            "fckdoomscroll.sg.rds_ingress": "sg:rds"}),
+    Drift("db-open-to-vpc", "security_groups", "rds-sg admits PostgreSQL 5432 from the whole VPC CIDR, not only ecs-sg",
+          call("ec2", "authorize_security_group_ingress", GroupId="{sg:rds}", IpPermissions=tcp(5432, "10.0.0.0/16")),
+          {"fckdoomscroll.sg.rds_ingress": "sg:rds"}),
     # ECS
     Drift("deployment-min-healthy-50", "ecs", "rolling deployments may drop to 50% healthy tasks",
           call("ecs", "update_service", cluster="{spec.cluster.name}", service="{service:app}",
@@ -85,7 +88,7 @@ DRIFTS = [
     Drift("dev-db-class-small", "rds", "the development database is resized to db.t4g.small (production's class)",
           call("rds", "modify_db_instance", DBInstanceIdentifier="{spec.database.identifier}",
                DBInstanceClass="db.t4g.small", ApplyImmediately=True),
-          {"fckdoomscroll.rds.instance_class": "db"}, environment="development"),
+          {"fckdoomscroll.cost.budget": "deployment", "fckdoomscroll.rds.instance_class": "db"}, environment="development"),
     # CloudWatch
     Drift("rds-cpu-threshold-90", "cloudwatch", "the RDS CPU alarm fires at 90% instead of 75%",
           alarm_change("fckdoomscroll-rds-cpu-high", Threshold=90.0),

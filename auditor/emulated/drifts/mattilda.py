@@ -47,6 +47,13 @@ def _redis_url_as_plain_variable(container: dict[str, Any]) -> dict[str, Any]:
                             {"name": "REDIS_URL", "value": "redis://mattilda-redis:6379/0"}]}
 
 
+def _database_url_as_plain_variable(container: dict[str, Any]) -> dict[str, Any]:
+    return {**container,
+            "secrets": [s for s in container.get("secrets", []) if s["name"] != "DATABASE_URL"],
+            "environment": [*container.get("environment", []), {
+                "name": "DATABASE_URL", "value": "postgresql://mattilda:hunter2@mattilda-db:5432/mattilda"}]}
+
+
 def revoke_ingress_from(group_key: str, peer_key: str) -> Change:
     """Revoke every ingress permission of one security group whose source is another group
     (the permissions exactly as EC2 describes them, so the revoke matches)."""
@@ -120,16 +127,16 @@ DRIFTS = [
     Drift("staging-db-multi-az", "rds", "staging database switched to Multi-AZ",
           call("rds", "modify_db_instance", DBInstanceIdentifier="{spec.database.identifier}", MultiAZ=True,
                ApplyImmediately=True),
-          {"mattilda.rds.single_az_outside_production": "db"}, environment="staging"),
+          {"mattilda.cost.budget": "deployment", "mattilda.rds.single_az_outside_production": "db"}, environment="staging"),
     Drift("db-instance-class", "rds", "database resized to db.m5.large",
           call("rds", "modify_db_instance", DBInstanceIdentifier="{spec.database.identifier}",
                DBInstanceClass="db.m5.large", ApplyImmediately=True),
-          {"mattilda.rds.instance_class": "db"}),
+          {"mattilda.cost.budget": "deployment", "mattilda.rds.instance_class": "db"}),
     # -- Redis
     Drift("cache-node-type", "redis", "Redis resized to cache.m5.large",
           call("elasticache", "modify_replication_group", ReplicationGroupId="{spec.cache.replication_group_id}",
                CacheNodeType="cache.m5.large", ApplyImmediately=True),
-          {"mattilda.cache.node_type": "cache"}),
+          {"mattilda.cost.budget": "deployment", "mattilda.cache.node_type": "cache"}),
     # -- load balancer
     Drift("http-forwards", "load_balancer", "HTTP listener forwards plaintext instead of redirecting",
           call("elbv2", "modify_listener", ListenerArn="{listener:http}",
@@ -143,7 +150,9 @@ DRIFTS = [
           call("logs", "delete_log_group", logGroupName="/ecs/mattilda-api"),
           {"mattilda.logs.api_log_group": None}),
     Drift("task-logging-removed", "logs", "API task revision without a log configuration",
-          container_change("api", _without_logging), {"mattilda.ecs.log_group": "service:api"}),
+          container_change("api", _without_logging),
+          # the log group, named once for every environment, is now only the other environment's
+          {"mattilda.ecs.log_group": "service:api", "mattilda.logs.api_log_group": None}),
     # -- ECR
     Drift("ecr-scan-off", "ecr", "scan on push turned off",
           call("ecr", "put_image_scanning_configuration", repositoryName="mattilda-backend",
@@ -156,6 +165,10 @@ DRIFTS = [
           call("secretsmanager", "delete_secret", SecretId="mattilda/redis-url", ForceDeleteWithoutRecovery=True),
           {"mattilda.secrets.redis_url": None}),
     Drift("secret-as-plain-env", "secrets", "REDIS_URL passed as a plain environment variable",
-          container_change("api", _redis_url_as_plain_variable),
-          {"mattilda.ecs.secrets_from_secrets_manager": "service:api"}),
+          container_change("api", _redis_url_as_plain_variable),   # the secret is now only the other environment's
+          {"mattilda.ecs.secrets_from_secrets_manager": "service:api", "mattilda.secrets.redis_url": None}),
+    Drift("database-url-plaintext", "secrets",
+          "DATABASE_URL (with its password) passed as a plain environment variable instead of mattilda/database-url",
+          container_change("api", _database_url_as_plain_variable),
+          {"mattilda.ecs.secrets_from_secrets_manager": "service:api", "mattilda.secrets.database_url": None}),
 ]

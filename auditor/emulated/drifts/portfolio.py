@@ -2,8 +2,10 @@
 
 Drifts that name resources by their documented per-environment names (alarms, log groups, ECR
 repositories) pin ``environment`` so the names are known; the others run in any environment.
+``production-db-deleted`` needs both environments deployed (``environments``): production's
+database is gone while development's stays.
 """
-from . import Drift, alarm_change, call, scaling_range, task_change, tcp
+from . import Drift, alarm_change, call, scaling_range, steps, task_change, tcp
 
 DRIFTS = [
     Drift("nat-gateway-deleted", "network", "the us-east-1b NAT gateway is deleted (one NAT gateway left)",
@@ -26,13 +28,20 @@ DRIFTS = [
           {"portfolio.ecs.circuit_breaker": "service:backend"}),
     Drift("frontend-task-doubled", "ecs", "frontend task definition resized to 512 CPU / 1024 MB",
           task_change("frontend", cpu="512", memory="1024"),
-          {"portfolio.ecs.task_size": "service:frontend"}),
+          {"portfolio.cost.budget": "deployment", "portfolio.ecs.task_size": "service:frontend"}),
     Drift("backend-scaling-max-8", "autoscaling", "backend autoscaling maximum raised to 8 tasks",
           scaling_range("backend", 1, 8), {"portfolio.autoscaling.range": "service:backend"}),
     Drift("db-single-az", "rds", "production database loses Multi-AZ",
           call("rds", "modify_db_instance", DBInstanceIdentifier="{spec.database.identifier}", MultiAZ=False,
                ApplyImmediately=True),
           {"portfolio.rds.multi_az": "db"}, environment="production"),
+    Drift("production-db-deleted", "rds", "the production database is deleted; development's stays",
+          steps(call("rds", "modify_db_instance", DBInstanceIdentifier="{spec.database.identifier}",
+                     DeletionProtection=False, ApplyImmediately=True),
+                call("rds", "delete_db_instance", DBInstanceIdentifier="{spec.database.identifier}",
+                     SkipFinalSnapshot=True, DeleteAutomatedBackups=True)),
+          {"portfolio.rds.postgres_16_3": None}, environment="production",
+          environments=("development", "production")),
     Drift("db-backup-retention-1", "rds", "database backup retention cut to 1 day",
           call("rds", "modify_db_instance", DBInstanceIdentifier="{spec.database.identifier}", BackupRetentionPeriod=1,
                ApplyImmediately=True),
@@ -63,6 +72,14 @@ DRIFTS = [
     Drift("api-routing-removed", "load_balancer", "the /api/* listener rule is deleted",
           call("elbv2", "delete_rule", RuleArn="{rule:10}"),
           {"portfolio.alb.path_routing": "listener:https"}),
+    Drift("api-routed-to-frontend", "load_balancer", "the /api/* listener rule forwards to the frontend target group",
+          call("elbv2", "modify_rule", RuleArn="{rule:10}",
+               Actions=[{"Type": "forward", "TargetGroupArn": "{tg:frontend}"}]),
+          {"portfolio.alb.path_routing": "listener:https"}),
+    Drift("http-forwards", "load_balancer", "the HTTP listener forwards plaintext to the frontend instead of redirecting",
+          call("elbv2", "modify_listener", ListenerArn="{listener:http}",
+               DefaultActions=[{"Type": "forward", "TargetGroupArn": "{tg:frontend}"}]),
+          {"portfolio.alb.http_redirect": "listener:http"}),
     Drift("tls-policy-downgraded", "load_balancer", "HTTPS listener moved to the legacy ELBSecurityPolicy-2016-08",
           call("elbv2", "modify_listener", ListenerArn="{listener:https}", SslPolicy="ELBSecurityPolicy-2016-08"),
           {"portfolio.alb.https_tls": "listener:https"}),
