@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 from .aws import ApiStats, AuditSetupError, AwsContext
 from .collect import ProgressFn, collect, load_all
-from .cost.deployment import DeploymentCost, budget_findings, deployment_costs, needed_types, with_actual
+from .cost.deployment import DeploymentCost, deployment_costs, deployment_resources, needed_types, with_actual
 from .cost.estimate import Assumptions
 from .cost.prices import PriceTable, PriceTableError
+from .deployments import DERIVED, membership_types
 from .model import SEVERITIES, CollectorError, Finding, Snapshot, normalize_environment
 from .rules.engine import RuleSet
 from .rules.loader import load_packs, pack_paths
@@ -38,6 +39,7 @@ class AuditOptions:
     waivers: Path | None = None   # waiver file (auditor.waivers), read at each audit
     prices: Path | None = None    # price file over the bundled table (default: the refresh cache)
     alb_lcu: float = 1.0          # LCUs each load balancer is assumed to use (cost estimate)
+    baseline: str = "deployments"  # what baseline rules judge: the audited deployments, or the whole "account"
 
 
 @dataclass
@@ -59,6 +61,7 @@ class AuditResult:
     compared_to: str | None = None
     costs: list[DeploymentCost] = field(default_factory=list)   # one per architecture deployment found
     prices: dict[str, Any] = field(default_factory=dict)        # where the region's prices came from
+    architecture_packs: frozenset[str] = frozenset()            # packs judged per deployment (with a selector)
 
     def failing(self, at_or_above: str = "info") -> list[Finding]:
         limit = SEVERITIES.index(at_or_above)
@@ -70,7 +73,8 @@ class AuditResult:
 
 
 def known_resource_types() -> set[str]:
-    return {t for c in load_all().values() for t in c.produces}
+    """What rules may name: the collected types and the audit's derived ``deployment``."""
+    return {t for c in load_all().values() for t in c.produces} | {DERIVED}
 
 
 def load_ruleset(architecture: str | None, extra: Iterable[Path] = (),
@@ -102,14 +106,15 @@ def run_audit(options: AuditOptions, ruleset: RuleSet | None = None,
                             max_attempts=options.max_attempts)
     started = datetime.now(UTC)
     t0 = time.perf_counter()
-    types = ruleset.resource_types | (needed_types() if ruleset.selectors else set())
+    types = ruleset.resource_types | (needed_types() | membership_types() if ruleset.selectors else set())
     snapshot = collect(aws, environment_tag=options.environment_tag, environment=options.environment,
                        only_types=types, workers=options.workers, progress=progress, cancel=cancel)
     costs = deployment_costs(snapshot, ruleset, prices, Assumptions(alb_lcu=options.alb_lcu))
     if spend is not None:
         costs = with_actual(costs, lambda cost: spend.read(aws, cost, snapshot, ruleset, options.environment_tag,
                                                            today or started.date()))
-    findings = sort_findings(ruleset.evaluate(snapshot) + budget_findings(costs, ruleset, snapshot))
+    judged = snapshot.with_resources(deployment_resources(costs, snapshot))
+    findings = sort_findings(ruleset.evaluate(judged, options.baseline))
     outcome = None
     if waivers is not None:
         outcome = apply_waivers(findings, waivers, today or started.date())
@@ -121,10 +126,11 @@ def run_audit(options: AuditOptions, ruleset: RuleSet | None = None,
         started_at=started.isoformat(timespec="seconds").replace("+00:00", "Z"),
         duration_seconds=round(time.perf_counter() - t0, 3),
         findings=findings, errors=snapshot.errors, snapshot=snapshot, api_stats=aws.stats,
-        waivers=outcome, costs=costs, prices=prices.describe(snapshot.region))
+        waivers=outcome, costs=costs, prices=prices.describe(snapshot.region),
+        architecture_packs=frozenset(s.pack.pack for s in ruleset.selectors))
 
 
-_STATUS_ORDER = {"fail": 0, "error": 1, "waived": 2, "pass": 3}
+_STATUS_ORDER = {"fail": 0, "error": 1, "waived": 2, "pass": 3, "skip": 4}
 
 
 def sort_findings(findings: Iterable[Finding]) -> list[Finding]:

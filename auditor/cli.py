@@ -28,8 +28,10 @@ from .audit import (
     run_audit,
 )
 from .aws import AuditSetupError
+from .coverage import applied_to_nothing
 from .model import SEVERITIES
 from .report import FORMATS, render
+from .rules.engine import BASELINE_SCOPES
 from .rules.loader import (
     RuleFileError,
     architecture_names,
@@ -79,6 +81,11 @@ def _add_audit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--waivers", type=Path, metavar="FILE",
                    help="waiver file: matching failing findings are reported as waived, not failing")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress indicator")
+    p.add_argument("--baseline", choices=BASELINE_SCOPES, default="deployments",
+                   help="what the baseline rules judge: the audited deployments' resources (default) "
+                        "or every resource in the account")
+    p.add_argument("--require-coverage", action="store_true",
+                   help="exit 2 when a pack rule applied to nothing in one of its deployments")
     _add_cost_options(p)
 
 
@@ -149,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("--format", "-f", choices=("table", "json"), default="table")
     val = rsub.add_parser("validate", help="validate rule files (default: all shipped packs)")
     val.add_argument("paths", nargs="*", type=Path)
+    val.add_argument("--docs", type=Path, metavar="DIR",
+                     help="also check that every quote appears in the document it cites, found in DIR")
     tst = rsub.add_parser("test", help="run every rule's inline test cases")
     tst.add_argument("paths", nargs="*", type=Path)
     tst.add_argument("--verbose", "-v", action="store_true")
@@ -191,9 +200,16 @@ def _emit(text: str, output: Path | None) -> None:
         sys.stdout.write(text)
 
 
-def _exit_code(result: AuditResult, fail_on: str) -> int:
+def _exit_code(result: AuditResult, fail_on: str, require_coverage: bool = False) -> int:
     if not result.complete:
         return EXIT_INCOMPLETE
+    if require_coverage:
+        silent = applied_to_nothing(result.findings, result.architecture_packs)
+        if silent:
+            print(f"error: {len(silent)} pack rule(s) applied to nothing (--require-coverage): "
+                  + ", ".join(f"{f.rule_id} in {f.deployment or 'the account'}" for f in silent[:10])
+                  + (" ..." if len(silent) > 10 else ""), file=sys.stderr)
+            return EXIT_INCOMPLETE
     return EXIT_FINDINGS if result.failing(fail_on) else EXIT_OK
 
 
@@ -202,7 +218,8 @@ def _options(args: argparse.Namespace, region: str | None = None) -> AuditOption
                         region=region or getattr(args, "region", None), profile=getattr(args, "profile", None),
                         rule_paths=tuple(args.rules), params=dict(args.param),
                         environment_tag=args.environment_tag, max_attempts=args.max_attempts,
-                        waivers=getattr(args, "waivers", None), prices=args.prices, alb_lcu=args.alb_lcu)
+                        waivers=getattr(args, "waivers", None), prices=args.prices, alb_lcu=args.alb_lcu,
+                        baseline=getattr(args, "baseline", "deployments"))
 
 
 def _report(args: argparse.Namespace, result: AuditResult) -> int:
@@ -212,7 +229,7 @@ def _report(args: argparse.Namespace, result: AuditResult) -> int:
     else:
         text = render(result, args.format)
     _emit(text, args.output)
-    return _exit_code(result, args.fail_on)
+    return _exit_code(result, args.fail_on, getattr(args, "require_coverage", False))
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -377,10 +394,12 @@ def cmd_rules(args: argparse.Namespace) -> int:
     if args.rules_command == "list":
         return _rules_list(args)
     paths = args.paths or [rules_root()]
+    if args.rules_command == "validate" and args.docs and not args.docs.is_dir():
+        raise RuleFileError([f"--docs {args.docs}: no such directory"])
     packs = load_packs(paths, known_resource_types())
     if args.rules_command == "validate":
         n = sum(len(p.pack.rules) for p in packs)
-        print(f"{len(packs)} files, {n} rules: valid")
+        print(f"{len(packs)} files, {n} rules: valid" + (_citations(packs, args.docs) if args.docs else ""))
         return EXIT_OK
     from .rules.engine import RuleSet
     results = RuleSet(packs).run_tests()
@@ -390,6 +409,17 @@ def cmd_rules(args: argparse.Namespace) -> int:
             print(f"{'ok  ' if r.ok else 'FAIL'} {r.rule_id}: {r.name}: expected {r.expected}, got {r.actual}")
     print(f"{len(results) - len(bad)} passed, {len(bad)} failed")
     return EXIT_FINDINGS if bad else EXIT_OK
+
+
+def _citations(packs: list, docs: Path) -> str:
+    """The summary of the quote check, or RuleFileError naming file, line, rule and field of each problem."""
+    from .rules.citations import check_citations
+
+    report = check_citations(packs, docs)
+    if report.problems:
+        raise RuleFileError(report.problems)
+    return (f"; {report.rules} rule and {report.budgets} budget quotes found in {docs}"
+            + (f"; {report.not_checked} rules cite no single document: not checked" if report.not_checked else ""))
 
 
 def _rules_list(args: argparse.Namespace) -> int:
@@ -405,8 +435,6 @@ def _rules_list(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from .cost.deployment import budget_rule_id
-
     console = Console(width=160)
     for lp in packs:
         p = lp.pack
@@ -419,14 +447,19 @@ def _rules_list(args: argparse.Namespace) -> int:
                       f"{r.doc.file}{' § ' + r.doc.section if r.doc.section else ''}: \"{r.doc.quote}\"")
         console.print(t)
         if p.budget:
-            b = Table(title=f"{p.pack}: budget (rule {budget_rule_id(p.pack)}, {p.budget.severity}, "
-                            f"fails above the budget + {p.budget.tolerance:.0%})", title_justify="left", expand=True)
+            b = Table(title=f"{p.pack}: documented cost (judged by the pack's rules on resource 'deployment'; "
+                            f"tolerance {p.budget.tolerance:.0%})", title_justify="left", expand=True)
             b.add_column("environment")
+            b.add_column("item")
             b.add_column("monthly USD", justify="right")
             b.add_column("document statement", ratio=3)
             where = f"{p.document}{' § ' + p.budget.section if p.budget.section else ''}"
             for env, entry in p.budget.environments.items():
-                b.add_row(env, f"{entry.monthly_usd:,.2f}", f"{where}: \"{entry.quote}\"")
+                for row in entry.rows:
+                    b.add_row(env, f"{row.item} ({', '.join(row.services)})", f"{row.monthly_usd:,.2f}",
+                              f"\"{row.quote}\"" + (f" (tolerance {row.tolerance:.0%}: {row.note})"
+                                                     if row.tolerance is not None else ""))
+                b.add_row(env, "total", f"{entry.monthly_usd:,.2f}", f"{where}: \"{entry.quote}\"")
             console.print(b)
         if p.out_of_scope:
             o = Table(title=f"{p.pack}: out of scope", title_justify="left", expand=True)

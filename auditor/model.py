@@ -1,12 +1,15 @@
 """Normalized resources, the immutable snapshot that holds them, and findings."""
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
-STATUSES = ("pass", "fail", "error", "waived")
+STATUSES = ("pass", "fail", "error", "waived", "skip")
+SKIP_NOTHING = "nothing"             # the rule found no resource to judge in the deployment
+SKIP_OUT_OF_SCOPE = "out_of_scope"   # the rule's scope leaves out the deployment's environment
 
 _ENVIRONMENT_ALIASES = {
     "prod": "production", "production": "production", "prd": "production",
@@ -97,6 +100,7 @@ class Resource:
         doc: dict[str, Any] = dict(self.ref)
         doc["tags"] = self.tags
         doc["environment"] = self.environment
+        doc["deployment"] = None   # set when a rule judges the resource within a deployment
         doc.update(self.attributes)
         doc.update(self.relations)
         return doc
@@ -141,6 +145,20 @@ class Snapshot:
         self._by_type = {t: tuple(rs) for t, rs in by_type.items()}
         self._by_id = {(r.type, r.id): r for r in self._resources}
         self._documents = {(r.type, r.id): freeze(r.document()) for r in self._resources}
+        self._memo: dict[Any, Any] = {}
+        self._memo_lock = threading.Lock()
+
+    def with_resources(self, extra: Iterable[Resource]) -> Snapshot:
+        """This snapshot plus resources derived from it (e.g. each deployment's cost estimate)."""
+        return Snapshot(self.account, self.region, [*self._resources, *extra], self.errors,
+                        collected_at=self.collected_at, collector_seconds=self.collector_seconds)
+
+    def memo(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """A value derived from this snapshot (e.g. its deployments), computed once."""
+        with self._memo_lock:
+            if key not in self._memo:
+                self._memo[key] = compute()
+            return self._memo[key]
 
     def __iter__(self) -> Iterator[Resource]:
         return iter(self._resources)
@@ -187,6 +205,10 @@ class Finding:
     waiver: Mapping[str, Any] | None = None
     """The waiver that accepted this failing finding (status ``waived``): rule_id, resource,
     reason, owner, expires (YYYY-MM-DD) and source (file:line). None unless waived."""
+    deployment: str | None = None
+    """The deployment the rule judged the resource in ("mattilda/production"), if any."""
+    skip: str | None = None
+    """Why a ``skip`` finding judged nothing: SKIP_NOTHING or SKIP_OUT_OF_SCOPE."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -195,4 +217,5 @@ class Finding:
             "actual": self.actual, "message": self.message,
             "doc": dict(self.doc) if self.doc else None, "remediation": self.remediation,
             "waiver": dict(self.waiver) if self.waiver else None,
+            "deployment": self.deployment, "skip": self.skip,
         }

@@ -6,13 +6,20 @@ Each derived field is stored in ``Resource.relations`` and appears flat in the r
   through the explicit association, else the VPC's main table), ``tier`` (public/private),
   ``nat_routed`` (default route to a NAT gateway).
 - nat_gateway: ``subnet_public`` (its subnet routes to an internet gateway), ``availability_zone``.
-- vpc: ``subnet_ids``, ``availability_zones``, ``public_subnet_count``, ``private_subnet_count``,
+- vpc: ``subnet_ids``, ``availability_zones``, ``zone_letters`` (a, b... the same in any region),
+  ``public_subnet_count``, ``private_subnet_count``, ``public_route_table_ids``,
+  ``private_route_table_ids``, ``shared_route_table_ids`` (tables serving both tiers),
   ``internet_gateway_attached``, ``nat_gateway_count`` and ``nat_gateway_azs`` (available ones).
-- security_group: ``used_by`` [{type, id, name}], ``roles`` (load_balancer, ecs_service,
-  database, cache), ``inbound``/``outbound``: the ingress/egress entries with ``peer_roles``,
-  ``peer_name`` and ``open_to_internet`` resolved.
-- ecs_service: ``task_definition`` (its attributes), ``target_groups``, ``scaling``
-  (min/max capacity and policies, or null), ``subnets``, ``in_public_subnet``, ``alarms``.
+- security_group: ``used_by`` [{type, id, name, role}]: the resources that name it and the
+  network interfaces it is attached to; ``roles``: theirs, merged (load_balancer, ecs_service,
+  database, cache from the resources; from each interface the role of what it is attached to:
+  those four (an ECS task's is ecs_service), gateway_load_balancer, lambda, ec2_instance,
+  nat_gateway, vpc_endpoint or other); ``inbound``/``outbound``: the ingress/egress entries
+  with ``peer_roles``, ``peer_name`` and ``open_to_internet`` resolved.
+- ecs_service: ``task_definition`` (its attributes), ``images`` (per container: container, image,
+  registry ecr/other, account, region, repository, tag, digest, same_account, same_region),
+  ``target_groups``, ``scaling`` (min/max capacity and policies, or null), ``subnets``,
+  ``in_public_subnet``, ``alarms``.
 - rds_instance, elasticache_replication_group, elasticache_cluster: ``subnets``,
   ``in_public_subnet``, ``alarms``.
 - load_balancer: ``listeners``, ``subnets``, ``alarms``; listener: ``load_balancer_name``,
@@ -20,9 +27,13 @@ Each derived field is stored in ``Resource.relations`` and appears flat in the r
   ``path_patterns``, ``host_headers``, ``target_groups`` [{arn, name, port}] it forwards to);
   target_group: ``services``, ``alarms``; ecs_cluster: ``alarms``, ``services``.
 
-``alarms`` lists the CloudWatch metric alarms whose dimensions name the resource, each as
-{name, namespace, metric_name, statistic, comparison_operator, threshold, period,
-evaluation_periods, datapoints_to_alarm, dimensions, actions_enabled, alarm_actions}.
+``subnets`` entries are {id, public, tier, cidr_block, availability_zone, zone_letter}.
+
+``alarms`` lists the CloudWatch metric alarms whose dimensions name the resource (for a
+metric-math alarm, the dimensions of any of its inner metrics), each as {name, namespace,
+metric_name, metrics (the metric-math queries, else []), statistic, comparison_operator,
+threshold, period, evaluation_periods, datapoints_to_alarm, dimensions, actions_enabled,
+alarm_actions}.
 
 ``REQUIRES`` says which collected types each type's document depends on: if any of them failed
 to collect, rules on that type report ``error`` rather than a guess.
@@ -30,6 +41,7 @@ to collect, rules on that type report ``error`` rather than a guess.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
@@ -45,6 +57,19 @@ ROLE_OF_TYPE = {
     "elasticache_replication_group": "cache",
     "elasticache_cluster": "cache",
 }
+# A network interface's role is that of the resource it is attached to (its ``attached_to``);
+# any kind not listed is "other".
+ROLE_OF_ATTACHMENT = {
+    "load_balancer": "load_balancer",
+    "gateway_load_balancer": "gateway_load_balancer",
+    "ecs_task": "ecs_service",
+    "database": "database",
+    "cache": "cache",
+    "lambda": "lambda",
+    "ec2_instance": "ec2_instance",
+    "nat_gateway": "nat_gateway",
+    "vpc_endpoint": "vpc_endpoint",
+}
 
 _NETWORK = {"subnet", "route_table"}
 _ALARMS = {"cloudwatch_alarm"}
@@ -52,7 +77,7 @@ REQUIRES: dict[str, set[str]] = {
     "subnet": _NETWORK,
     "nat_gateway": _NETWORK | {"nat_gateway"},
     "vpc": _NETWORK | {"vpc", "internet_gateway", "nat_gateway"},
-    "security_group": {"security_group", *ROLE_OF_TYPE},
+    "security_group": {"security_group", "network_interface", *ROLE_OF_TYPE},
     "ecs_service": {"ecs_service", "ecs_task_definition", "target_group", "scalable_target"}
     | _NETWORK | _ALARMS,
     "ecs_cluster": {"ecs_cluster", "ecs_service"} | _ALARMS,
@@ -73,6 +98,7 @@ def requires(rtype: str) -> set[str]:
 def _alarm_summary(alarm: Resource) -> dict[str, Any]:
     a = alarm.attributes
     return {"name": alarm.id, "namespace": a.get("namespace"), "metric_name": a.get("metric_name"),
+            "metrics": a.get("metrics") or [],
             "statistic": a.get("statistic") or a.get("extended_statistic"),
             "comparison_operator": a.get("comparison_operator"), "threshold": a.get("threshold"),
             "period": a.get("period"), "evaluation_periods": a.get("evaluation_periods"),
@@ -90,10 +116,12 @@ class _Index:
             self.by_type[r.type].append(r)
             self.by_id[(r.type, r.id)] = r
         self.alarms_by_dim: dict[tuple[str, str], list[Resource]] = defaultdict(list)
+        self.alarm_dims: dict[str, list[dict[str, str]]] = {}
         for alarm in self.by_type["cloudwatch_alarm"]:
-            dims = alarm.attributes.get("dimensions") or {}
-            for k, v in dims.items():
-                self.alarms_by_dim[(k, str(v))].append(alarm)
+            dim_sets = _alarm_dimension_sets(alarm)
+            self.alarm_dims[alarm.id] = dim_sets
+            for k, v in {(k, str(v)) for dims in dim_sets for k, v in dims.items()}:
+                self.alarms_by_dim[(k, v)].append(alarm)
 
     def of(self, rtype: str) -> list[Resource]:
         return self.by_type.get(rtype, [])
@@ -105,11 +133,19 @@ class _Index:
         first_key, first_val = next(iter(required.items()))
         out = []
         for alarm in self.alarms_by_dim.get((first_key, str(first_val)), []):
-            dims = alarm.attributes.get("dimensions") or {}
-            if all(str(dims.get(k)) == str(v) for k, v in required.items()) and \
-                    not any(k in dims for k in forbidden):
+            if any(all(str(dims.get(k)) == str(v) for k, v in required.items())
+                   and not any(k in dims for k in forbidden) for dims in self.alarm_dims[alarm.id]):
                 out.append(_alarm_summary(alarm))
         return sorted(out, key=lambda a: a["name"])
+
+
+def _alarm_dimension_sets(alarm: Resource) -> list[dict[str, str]]:
+    """The dimension sets an alarm watches: its own metric's, or each inner metric's of a
+    metric-math alarm (``Metrics[]``)."""
+    a = alarm.attributes
+    sets = [dict(a.get("dimensions") or {})]
+    sets += [dict(m.get("dimensions") or {}) for m in a.get("metrics") or [] if m.get("dimensions")]
+    return [d for d in sets if d]
 
 
 def _subnet_relations(ix: _Index) -> dict[str, dict[str, Any]]:
@@ -129,6 +165,11 @@ def _subnet_relations(ix: _Index) -> dict[str, dict[str, Any]]:
     return out
 
 
+def zone_letter(zone: str | None) -> str | None:
+    """The letter that ends an availability zone name (us-east-1a -> a), the same in any region."""
+    return zone[-1] if zone and zone[-1].isalpha() else None
+
+
 def _subnet_refs(subnet_ids: Iterable[str], subnets: dict[str, dict], ix: _Index) -> list[dict]:
     refs = []
     for sid in subnet_ids or []:
@@ -136,7 +177,8 @@ def _subnet_refs(subnet_ids: Iterable[str], subnets: dict[str, dict], ix: _Index
         rel = subnets.get(sid, {})
         refs.append({"id": sid, "public": rel.get("public"), "tier": rel.get("tier"),
                      "cidr_block": s.attributes.get("cidr_block") if s else None,
-                     "availability_zone": s.attributes.get("availability_zone") if s else None})
+                     "availability_zone": s.attributes.get("availability_zone") if s else None,
+                     "zone_letter": zone_letter(s.attributes.get("availability_zone") if s else None)})
     return refs
 
 
@@ -156,6 +198,8 @@ def _vpc_relations(ix: _Index, subnets: dict) -> dict[str, dict[str, Any]]:
         out[vpc.id] = {
             "subnet_ids": sorted(s.id for s in own),
             "availability_zones": sorted({s.attributes.get("availability_zone") for s in own} - {None}),
+            "zone_letters": sorted({zone_letter(s.attributes.get("availability_zone")) for s in own} - {None}),
+            **_tier_route_tables(own, subnets),
             "public_subnet_count": sum(1 for s in own if subnets.get(s.id, {}).get("public")),
             "private_subnet_count": sum(1 for s in own if not subnets.get(s.id, {}).get("public")),
             "internet_gateway_attached": any(vpc.id in (g.attributes.get("vpc_ids") or [])
@@ -166,6 +210,17 @@ def _vpc_relations(ix: _Index, subnets: dict) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _tier_route_tables(own: list[Resource], subnets: dict) -> dict[str, Any]:
+    """Which route tables serve the public and the private subnets, and those serving both."""
+    tiers: dict[str, set[str]] = {"public": set(), "private": set()}
+    for s in own:
+        rel = subnets.get(s.id, {})
+        if rel.get("route_table_id"):
+            tiers[rel["tier"]].add(rel["route_table_id"])
+    return {"public_route_table_ids": sorted(tiers["public"]), "private_route_table_ids": sorted(tiers["private"]),
+            "shared_route_table_ids": sorted(tiers["public"] & tiers["private"])}
+
+
 def _nat_relations(nat: Resource, subnets: dict, ix: _Index) -> dict[str, Any]:
     sid = nat.attributes.get("subnet_id")
     subnet = ix.by_id.get(("subnet", sid))
@@ -173,9 +228,16 @@ def _nat_relations(nat: Resource, subnets: dict, ix: _Index) -> dict[str, Any]:
             "availability_zone": subnet.attributes.get("availability_zone") if subnet else None}
 
 
+def _security_group_role(user: Resource) -> str:
+    if user.type == "network_interface":
+        return ROLE_OF_ATTACHMENT.get(user.attributes.get("attached_to"), "other")
+    return ROLE_OF_TYPE[user.type]
+
+
 def _security_group_users(ix: _Index) -> dict[str, list[Resource]]:
+    """The resources that name each group, then the network interfaces it is attached to."""
     users: dict[str, list[Resource]] = defaultdict(list)
-    for rtype in ROLE_OF_TYPE:
+    for rtype in (*ROLE_OF_TYPE, "network_interface"):
         for r in ix.of(rtype):
             a = r.attributes
             ids = a.get("security_group_ids") or a.get("vpc_security_group_ids") or \
@@ -187,7 +249,7 @@ def _security_group_users(ix: _Index) -> dict[str, list[Resource]]:
 
 def _security_group_relations(ix: _Index) -> dict[str, dict[str, Any]]:
     users = _security_group_users(ix)
-    roles = {gid: sorted({ROLE_OF_TYPE[u.type] for u in us}) for gid, us in users.items()}
+    roles = {gid: sorted({_security_group_role(u) for u in us}) for gid, us in users.items()}
 
     def resolve(entries: list[dict]) -> list[dict]:
         out = []
@@ -199,7 +261,8 @@ def _security_group_relations(ix: _Index) -> dict[str, dict[str, Any]]:
                         "open_to_internet": e.get("cidr") in DEFAULT_ROUTES})
         return out
 
-    return {sg.id: {"used_by": [{"type": u.type, "id": u.id, "name": u.name} for u in users.get(sg.id, [])],
+    return {sg.id: {"used_by": [{"type": u.type, "id": u.id, "name": u.name, "role": _security_group_role(u)}
+                                for u in users.get(sg.id, [])],
                     "roles": roles.get(sg.id, []),
                     "inbound": resolve(sg.attributes.get("ingress")),
                     "outbound": resolve(sg.attributes.get("egress"))}
@@ -224,6 +287,22 @@ def _target_group_summary(tg: Resource) -> dict[str, Any]:
             "health_check": a.get("health_check"), "load_balancer_arns": a.get("load_balancer_arns") or []}
 
 
+_ECR_IMAGE = re.compile(r"^(?P<account>[0-9]{12})\.dkr\.ecr(-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?/"
+                        r"(?P<repository>[^:@]+)(:(?P<tag>[^@]+))?(@(?P<digest>.+))?$")
+
+
+def parse_image(image: str | None, account: str, region: str) -> dict[str, Any]:
+    """Where a container image comes from: ECR (its account, region, repository, tag or digest)
+    or another registry; ``same_account``/``same_region`` compare with the audited ones."""
+    m = _ECR_IMAGE.match(image or "")
+    if not m:
+        return {"image": image, "registry": "other", "account": None, "region": None, "repository": None,
+                "tag": None, "digest": None, "same_account": False, "same_region": False}
+    return {"image": image, "registry": "ecr", "account": m["account"], "region": m["region"],
+            "repository": m["repository"], "tag": m["tag"], "digest": m["digest"],
+            "same_account": m["account"] == account, "same_region": m["region"] == region}
+
+
 def _ecs_relations(ix: _Index, subnets: dict, out: dict[tuple[str, str], dict]) -> None:
     scaling = _scaling(ix)
     services_by_cluster: dict[str, list[str]] = defaultdict(list)
@@ -240,6 +319,8 @@ def _ecs_relations(ix: _Index, subnets: dict, out: dict[tuple[str, str], dict]) 
             services_by_tg[tg.id].append({"cluster_name": cluster, "service_name": name})
         out[("ecs_service", svc.id)] = {
             "task_definition": dict(td.attributes) if td else None,
+            "images": [{"container": c.get("name"), **parse_image(c.get("image"), svc.account, svc.region)}
+                       for c in (td.attributes.get("containers") or [] if td else [])],
             "target_groups": [_target_group_summary(tg) for tg in tgs],
             "scaling": scaling.get((cluster, name)),
             **_placement((a.get("network") or {}).get("subnet_ids"), subnets, ix),

@@ -32,3 +32,10 @@ def failing(report: dict) -> dict[str, list[dict]]:
         if f["status"] == "fail":
             out.setdefault(f["rule_id"], []).append(f)
     return out
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    """``auditor ARGS``: exit code, stdout, stderr."""
+    code = cli.main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -64,6 +64,58 @@ def test_security_group_roles_and_resolved_peers():
     assert r[("ecs_service", "svc")].relations["in_public_subnet"] is False
 
 
+def _eni(rid, attached_to, groups, **attributes):
+    return res("network_interface", rid, attached_to=attached_to, security_group_ids=groups, **attributes)
+
+
+def test_security_group_roles_from_network_interfaces():
+    """Every interface a group is attached to gives it the role of what the interface belongs to,
+    merged with the roles of the collected resources that name the group."""
+    resources = [
+        res("security_group", "sg-clb", ingress=[{"cidr": "0.0.0.0/0", "source_kind": "cidr", "from_port": 443}]),
+        res("security_group", "sg-web", ingress=[{"cidr": "0.0.0.0/0", "source_kind": "cidr", "from_port": 22}]),
+        res("security_group", "sg-app", ingress=[{"group_id": "sg-clb", "source_kind": "group"}]),
+        res("security_group", "sg-db", ingress=[{"group_id": "sg-app", "source_kind": "group"}]),
+        res("security_group", "sg-misc"),
+        res("security_group", "sg-unused"),
+        # a Classic Load Balancer: no load_balancer resource (ELBv2 only), only its interfaces
+        _eni("eni-clb-a", "load_balancer", ["sg-clb"], description="ELB web-classic"),
+        _eni("eni-clb-b", "load_balancer", ["sg-clb"], description="ELB web-classic"),
+        _eni("eni-web", "ec2_instance", ["sg-web"], instance_id="i-0web"),
+        res("ecs_service", "svc", cluster_name="c", service_name="s", network={"security_group_ids": ["sg-app"]}),
+        _eni("eni-task", "ecs_task", ["sg-app"]),
+        _eni("eni-fn", "lambda", ["sg-app"]),
+        res("rds_instance", "db", vpc_security_group_ids=["sg-db"]),
+        _eni("eni-db", "database", ["sg-db"]),
+        _eni("eni-vpce", "vpc_endpoint", ["sg-misc"]),
+        _eni("eni-gwlb", "gateway_load_balancer", ["sg-misc"]),
+        _eni("eni-nat", "nat_gateway", ["sg-misc"]),
+        _eni("eni-efs", "other", ["sg-misc"]),
+        _eni("eni-new", "some_future_kind", ["sg-misc"]),
+        _eni("eni-bare", "other", []),
+    ]
+    r = {sg: rel.relations for (t, sg), rel in by_key(derive(resources)).items() if t == "security_group"}
+    assert r["sg-clb"]["roles"] == ["load_balancer"]
+    assert r["sg-clb"]["used_by"] == [
+        {"type": "network_interface", "id": "eni-clb-a", "name": "eni-clb-a", "role": "load_balancer"},
+        {"type": "network_interface", "id": "eni-clb-b", "name": "eni-clb-b", "role": "load_balancer"}]
+    assert r["sg-web"]["roles"] == ["ec2_instance"]
+    # the service and its tasks: ecs_service still, merged with the Lambda that shares the group
+    assert r["sg-app"]["roles"] == ["ecs_service", "lambda"]
+    assert [(u["type"], u["id"], u["role"]) for u in r["sg-app"]["used_by"]] == [
+        ("ecs_service", "svc", "ecs_service"), ("network_interface", "eni-task", "ecs_service"),
+        ("network_interface", "eni-fn", "lambda")]
+    assert r["sg-app"]["inbound"][0]["peer_roles"] == ["load_balancer"]
+    assert r["sg-db"]["roles"] == ["database"]
+    assert r["sg-db"]["inbound"][0]["peer_roles"] == ["ecs_service", "lambda"]
+    assert r["sg-misc"]["roles"] == ["gateway_load_balancer", "nat_gateway", "other", "vpc_endpoint"]
+    assert (r["sg-unused"]["roles"], r["sg-unused"]["used_by"]) == ([], [])
+
+
+def test_security_group_relations_require_network_interfaces():
+    assert "network_interface" in requires("security_group")
+
+
 def test_alarms_attach_by_dimensions():
     resources = [
         res("rds_instance", "db"),

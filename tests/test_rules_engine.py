@@ -117,7 +117,8 @@ def test_evaluate_applies_selector_scope_and_per_environment_params():
         _db("other-app", "production", project="other", instance_class="x", multi_az=False),
     ])
     findings = {f.resource["id"]: f for f in RuleSet([_pack()]).evaluate(snap)}
-    assert set(findings) == {"good", "bad"}
+    assert set(findings) == {"good", "bad", "(none in t/staging)"}
+    assert findings["(none in t/staging)"].status == "skip"   # production only: staging is not asked
     assert findings["good"].status == "pass"
     bad = findings["bad"]
     assert bad.status == "fail"
@@ -129,7 +130,8 @@ def test_evaluate_applies_selector_scope_and_per_environment_params():
 def test_param_override_from_command_line():
     snap = Snapshot("1", "r", [_db("x", "production", project="renamed", instance_class="db.t4g.small",
                                    multi_az=True)])
-    assert RuleSet([_pack()]).evaluate(snap) == []
+    [nothing] = RuleSet([_pack()]).evaluate(snap)
+    assert (nothing.status, nothing.deployment) == ("skip", None)
     [f] = RuleSet([_pack()], {"project": "renamed"}).evaluate(snap)
     assert f.status == "pass"
 
@@ -138,7 +140,7 @@ def test_when_absent_fail_reports_what_was_expected():
     pack = _pack(when_absent="fail")
     [f] = RuleSet([pack]).evaluate(Snapshot("1", "r", []))
     assert f.status == "fail" and f.resource["id"] == "(none)"
-    assert f.expected == 'a rds_instance where environment == "production"'
+    assert f.expected == 'a rds_instance where environment == "production" (no t deployment in the account)'
 
 
 def test_failed_collector_turns_findings_into_errors_never_pass():

@@ -32,7 +32,7 @@ class Collector:
 
 
 REGISTRY: dict[str, Collector] = {}
-RESERVED_KEYS = frozenset({"type", "id", "arn", "name", "account", "region", "tags", "environment"})
+RESERVED_KEYS = frozenset({"type", "id", "arn", "name", "account", "region", "tags", "environment", "deployment"})
 
 
 def collector(service: str, *produces: str):

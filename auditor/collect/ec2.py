@@ -1,4 +1,5 @@
-"""EC2 networking: VPCs, subnets, route tables, internet and NAT gateways, security groups.
+"""EC2 networking: VPCs, subnets, route tables, internet and NAT gateways, security groups,
+network interfaces.
 
 Every resource carries its tags (``name`` is the Name tag; security groups fall back to the
 group name) and ``owner_id``. Resource types and their attributes:
@@ -21,9 +22,19 @@ group name) and ``owner_id``. Resource types and their attributes:
   protocol number as a string), from_port, to_port (int; None when protocol is "-1" or the
   port is absent), source_kind (cidr, cidr_ipv6, group, prefix_list), cidr, group_id,
   group_owner_id, prefix_list_id, description}.
+- ``network_interface`` (every elastic network interface, those that AWS services create in the
+  VPC included): owner_id, interface_type, description, status, requester_id (the account or
+  service alias that created it), requester_managed, vpc_id, subnet_id, availability_zone,
+  private_ip_address, public_ip (the primary address's association), public_ips (every
+  associated public IPv4 address), ipv6_addresses, source_dest_check, security_group_ids,
+  instance_id, instance_owner_id, attachment_status (the attachment's; None when detached), and
+  ``attached_to``: the kind of resource behind it (:func:`interface_kind`): load_balancer
+  (Application, Network or Classic Load Balancer), gateway_load_balancer, ecs_task, database
+  (RDS), cache (ElastiCache), lambda, nat_gateway, vpc_endpoint, ec2_instance or other.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -250,4 +261,112 @@ def security_groups(ctx: CollectContext) -> Iterator[Resource]:
             vpc_id=g.get("VpcId"),
             ingress=_permissions(g.get("IpPermissions")),
             egress=_permissions(g.get("IpPermissionsEgress")),
+        )
+
+
+# InterfaceType values that AWS sets on the interfaces its services create (a caller can only
+# create interface, efa, efa-only and trunk ones). The API model spells the NAT gateway's
+# ``natGateway``; DescribeNetworkInterfaces answers (and filters on) ``nat_gateway``.
+_KIND_OF_INTERFACE_TYPE = {
+    "load_balancer": "load_balancer",
+    "network_load_balancer": "load_balancer",
+    "gateway_load_balancer": "gateway_load_balancer",
+    "gateway_load_balancer_endpoint": "vpc_endpoint",
+    "vpc_endpoint": "vpc_endpoint",
+    "lambda": "lambda",
+    "nat_gateway": "nat_gateway",
+    "natGateway": "nat_gateway",
+}
+# Types that say nothing of the resource behind: the description, requester and attachment do.
+# Any other type (transit_gateway, api_gateway_managed, quicksight, efs, ...) is another AWS
+# service's interface: ``other``.
+_PLAIN_INTERFACE_TYPES = frozenset({"interface", "efa", "efa-only", "trunk", "branch"})
+# Service aliases in RequesterId (AWS sets it; a caller cannot choose it).
+_KIND_OF_REQUESTER = {
+    "amazon-elb": "load_balancer",
+    "amazon-rds": "database",
+    "amazon-ecs": "ecs_task",
+}
+# Descriptions the services give their interfaces, matched from the start.
+_KIND_OF_DESCRIPTION = (
+    (re.compile(r"ELB (app|net)/"), "load_balancer"),        # ELB app/<name>/<id>, ELB net/<name>/<id>
+    (re.compile(r"ELB gwy/"), "gateway_load_balancer"),
+    (re.compile(r"ELB [A-Za-z0-9-]+$"), "load_balancer"),    # a Classic Load Balancer: ELB <name>
+    (re.compile(r"arn:aws[a-z-]*:ecs:"), "ecs_task"),         # the task's attachment ARN
+    (re.compile(r"RDSNetworkInterface$"), "database"),
+    (re.compile(r"ElastiCache "), "cache"),                   # ElastiCache <cluster-id>
+    (re.compile(r"AWS Lambda VPC ENI"), "lambda"),
+    (re.compile(r"Interface for NAT Gateway "), "nat_gateway"),
+    (re.compile(r"VPC Endpoint Interface "), "vpc_endpoint"),
+)
+
+
+def interface_kind(ni: Mapping[str, Any]) -> str:
+    """What a network interface (a DescribeNetworkInterfaces ``NetworkInterface``) belongs to.
+
+    In order: an interface type that names a service; the service's description; a service
+    alias as requester; an attachment to an EC2 instance (``ec2_instance``); else ``other``.
+    A description counts only on a requester-managed interface (one that a service created and
+    whose description nobody can change), except an ECS task's attachment ARN, which also names
+    awsvpc task interfaces on EC2 container instances: an interface that the account created
+    and described "ELB proxy" is no load balancer's.
+    """
+    itype = ni.get("InterfaceType")
+    if itype in _KIND_OF_INTERFACE_TYPE:
+        return _KIND_OF_INTERFACE_TYPE[itype]
+    if itype and itype not in _PLAIN_INTERFACE_TYPES:
+        return "other"
+    description = ni.get("Description") or ""
+    for pattern, kind in _KIND_OF_DESCRIPTION:
+        if pattern.match(description) and (ni.get("RequesterManaged") or kind == "ecs_task"):
+            return kind
+    requester = ni.get("RequesterId")
+    if requester in _KIND_OF_REQUESTER:
+        return _KIND_OF_REQUESTER[requester]
+    instance_id = (ni.get("Attachment") or {}).get("InstanceId") or ""
+    return "ec2_instance" if instance_id.startswith("i-") else "other"
+
+
+def _public_ips(ni: Mapping[str, Any]) -> list[str]:
+    """Every public IPv4 address associated with the interface, the primary address's first."""
+    ips = [(ni.get("Association") or {}).get("PublicIp")]
+    ips += [(a.get("Association") or {}).get("PublicIp") for a in ni.get("PrivateIpAddresses") or []]
+    return list(dict.fromkeys(ip for ip in ips if ip))
+
+
+@collector("ec2", "network_interface")
+def network_interfaces(ctx: CollectContext) -> Iterator[Resource]:
+    # Explicit pages: without MaxResults, AWS answers in one piece, or not at all when the account
+    # has many interfaces. Interfaces of AWS-managed resources are hidden when the account's
+    # managed-resource visibility says so, unless asked for (a parameter newer botocore knows).
+    inputs = ctx.client("ec2").meta.service_model.operation_model("DescribeNetworkInterfaces").input_shape
+    kwargs: dict[str, Any] = {"PaginationConfig": {"PageSize": 1000}}
+    if "IncludeManagedResources" in inputs.members:
+        kwargs["IncludeManagedResources"] = True
+    for ni in ctx.paginate("ec2", "describe_network_interfaces", "NetworkInterfaces", **kwargs):
+        tags = tag_dict(ni.get("TagSet"))
+        nid = ni["NetworkInterfaceId"]
+        attachment = ni.get("Attachment") or {}
+        yield ctx.resource(
+            "network_interface", nid, arn=_arn(ctx, "network-interface", nid, ni.get("OwnerId")),
+            name=tags.get("Name"), tags=tags,
+            owner_id=ni.get("OwnerId"),
+            interface_type=ni.get("InterfaceType"),
+            description=ni.get("Description") or None,
+            status=ni.get("Status"),
+            requester_id=ni.get("RequesterId"),
+            requester_managed=bool(ni.get("RequesterManaged", False)),
+            vpc_id=ni.get("VpcId"),
+            subnet_id=ni.get("SubnetId"),
+            availability_zone=ni.get("AvailabilityZone"),
+            private_ip_address=ni.get("PrivateIpAddress"),
+            public_ip=(ni.get("Association") or {}).get("PublicIp"),
+            public_ips=_public_ips(ni),
+            ipv6_addresses=[a["Ipv6Address"] for a in ni.get("Ipv6Addresses") or [] if a.get("Ipv6Address")],
+            source_dest_check=_bool(ni.get("SourceDestCheck")),
+            security_group_ids=[g["GroupId"] for g in ni.get("Groups") or [] if g.get("GroupId")],
+            instance_id=attachment.get("InstanceId"),
+            instance_owner_id=attachment.get("InstanceOwnerId"),
+            attachment_status=attachment.get("Status"),
+            attached_to=interface_kind(ni),
         )

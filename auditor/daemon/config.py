@@ -117,6 +117,7 @@ class DaemonConfig(BaseSettings):
     architecture: str | None = None
     environment: str | None = None
     environment_tag: str = "Environment"
+    baseline: Literal["deployments", "account"] = "deployments"   # what the baseline rules judge
     region: str | None = None
     profile: str | None = None
     rules: Annotated[tuple[Path, ...], NoDecode] = ()
@@ -170,7 +171,7 @@ class DaemonConfig(BaseSettings):
                             region=self.region, profile=self.profile, rule_paths=tuple(self.rules),
                             params=dict(self.params), environment_tag=self.environment_tag,
                             max_attempts=self.max_attempts, workers=self.workers, waivers=self.waivers,
-                            prices=self.cost.prices, alb_lcu=self.cost.alb_lcu)
+                            prices=self.cost.prices, alb_lcu=self.cost.alb_lcu, baseline=self.baseline)
 
     def summary(self) -> dict[str, Any]:
         """What the start-up log line shows: the settings, with parameter values left out."""

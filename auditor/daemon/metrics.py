@@ -25,8 +25,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from .. import __version__
-from ..cost.deployment import budget_rule_id
-from ..model import SEVERITIES, STATUSES
+from ..coverage import rule_coverage
+from ..model import SEVERITIES, SKIP_NOTHING, SKIP_OUT_OF_SCOPE, STATUSES
 
 if TYPE_CHECKING:
     from ..audit import AuditResult
@@ -55,6 +55,10 @@ def cut(value: object, limit: int = LABEL_VALUE_LIMIT) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
+SKIP_FIELDS = ((SKIP_NOTHING, "nothing_in"), (SKIP_OUT_OF_SCOPE, "out_of_scope_in"))
+"""Each skip reason and the RuleCoverage field that lists its deployments."""
+
+
 @dataclass(frozen=True)
 class AuditMetrics:
     """What one evaluated audit (outcome success or incomplete) exports."""
@@ -62,6 +66,8 @@ class AuditMetrics:
     labels: Labels
     finished_at: float
     rule_results: Series          # (rule_id, pack, severity, status) -> findings
+    rule_resources: Series        # (rule_id, pack, severity) -> resources judged (0: applied to nothing)
+    rule_skips: Series            # (rule_id, pack, severity, reason) -> deployments the rule judged nothing in
     findings: Series              # (severity, status) -> findings
     failing: tuple[Labels, ...]   # (rule_id, severity, resource_type, resource_id, resource_name, expected, actual)
     dropped: int                  # failing findings left out by the cap
@@ -86,14 +92,12 @@ class AuditMetrics:
             for status in STATUSES:
                 rule_results.append(((cr.rule.id, cr.pack or "", cr.rule.severity, status),
                                      float(by_rule[(cr.rule.id, status)])))
-        for selector in ruleset.selectors:   # the budget rule of each pack that documents one
-            budget, rule_id = selector.pack.budget, budget_rule_id(selector.pack.pack)
-            if budget is None or rule_id in seen:
-                continue
-            seen.add(rule_id)
-            for status in STATUSES:
-                rule_results.append(((rule_id, selector.pack.pack, budget.severity, status),
-                                     float(by_rule[(rule_id, status)])))
+        coverage = {c.rule_id: c for c in rule_coverage(result.findings)}
+        rules = [(rule_id, pack, severity) for (rule_id, pack, severity, status), _ in rule_results
+                 if status == STATUSES[0]]
+        rule_resources = tuple((r, float(coverage[r[0]].resources if r[0] in coverage else 0)) for r in rules)
+        rule_skips = tuple(((*r, reason), float(len(getattr(coverage[r[0]], field)) if r[0] in coverage else 0))
+                           for r in rules for reason, field in SKIP_FIELDS)
         by_severity = Counter((f.severity, f.status) for f in result.findings)
         findings = tuple(((sev, st), float(by_severity[(sev, st)])) for sev in SEVERITIES for st in STATUSES)
 
@@ -117,7 +121,8 @@ class AuditMetrics:
         return cls(
             labels=common_labels(result.account, result.region, result.architecture, result.environment),
             finished_at=finished_at,
-            rule_results=tuple(rule_results), findings=findings, failing=kept,
+            rule_results=tuple(rule_results), rule_resources=rule_resources, rule_skips=rule_skips,
+            findings=findings, failing=kept,
             dropped=len(series) - len(kept),
             resources=tuple(((t,), float(n)) for t, n in sorted(counts.items())),
             collector_seconds=tuple(((name,), float(s)) for name, s in sorted(durations.items())),
@@ -292,6 +297,15 @@ class AuditCollector(Collector):
         yield _gauge("auditor_rule_results", "Findings of each rule in the last audit, by status.",
                      c + ("rule_id", "pack", "severity", "status"),
                      [(r.labels + k, v) for k, v in r.rule_results] if r else [])
+        yield _gauge("auditor_rule_resources",
+                     "Resources each rule judged in the last audit (0: the rule applied to nothing).",
+                     c + ("rule_id", "pack", "severity"),
+                     [(r.labels + k, v) for k, v in r.rule_resources] if r else [])
+        yield _gauge("auditor_rule_skipped_deployments",
+                     "Deployments each rule judged nothing in, in the last audit, by reason: nothing (no resource "
+                     "to judge) or out_of_scope (the rule does not ask that environment).",
+                     c + ("rule_id", "pack", "severity", "reason"),
+                     [(r.labels + k, v) for k, v in r.rule_skips] if r else [])
         yield _gauge("auditor_findings", "Findings of the last audit by severity and status.",
                      c + ("severity", "status"), [(r.labels + k, v) for k, v in r.findings] if r else [])
         yield _gauge("auditor_failing_finding",
@@ -318,7 +332,8 @@ class AuditCollector(Collector):
                      "Estimate lines whose price is unknown (the estimate is then a lower bound).", c, cost.unpriced)
         yield _gauge("auditor_cost_budget_monthly_usd", "Documented monthly budget of each deployment.", c, cost.budget)
         yield _gauge("auditor_cost_budget_limit_monthly_usd",
-                     "Budget plus tolerance: the budget rule fails when the estimate exceeds it.", c, cost.budget_limit)
+                     "Documented total plus tolerance (for reference: the budget rule judges the cost table's rows).",
+                     c, cost.budget_limit)
         yield _gauge("auditor_cost_actual_month_to_date_usd",
                      "Month-to-date spend from Cost Explorer by service (only when cost.actual_spend is enabled).",
                      c + ("service",), cost.actual)

@@ -77,10 +77,18 @@ def _deployment(out: Any, cost: DeploymentCost, d: dict[str, Any]) -> None:
     if cost.budget:
         b = cost.budget
         verdict = {"pass": ("within budget", "green"), "fail": ("OVER BUDGET", "bold red"),
-                   "error": ("cannot tell", "yellow"), "waived": ("over budget (waived)", "yellow")}
+                   "error": ("cannot tell", "yellow"), "skip": ("cannot tell", "yellow"),
+                   "waived": ("over budget (waived)", "yellow")}
         word, style = verdict.get(d["budget_status"] or "", ("-", ""))
         out.print(Text.assemble("budget ", (usd(b.monthly_usd), "bold"), f" + {b.tolerance:.0%} = {usd(b.limit_usd)}: ",
                                 (word, style), f'   document: "{b.quote}"'))
+        for row in d["rows"]:
+            out.print(Text.assemble(f"  {row['item']}: {usd(row['estimated_usd'])} estimated, "
+                                    f"{usd(row['documented_usd'])} documented + {row['tolerance']:.0%} = "
+                                    f"{usd(row['limit_usd'])} ",
+                                    ("within", "green") if row["within"] else ("over", "bold red")))
+        for line in d["unitemized"]:
+            out.print(Text(f"  not in the document's cost table: {line}", style="dim"))
     else:
         out.print(Text("no documented budget for this environment", style="dim"))
     out.print()

@@ -8,6 +8,7 @@ from typing import Any
 from .. import __version__
 from ..audit import AuditResult
 from ..changes import report_section as changes_section
+from ..coverage import summary as coverage_summary
 from ..model import SEVERITIES, STATUSES
 from .cost import cost_document
 
@@ -25,6 +26,7 @@ def summary(result: AuditResult) -> dict[str, Any]:
         "by_severity": by_severity,
         "rules": len({f.rule_id for f in result.findings}),
         "resources": result.snapshot.counts(),
+        "coverage": coverage_summary(result.findings),
     }
 
 

@@ -10,14 +10,14 @@ from ..model import Finding
 
 def _case_name(f: Finding) -> str:
     r = f.resource
-    return f"{f.rule_id} [{r.get('name') or r.get('id')}]"
+    return f"{f.rule_id} [{r.get('name') or r.get('id')}]" + (f" ({f.deployment})" if f.deployment else "")
 
 
 def to_junit(result: AuditResult) -> str:
     suites = ET.Element("testsuites", name="auditor", tests=str(len(result.findings)),
                         failures=str(sum(f.status == "fail" for f in result.findings)),
                         errors=str(sum(f.status == "error" for f in result.findings)),
-                        skipped=str(sum(f.status == "waived" for f in result.findings)),
+                        skipped=str(sum(f.status in ("waived", "skip") for f in result.findings)),
                         time=f"{result.duration_seconds:.3f}")
     by_pack: dict[str, list[Finding]] = defaultdict(list)
     for f in result.findings:
@@ -26,7 +26,7 @@ def to_junit(result: AuditResult) -> str:
         suite = ET.SubElement(suites, "testsuite", name=pack, tests=str(len(findings)),
                               failures=str(sum(f.status == "fail" for f in findings)),
                               errors=str(sum(f.status == "error" for f in findings)),
-                              skipped=str(sum(f.status == "waived" for f in findings)),
+                              skipped=str(sum(f.status in ("waived", "skip") for f in findings)),
                               timestamp=result.started_at)
         for f in findings:
             case = ET.SubElement(suite, "testcase", classname=f"{pack}.{f.resource['type']}",
@@ -35,6 +35,8 @@ def to_junit(result: AuditResult) -> str:
                 w = f.waiver or {}
                 ET.SubElement(case, "skipped", message=f"waived until {w.get('expires')} by {w.get('owner')}: "
                                                        f"{w.get('reason')} ({w.get('source')})")
+            if f.status == "skip":   # the rule judged nothing here: say why
+                ET.SubElement(case, "skipped", message=f.message)
             if f.status in ("fail", "error"):
                 el = ET.SubElement(case, "failure" if f.status == "fail" else "error",
                                    message=f.message, type=f.severity)

@@ -6,6 +6,7 @@ from itertools import groupby
 import jinja2
 
 from ..audit import AuditResult
+from ..coverage import applied_to_nothing
 from ..model import SEVERITIES
 from .cost import cost_document
 from .json_report import summary
@@ -32,4 +33,5 @@ def to_markdown(result: AuditResult) -> str:
         r=result, s=summary(result), failing=grouped, cost=cost_document(result),
         errored=[f for f in result.findings if f.status == "error"],
         waived=[f for f in result.findings if f.status == "waived"],
+        nothing=applied_to_nothing(result.findings, result.architecture_packs),
         passing=[f for f in result.findings if f.status == "pass"])

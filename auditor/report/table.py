@@ -10,6 +10,7 @@ from rich.text import Text
 from ..audit import AuditResult
 from ..changes import counts as change_counts
 from ..cost.estimate import usd
+from ..coverage import applied_to_nothing
 from ..model import SEVERITIES, Finding
 from .console import make_console
 from .json_report import summary
@@ -51,6 +52,7 @@ def to_table(result: AuditResult, color: bool = False) -> str:
                       Text(f"{doc.get('file', '')}\n\"{doc.get('quote', '')}\""))
         out.print(t)
     _waivers(out, result)
+    _applied_to_nothing(out, result)
     _changes(out, result)
     _costs(out, result)
     errored = [f for f in result.findings if f.status == "error"]
@@ -58,12 +60,29 @@ def to_table(result: AuditResult, color: bool = False) -> str:
         out.print(Text(f"{len(errored)} checks not evaluated because collection failed "
                        f"(see the table above).", style="red"))
     by = s["by_status"]
+    silent = {f.rule_id for f in applied_to_nothing(result.findings, result.architecture_packs)}
     out.print(Text.assemble(("Summary: ", "bold"), (f"{by['fail']} failing", "red" if by["fail"] else ""),
                             ", ", (f"{by['error']} errors", "red" if by["error"] else ""),
                             f", {by['waived']} waived" if by["waived"] or result.waivers else "",
                             f", {by['pass']} passing across {s['rules']} rules and "
-                            f"{sum(s['resources'].values())} resources"))
+                            f"{sum(s['resources'].values())} resources",
+                            (f"; {len(silent)} pack rule(s) applied to nothing in a deployment", "yellow")
+                            if silent else ""))
     return buf.getvalue()
+
+
+def _applied_to_nothing(out: Console, result: AuditResult) -> None:
+    """Pack rules that found nothing to judge in a deployment: not a pass, and never silent."""
+    silent = applied_to_nothing(result.findings, result.architecture_packs)
+    if not silent:
+        return
+    t = Table(title=f"APPLIED TO NOTHING ({len(silent)}): these rules judged no resource",
+              title_style="yellow", title_justify="left", expand=True)
+    for col, ratio in (("rule", 3), ("deployment", 2), ("looked for", 5)):
+        t.add_column(col, ratio=ratio, overflow="fold")
+    for f in silent:
+        t.add_row(Text(f.rule_id), Text(f.deployment or "-"), Text(f"{f.expected}: {f.actual}"))
+    out.print(t)
 
 
 def _costs(out: Console, result: AuditResult) -> None:

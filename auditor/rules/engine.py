@@ -2,19 +2,22 @@
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import jmespath
 
-from ..model import Finding, Resource, Snapshot
+from ..deployments import MEMBERSHIP_TYPES, Deployment, derive_deployments
+from ..model import SKIP_NOTHING, SKIP_OUT_OF_SCOPE, Finding, FrozenDict, Resource, Snapshot
 from ..relations import requires
 from .loader import LoadedPack
 from .operators import OPERATORS, SYMBOLS
 from .schema import Condition, Pack, Rule
 
 MAX_RENDER = 300
+BASELINE_SCOPES = ("deployments", "account")
 
 
 def _compact(value: Any) -> Any:
@@ -145,7 +148,12 @@ class CompiledRule:
     selector: list[Check]
     scope: list[Check]
     checks: list[Check]
-    scope_text: list[str] = field(default_factory=list)
+    environment_scope: list[Check] = field(default_factory=list)   # scope conditions on `environment` alone
+
+    def scoped_out(self, environment: str | None) -> bool:
+        """The rule's scope excludes this environment whatever the resource."""
+        doc = {"environment": environment}
+        return any(c(doc, self.resolver(environment)) for c in self.environment_scope)
 
     def resolver(self, environment: str | None) -> Callable[[Any], Any]:
         return lambda name: self.params.get(name, environment)
@@ -182,16 +190,31 @@ class TestResult:
 
 @dataclass(frozen=True)
 class PackSelector:
-    """An architecture pack's selector with its parameters: which resources form its deployment."""
+    """An architecture pack's selector with its parameters: which resources seed its deployments."""
 
     pack: Pack
     source: str
     params: Params
     checks: list[Check]
+    keys: tuple[Any, ...] = ()   # compiled JMESPath of the selector's leaf keys (e.g. tags.Project)
 
     def matches(self, doc: Mapping[str, Any]) -> bool:
         environment = doc.get("environment")
         return all(not c(doc, lambda name: self.params.get(name, environment)) for c in self.checks)
+
+    def tagged(self, doc: Mapping[str, Any]) -> bool:
+        """The document has a value at every key the selector reads (it says whose it is)."""
+        return bool(self.keys) and all(k.search(doc) not in (None, "", []) for k in self.keys)
+
+
+def _leaf_keys(conditions: Iterable[Condition]) -> list[str]:
+    keys: list[str] = []
+    for c in conditions:
+        if c.op is not None and c.key:
+            keys.append(c.key)
+        for sub in (c.all, c.any, c.none):
+            keys += _leaf_keys(sub or [])
+    return keys
 
 
 class RuleSet:
@@ -206,22 +229,40 @@ class RuleSet:
             params = Params(pack, {k: v for k, v in (overrides or {}).items() if k in pack.params})
             selector = [compile_condition(c) for c in pack.selector]
             if selector:
-                self.selectors.append(PackSelector(pack, str(lp.path), params, selector))
+                self.selectors.append(PackSelector(pack, str(lp.path), params, selector,
+                                                   tuple(jmespath.compile(k) for k in _leaf_keys(pack.selector))))
             for rule in pack.rules:
                 self.rules.append(CompiledRule(
                     rule, pack.pack, str(lp.path), params, selector,
                     [compile_condition(c) for c in rule.scope],
-                    [compile_condition(c) for c in rule.assert_]))
+                    [compile_condition(c) for c in rule.assert_],
+                    [compile_condition(c) for c in rule.scope if c.key == "environment"]))
 
     @property
     def resource_types(self) -> set[str]:
         return {t for r in self.rules for t in requires(r.rule.resource)}
 
-    def evaluate(self, snapshot: Snapshot) -> list[Finding]:
-        failed = snapshot.failed_types()
+    def deployments(self, snapshot: Snapshot) -> list[Deployment]:
+        """The packs' deployments in ``snapshot``, derived once per snapshot and rule set."""
+        key = ("deployments", tuple((s.pack.pack, id(s.params)) for s in self.selectors))
+        return snapshot.memo(key, lambda: derive_deployments(snapshot, self.selectors))
+
+    def evaluate(self, snapshot: Snapshot, baseline: str = "deployments") -> list[Finding]:
+        """Every rule's findings. Pack rules judge each of their pack's deployments; rules of a
+        pack without selector (the baseline) judge the members of all deployments, or the whole
+        account when ``baseline`` is ``"account"`` or no pack has a selector."""
+        if baseline not in BASELINE_SCOPES:
+            raise ValueError(f"baseline must be one of {BASELINE_SCOPES}")
+        view = _View(snapshot, self.deployments(snapshot))
+        account_wide = baseline == "account" or not self.selectors
         findings: list[Finding] = []
         for cr in self.rules:
-            findings.extend(_evaluate_rule(cr, snapshot, failed))
+            if cr.selector and cr.rule.pack_selector:
+                findings.extend(_judge_pack_rule(cr, view, by_name=False))
+            elif cr.selector:
+                findings.extend(_judge_pack_rule(cr, view, by_name=True))
+            else:
+                findings.extend(_judge_shared_rule(cr, view, account_wide))
         return findings
 
     def run_tests(self) -> list[TestResult]:
@@ -235,48 +276,176 @@ class RuleSet:
 
 def _with_params(cr: CompiledRule, overrides: Mapping[str, Any]) -> CompiledRule:
     return CompiledRule(cr.rule, cr.pack, cr.source, cr.params.with_overrides(overrides),
-                        cr.selector, cr.scope, cr.checks)
+                        cr.selector, cr.scope, cr.checks, cr.environment_scope)
 
 
 def _finding(cr: CompiledRule, resource: Mapping[str, Any], status: str, expected: Any,
-             actual: Any, message: str) -> Finding:
+             actual: Any, message: str, deployment: str | None = None, skip: str | None = None) -> Finding:
     r = cr.rule
     return Finding(rule_id=r.id, title=r.title, severity=r.severity, status=status,
                    resource=resource, expected=expected, actual=actual, message=message,
-                   doc=r.doc.model_dump(exclude_none=True), remediation=r.remediation, pack=cr.pack)
+                   doc=r.doc.model_dump(exclude_none=True), remediation=r.remediation, pack=cr.pack,
+                   deployment=deployment, skip=skip)
 
 
-def _missing_ref(snapshot: Snapshot, rtype: str) -> dict[str, Any]:
-    return {"type": rtype, "id": "(none)", "arn": None, "name": None,
-            "region": snapshot.region, "account": snapshot.account}
+def missing_ref(snapshot: Snapshot, rtype: str, deployment: str | None = None) -> dict[str, Any]:
+    """The resource block of a finding about something absent (in one deployment)."""
+    return {"type": rtype, "id": f"(none in {deployment})" if deployment else "(none)", "arn": None,
+            "name": None, "region": snapshot.region, "account": snapshot.account}
 
 
-def _evaluate_rule(cr: CompiledRule, snapshot: Snapshot, failed: Mapping[str, list]) -> list[Finding]:
-    rule = cr.rule
-    errors = [e for t in sorted(requires(rule.resource)) for e in failed.get(t, [])]
-    candidates: list[Resource] = [r for r in snapshot.of_type(rule.resource)
-                                  if cr.applies(snapshot.document(r))]
-    if errors:
-        reason = "; ".join(f"{e.service}:{e.operation} failed ({e.code}: {e.message})"
-                           for e in {(e.service, e.operation, e.code): e for e in errors}.values())
-        refs = [r.ref for r in candidates] or [_missing_ref(snapshot, rule.resource)]
-        return [_finding(cr, ref, "error", None, None, f"cannot evaluate: {reason}") for ref in refs]
-    if not candidates:
-        if rule.when_absent == "fail":
-            resolve = cr.resolver(None)
-            wanted = " and ".join(describe(c, resolve) for c in rule.scope) or "any"
-            return [_finding(cr, _missing_ref(snapshot, rule.resource), "fail",
-                             f"a {rule.resource} where {wanted}", f"no such {rule.resource}",
-                             f"{rule.title}: no {rule.resource} where {wanted}")]
-        return []
+class _View:
+    """The snapshot as rules see it: deployments and each member's document within its deployment."""
+
+    def __init__(self, snapshot: Snapshot, deployments: list[Deployment]):
+        self.snapshot = snapshot
+        self.deployments = deployments
+        self.failed = snapshot.failed_types()
+        self.holders: dict[tuple[str, str], list[str]] = defaultdict(list)   # deployment keys
+        for d in deployments:
+            for r in d.resources():
+                self.holders[(r.type, r.id)].append(d.key)
+        self.membership_failed = sorted(set(self.failed) & MEMBERSHIP_TYPES)
+        self._docs: dict[tuple[str, str, str], Mapping[str, Any]] = {}
+
+    def document(self, r: Resource, deployment: Deployment | None) -> Mapping[str, Any]:
+        if deployment is None:
+            return self.snapshot.document(r)
+        key = (r.type, r.id, deployment.key)
+        doc = self._docs.get(key)
+        if doc is None:
+            doc = self._docs[key] = FrozenDict({**self.snapshot.document(r), "deployment": deployment.key,
+                                                "environment": r.environment or deployment.environment})
+        return doc
+
+    def of_pack(self, pack: str) -> list[Deployment]:
+        return [d for d in self.deployments if d.pack == pack]
+
+    def errors(self, rtype: str) -> str | None:
+        errors = [e for t in sorted(requires(rtype)) for e in self.failed.get(t, [])]
+        if not errors:
+            return None
+        return "; ".join(f"{e.service}:{e.operation} failed ({e.code}: {e.message})"
+                         for e in {(e.service, e.operation, e.code): e for e in errors}.values())
+
+
+def _wanted(cr: CompiledRule, environment: str | None) -> str:
+    """What the rule looks for: "a listener where protocol == ..." or "a listener"."""
+    resolve = cr.resolver(environment)
+    scope = " and ".join(describe(c, resolve) for c in cr.rule.scope)
+    article = "an" if cr.rule.resource[0] in "aeiou" else "a"
+    return f"{article} {cr.rule.resource} where {scope}" if scope else f"{article} {cr.rule.resource}"
+
+
+def _judge(cr: CompiledRule, view: _View, candidates: list[tuple[Resource, Mapping[str, Any]]],
+           deployment: Deployment | None) -> list[Finding]:
+    key = deployment.key if deployment else None
     out = []
-    for r in candidates:
-        failures = cr.failures(snapshot.document(r))
+    for r, doc in candidates:
+        failures = cr.failures(doc)
         if failures:
             expected = "; ".join(f.expected for f in failures)
             actual = "; ".join(f.actual for f in failures)
             out.append(_finding(cr, r.ref, "fail", expected, actual,
-                                f"{rule.title}: expected {expected}, found {actual}"))
+                                f"{cr.rule.title}: expected {expected}, found {actual}", key))
         else:
-            out.append(_finding(cr, r.ref, "pass", None, None, rule.title))
+            out.append(_finding(cr, r.ref, "pass", None, None, cr.rule.title, key))
+    return out
+
+
+def _absent(cr: CompiledRule, view: _View, deployment: Deployment | None, where: str,
+            others: list[Resource] = ()) -> Finding:
+    """A rule that found nothing to judge: fail (``when_absent: fail``) or skip, with the reason."""
+    rule, key = cr.rule, deployment.key if deployment else None
+    environment = deployment.environment if deployment else None
+    wanted = f"{_wanted(cr, environment)} {where}"
+    ref = missing_ref(view.snapshot, rule.resource, key)
+    if others:
+        holders = [", ".join(view.holders.get((r.type, r.id), ())) for r in others]
+        names = ", ".join(sorted(f"{r.name or r.id} ({held})" if held else r.name or r.id
+                                 for r, held in zip(others, holders, strict=True))[:5])
+        whose = "another deployment's" if all(holders) else "another application's"
+        actual = f"only {whose} {rule.resource} matches: {names}"
+    else:
+        actual = f"no such {rule.resource}"
+    if rule.when_absent == "fail":
+        return _finding(cr, ref, "fail", wanted, actual, f"{rule.title}: expected {wanted}, found {actual}", key)
+    return _finding(cr, ref, "skip", wanted, actual, f"applies to nothing: expected {wanted}, found {actual}",
+                    key, skip=SKIP_NOTHING)
+
+
+def _errored(cr: CompiledRule, view: _View, refs: list[Mapping[str, Any]], reason: str,
+             deployment: Deployment | None) -> list[Finding]:
+    key = deployment.key if deployment else None
+    refs = refs or [missing_ref(view.snapshot, cr.rule.resource, key)]
+    return [_finding(cr, ref, "error", None, None, f"cannot evaluate: {reason}", key) for ref in refs]
+
+
+def _judge_pack_rule(cr: CompiledRule, view: _View, by_name: bool) -> list[Finding]:
+    """A pack rule over each of its pack's deployments. ``by_name`` (``pack_selector: false``):
+    when no member matches the scope, a resource that belongs to no deployment and no other
+    application may stand in (matched by name); one that another deployment (of this pack or
+    another) or another application holds never does, and the finding names its holder."""
+    rule, deployments = cr.rule, view.of_pack(cr.pack)
+    if not deployments:
+        reason = view.errors(rule.resource)
+        if reason:
+            return _errored(cr, view, [], reason, None)
+        return [_absent(cr, view, None, f"(no {cr.pack} deployment in the account)")]
+    out: list[Finding] = []
+    for d in deployments:
+        if cr.scoped_out(d.environment):
+            out.append(_finding(cr, missing_ref(view.snapshot, rule.resource, d.key), "skip", _wanted(cr, d.environment),
+                                f"environment {d.environment or '(none)'} is outside the rule's scope",
+                                f"not asked in {d.key}: the rule looks for {_wanted(cr, d.environment)}", d.key,
+                                skip=SKIP_OUT_OF_SCOPE))
+            continue
+        candidates = [(r, doc) for r in d.of_type(rule.resource)
+                      if cr.applies(doc := view.document(r, d), use_selector=False)]
+        others: list[Resource] = []
+        if not candidates and by_name:
+            for r in view.snapshot.of_type(rule.resource):
+                if d.holds(r) or not cr.applies(view.document(r, d), use_selector=False):
+                    continue
+                if (r.type, r.id) in d.foreign or (r.type, r.id) in view.holders:
+                    others.append(r)
+                else:
+                    candidates.append((r, view.document(r, d)))
+        reason = view.errors(rule.resource)
+        if reason:
+            out.extend(_errored(cr, view, [r.ref for r, _ in candidates], reason, d))
+        elif candidates:
+            out.extend(_judge(cr, view, candidates, d))
+        elif view.membership_failed:   # what the deployment holds is not fully known
+            out.extend(_errored(cr, view, [], "cannot tell what the deployment holds: collection failed for "
+                                + ", ".join(view.membership_failed), d))
+        else:
+            out.append(_absent(cr, view, d, f"in {d.key}", others))
+    return out
+
+
+def _judge_shared_rule(cr: CompiledRule, view: _View, account_wide: bool) -> list[Finding]:
+    """A rule of a pack without selector (the baseline): over the audited deployments' members,
+    each judged once, or over the whole account."""
+    rule = cr.rule
+    if account_wide:
+        pairs = [(r, view.document(r, None)) for r in view.snapshot.of_type(rule.resource)]
+        where = "in the account"
+    else:
+        seen: dict[tuple[str, str], tuple[Resource, Mapping[str, Any]]] = {}
+        for d in view.deployments:   # a resource two deployments share is its own environment's
+            for r in d.of_type(rule.resource):
+                if (r.type, r.id) not in seen or (r.environment and r.environment == d.environment):
+                    seen[(r.type, r.id)] = (r, view.document(r, d))
+        pairs = list(seen.values())
+        where = "in the audited deployments (" + (", ".join(d.key for d in view.deployments) or "none found") + ")"
+    candidates = [(r, doc) for r, doc in pairs if cr.applies(doc)]
+    reason = view.errors(rule.resource)
+    if reason:
+        return _errored(cr, view, [r.ref for r, _ in candidates], reason, None)
+    if not candidates:
+        return [_absent(cr, view, None, where)]
+    out = []
+    for f, (_, doc) in zip(_judge(cr, view, candidates, None), candidates, strict=True):
+        out.append(replace(f, deployment=doc.get("deployment")))
     return out

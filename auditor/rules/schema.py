@@ -5,11 +5,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ..cost.estimate import SERVICES
 from .operators import OPERATORS
 
 Severity = Literal["critical", "high", "medium", "low", "info"]
 OperatorName = Literal[tuple(sorted(OPERATORS))]  # type: ignore[valid-type]
 ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
+CostService = Literal[SERVICES]  # type: ignore[valid-type]
 
 
 class _Strict(BaseModel):
@@ -122,21 +124,45 @@ class OutOfScope(_Strict):
     reason: str
 
 
+class BudgetRow(_Strict):
+    """One row of the document's cost table, held against the estimate of the services it covers."""
+
+    item: str = Field(description="the row as the table names it, e.g. 'ECS Fargate (2 tasks)'")
+    services: list[CostService] = Field(min_length=1,  # type: ignore[valid-type]
+                                        description="the estimate's services this row prices")
+    monthly_usd: float = Field(ge=0, description="the row's monthly figure, USD")
+    quote: str = Field(description="the row, quoted from the document")
+    tolerance: float | None = Field(None, ge=0, le=10, description="this row's allowed overrun, when it "
+                                    "differs from the budget's (say why in note)")
+    note: str | None = None
+
+
 class BudgetEntry(_Strict):
     monthly_usd: float = Field(gt=0, description="the document's monthly figure for this environment, USD")
     quote: str = Field(description="the document's statement of that figure, quoted")
+    rows: list[BudgetRow] = Field(default_factory=list, description="the table's rows: the total then "
+                                  "compares the estimate of the services they cover, and every other "
+                                  "service is reported as not itemized")
+
+    @model_validator(mode="after")
+    def _one_row_per_service(self) -> BudgetEntry:
+        seen: set[str] = set()
+        for row in self.rows:
+            twice = seen.intersection(row.services)
+            if twice:
+                raise ValueError(f"services {sorted(twice)} appear in more than one row")
+            seen.update(row.services)
+        return self
 
 
 class Budget(_Strict):
-    """The documented monthly budget per environment. The pack's budget rule (id
-    ``<pack>.cost.budget``) fails when the estimated monthly cost of the deployment exceeds
-    ``monthly_usd * (1 + tolerance)``."""
+    """The documented monthly cost per environment. Each deployment's estimate becomes a
+    ``deployment`` resource (see auditor.cost.deployment) that the pack's cost rules judge."""
 
-    tolerance: float = Field(0.1, ge=0, le=1, description="allowed overrun as a fraction of the budget")
-    severity: Severity = "medium"
+    tolerance: float = Field(0.1, ge=0, le=10, description="allowed overrun as a fraction of a documented "
+                             "figure (the total and each row)")
     section: str | None = Field(None, description="the document section holding the cost table")
     environments: dict[str, BudgetEntry] = Field(min_length=1)
-    remediation: str
 
 
 class Pack(_Strict):

@@ -277,10 +277,11 @@ def test_denied_describe_propagates(ctx):
 
 def test_attributes_are_json(ctx, net):
     fns = (ec2_collect.vpcs, ec2_collect.subnets, ec2_collect.route_tables,
-           ec2_collect.internet_gateways, ec2_collect.nat_gateways, ec2_collect.security_groups)
+           ec2_collect.internet_gateways, ec2_collect.nat_gateways, ec2_collect.security_groups,
+           ec2_collect.network_interfaces)
     resources = [r for fn in fns for r in fn(ctx)]
     assert {r.type for r in resources} == {"vpc", "subnet", "route_table", "internet_gateway",
-                                           "nat_gateway", "security_group"}
+                                           "nat_gateway", "security_group", "network_interface"}
     for r in resources:
         assert json.loads(json.dumps(dict(r.attributes))) == dict(r.attributes)
 
@@ -289,4 +290,173 @@ def test_registered_types():
     from auditor.collect import REGISTRY
     produced = {t for c in REGISTRY.values() if c.service == "ec2" for t in c.produces}
     assert produced >= {"vpc", "subnet", "route_table", "internet_gateway", "nat_gateway",
-                        "security_group"}
+                        "security_group", "network_interface"}
+
+
+# ------------------------------------------------------------------ network interfaces
+
+
+def test_network_interfaces(ctx, net):
+    """What moto can create: instance interfaces, interfaces the account creates (whatever their
+    description), an Elastic IP association, and the interface moto gives a NAT gateway."""
+    ec2 = ctx.client("ec2")
+    [instance] = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, SubnetId=net["public-a"],
+                                   SecurityGroupIds=[net["sg-app"]])["Instances"]
+
+    def eni(description, groups, **more):
+        return ec2.create_network_interface(SubnetId=net["public-a"], Groups=groups, Description=description,
+                                            **more)["NetworkInterface"]["NetworkInterfaceId"]
+
+    second = eni("ELB app/looks-like-an-alb/0123", [net["sg-app"]])
+    ec2.attach_network_interface(NetworkInterfaceId=second, InstanceId=instance["InstanceId"], DeviceIndex=1)
+    spare = eni("ELB web-classic", [net["sg-alb"]], TagSpecifications=[
+        {"ResourceType": "network-interface", "Tags": [{"Key": "Name", "Value": "spare"},
+                                                       {"Key": "Environment", "Value": "prod"}]}])
+    eip = ec2.allocate_address(Domain="vpc")
+    ec2.associate_address(AllocationId=eip["AllocationId"], NetworkInterfaceId=spare)
+    task = eni("arn:aws:ecs:us-east-1:123456789012:attachment/f6d9fc22-dbaf-4bff-b501-a41b41f27826",
+               [net["sg-app"]])
+
+    found = {r.id: r for r in ec2_collect.network_interfaces(ctx)}
+    primary = next(r for r in found.values() if r.attributes["instance_id"] == instance["InstanceId"]
+                   and r.id != second)
+    assert primary.attributes["attached_to"] == "ec2_instance"
+    assert primary.attributes["security_group_ids"] == [net["sg-app"]]
+    assert primary.attributes["instance_owner_id"] == ctx.account
+    assert primary.attributes["attachment_status"] == "attached" and primary.attributes["status"] == "in-use"
+    # the account's own description on its own interface: an instance's interface, not an ALB's
+    assert found[second].attributes["attached_to"] == "ec2_instance"
+    s = found[spare]
+    assert (s.name, s.environment) == ("spare", "production")
+    assert s.arn == f"arn:aws:ec2:us-east-1:{ctx.account}:network-interface/{spare}"
+    want = {"owner_id": ctx.account, "interface_type": "interface", "description": "ELB web-classic",
+            "status": "available", "requester_managed": False, "vpc_id": net["vpc"],
+            "subnet_id": net["public-a"], "availability_zone": "us-east-1a",
+            "public_ip": eip["PublicIp"], "public_ips": [eip["PublicIp"]], "ipv6_addresses": [],
+            "source_dest_check": True, "security_group_ids": [net["sg-alb"]], "instance_id": None,
+            "instance_owner_id": None, "attachment_status": None,
+            # not requester-managed: its description is the account's, not a Classic Load Balancer's
+            "attached_to": "other"}
+    assert {k: s.attributes[k] for k in want} == want
+    assert s.attributes["private_ip_address"].startswith("10.0.0.")
+    assert found[task].attributes["attached_to"] == "ecs_task"
+    # moto gives a NAT gateway a plain interface in the VPC's default group, without description;
+    # AWS's has interface type nat_gateway and no group
+    nat = next(r for r in found.values() if r.attributes["public_ip"] == net["eip"])
+    assert (nat.attributes["interface_type"], nat.attributes["attached_to"]) == ("interface", "other")
+
+
+def _api_interface(nid, **fields):
+    """A NetworkInterface as DescribeNetworkInterfaces answers it (shape of the botocore model)."""
+    return {"NetworkInterfaceId": nid, "OwnerId": "123456789012", "VpcId": "vpc-1", "SubnetId": "subnet-1",
+            "AvailabilityZone": "eu-west-1a", "PrivateIpAddress": "10.0.1.10", "Status": "in-use",
+            "SourceDestCheck": True, "Ipv6Addresses": [], "TagSet": [], **fields}
+
+
+def test_network_interfaces_paginated(ctx):
+    """Two pages via Stubber (moto answers one page and creates no service-managed interfaces),
+    asked for in pages of 1000 and with the managed-resource interfaces."""
+    client = ctx.client("ec2")
+    nlb = _api_interface(
+        "eni-nlb", InterfaceType="network_load_balancer", Description="ELB net/api/50dc6c495c0c9188",
+        RequesterId="amazon-elb", RequesterManaged=True,
+        Groups=[{"GroupId": "sg-nlb", "GroupName": "nlb"}],
+        Association={"IpOwnerId": "amazon", "PublicIp": "52.31.100.50"},
+        PrivateIpAddresses=[{"Primary": True, "PrivateIpAddress": "10.0.1.10",
+                             "Association": {"IpOwnerId": "amazon", "PublicIp": "52.31.100.50"}},
+                            {"Primary": False, "PrivateIpAddress": "10.0.1.11",
+                             "Association": {"IpOwnerId": "amazon", "PublicIp": "52.31.100.51"}}],
+        Attachment={"AttachmentId": "ela-attach-1", "DeviceIndex": 1, "InstanceOwnerId": "amazon-elb",
+                    "Status": "attached"})
+    classic = _api_interface("eni-clb", InterfaceType="interface", Description="ELB web-classic",
+                             RequesterId="amazon-elb", RequesterManaged=True,
+                             Groups=[{"GroupId": "sg-clb", "GroupName": "clb"}])
+    db = _api_interface("eni-rds", InterfaceType="interface", Description="RDSNetworkInterface",
+                        RequesterId="amazon-rds", RequesterManaged=True, Status="available",
+                        Ipv6Addresses=[{"Ipv6Address": "2001:db8::10"}],
+                        Groups=[{"GroupId": "sg-db", "GroupName": "db"}])
+    web = _api_interface("eni-web", InterfaceType="interface", Description="", RequesterId="AIDAEXAMPLE",
+                         RequesterManaged=False, Groups=[{"GroupId": "sg-web", "GroupName": "web"}],
+                         TagSet=[{"Key": "Name", "Value": "web-1"}],
+                         Attachment={"AttachmentId": "eni-attach-1", "DeviceIndex": 0, "InstanceId": "i-0web",
+                                     "InstanceOwnerId": "123456789012", "Status": "attached"})
+    with Stubber(client) as stub:
+        stub.add_response("describe_network_interfaces",
+                          {"NetworkInterfaces": [nlb, classic], "NextToken": "t1"},
+                          {"IncludeManagedResources": True, "MaxResults": 1000})
+        stub.add_response("describe_network_interfaces", {"NetworkInterfaces": [db, web]},
+                          {"IncludeManagedResources": True, "MaxResults": 1000, "NextToken": "t1"})
+        found = list(ec2_collect.network_interfaces(ctx))
+        stub.assert_no_pending_responses()
+    assert [(r.id, r.attributes["attached_to"]) for r in found] == [
+        ("eni-nlb", "load_balancer"), ("eni-clb", "load_balancer"), ("eni-rds", "database"),
+        ("eni-web", "ec2_instance")]
+    a = found[0].attributes
+    assert (a["public_ip"], a["public_ips"]) == ("52.31.100.50", ["52.31.100.50", "52.31.100.51"])
+    assert (a["requester_id"], a["requester_managed"], a["instance_id"], a["instance_owner_id"],
+            a["attachment_status"]) == ("amazon-elb", True, None, "amazon-elb", "attached")
+    assert found[2].attributes["ipv6_addresses"] == ["2001:db8::10"]
+    assert (found[3].name, found[3].attributes["instance_id"]) == ("web-1", "i-0web")
+
+
+_ECS_ATTACHMENT = "arn:aws:ecs:eu-central-1:123456789012:attachment/f6d9fc22-dbaf-4bff-b501-a41b41f27826"
+_ON_INSTANCE = {"Attachment": {"InstanceId": "i-0123456789abcdef0", "InstanceOwnerId": "123456789012",
+                               "DeviceIndex": 0, "Status": "attached"}}
+_MANAGED = {"RequesterManaged": True}
+
+
+@pytest.mark.parametrize("fields,kind", [
+    ({"InterfaceType": "interface", "Description": "ELB app/web-alb/50dc6c495c0c9188",
+      "RequesterId": "amazon-elb", **_MANAGED}, "load_balancer"),
+    ({"InterfaceType": "network_load_balancer", "Description": "ELB net/api-nlb/1a2b3c4d"}, "load_balancer"),
+    ({"InterfaceType": "load_balancer"}, "load_balancer"),
+    ({"InterfaceType": "interface", "Description": "ELB web-classic", "RequesterId": "amazon-elb", **_MANAGED},
+     "load_balancer"),
+    ({"InterfaceType": "interface", "Description": "ELB web-classic", **_MANAGED}, "load_balancer"),
+    ({"InterfaceType": "interface", "RequesterId": "amazon-elb", **_MANAGED}, "load_balancer"),
+    ({"InterfaceType": "gateway_load_balancer", "Description": "ELB gwy/inspection/0a1b2c3d"},
+     "gateway_load_balancer"),
+    ({"InterfaceType": "interface", "Description": "ELB gwy/inspection/0a1b2c3d", "RequesterId": "amazon-elb",
+      **_MANAGED}, "gateway_load_balancer"),
+    ({"InterfaceType": "interface", "Description": _ECS_ATTACHMENT, "RequesterId": "628676013162", **_MANAGED,
+      "Attachment": {"InstanceOwnerId": "843547988961", "Status": "attached"}}, "ecs_task"),
+    ({"InterfaceType": "branch", "Description": _ECS_ATTACHMENT, **_MANAGED}, "ecs_task"),
+    ({"InterfaceType": "interface", "Description": _ECS_ATTACHMENT.replace("arn:aws:", "arn:aws-cn:"),
+      **_ON_INSTANCE}, "ecs_task"),
+    ({"InterfaceType": "interface", "RequesterId": "amazon-ecs", **_MANAGED}, "ecs_task"),
+    ({"InterfaceType": "interface", "Description": "RDSNetworkInterface", "RequesterId": "amazon-rds",
+      **_MANAGED}, "database"),
+    ({"InterfaceType": "interface", "Description": "", "RequesterId": "amazon-rds", **_MANAGED}, "database"),
+    ({"InterfaceType": "interface", "Description": "ElastiCache app-redis-001", **_MANAGED}, "cache"),
+    ({"InterfaceType": "lambda", "Description": "AWS Lambda VPC ENI-fn-30bb1fd5-e726-4d80-9ff2-52fd62cd548c",
+      **_MANAGED}, "lambda"),
+    ({"InterfaceType": "interface", "Description": "AWS Lambda VPC ENI-fn-30bb1fd5-e726-4d80-9ff2-52fd62cd548c",
+      "RequesterId": "AROAEXAMPLE:awslambda_123", **_MANAGED}, "lambda"),
+    ({"InterfaceType": "nat_gateway", "Description": "Interface for NAT Gateway nat-02d216882c09db8e6",
+      "Attachment": {"InstanceOwnerId": "amazon-aws", "Status": "attached"}}, "nat_gateway"),
+    ({"InterfaceType": "natGateway"}, "nat_gateway"),
+    ({"InterfaceType": "interface", "Description": "Interface for NAT Gateway nat-02d216882c09db8e6",
+      **_MANAGED}, "nat_gateway"),
+    ({"InterfaceType": "vpc_endpoint", "Description": "VPC Endpoint Interface vpce-078221a1e27d1ea5b"},
+     "vpc_endpoint"),
+    ({"InterfaceType": "interface", "Description": "VPC Endpoint Interface vpce-0d8ddce4be80e4474", **_MANAGED},
+     "vpc_endpoint"),
+    ({"InterfaceType": "gateway_load_balancer_endpoint"}, "vpc_endpoint"),
+    ({"InterfaceType": "interface", "Description": "", **_ON_INSTANCE}, "ec2_instance"),
+    ({"InterfaceType": "trunk", **_ON_INSTANCE}, "ec2_instance"),
+    ({"InterfaceType": "efa", **_ON_INSTANCE}, "ec2_instance"),
+    ({"Description": "Primary network interface", **_ON_INSTANCE}, "ec2_instance"),
+    # the account's own descriptions do not make a load balancer
+    ({"InterfaceType": "interface", "Description": "ELB bastion", **_ON_INSTANCE}, "ec2_instance"),
+    ({"InterfaceType": "interface", "Description": "ELB app/fake/1", "RequesterManaged": False}, "other"),
+    ({"InterfaceType": "transit_gateway",
+      "Description": "Network Interface for Transit Gateway Attachment tgw-attach-0123"}, "other"),
+    ({"InterfaceType": "api_gateway_managed", **_MANAGED}, "other"),
+    ({"InterfaceType": "efs", "Description": "EFS mount target for fs-0123 (fsmt-0456)", **_MANAGED}, "other"),
+    ({"InterfaceType": "interface", "Description": "EFS mount target for fs-0123 (fsmt-0456)", **_MANAGED},
+     "other"),
+    ({"InterfaceType": "interface", "Description": "spare", "Status": "available"}, "other"),
+    ({}, "other"),
+])
+def test_interface_kind(fields, kind):
+    assert ec2_collect.interface_kind(_api_interface("eni-1", **fields)) == kind

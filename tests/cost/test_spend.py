@@ -77,7 +77,7 @@ def test_cost_explorer_failure_keeps_the_estimate(account, capsys, monkeypatch):
     code = cli.main(["cost", "-a", "mattilda", "--actual", "--format", "json", "--max-attempts", "2"])
     [d] = json.loads(capsys.readouterr().out)["deployments"]
     assert d["actual"] is None and "AccessDeniedException" in d["actual_error"]
-    assert d["monthly_usd"] > 0 and d["budget_status"] == "fail" and code == 1
+    assert d["monthly_usd"] > 0 and d["budget_status"] == "pass" and code == 0
 
 
 def test_table_shows_actual_beside_the_estimate(account, capsys, monkeypatch):

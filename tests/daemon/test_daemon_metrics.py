@@ -50,7 +50,7 @@ def test_known_audit_exact_values(drifted, json_logs):
     assert get("auditor_compliance_ratio", COMMON) == counts["pass"] / (counts["pass"] + counts["fail"])
     by_status = {s: sum(get("auditor_findings", dict(COMMON, severity=sev, status=s))
                         for sev in ("critical", "high", "medium", "low", "info"))
-                 for s in ("pass", "fail", "error", "waived")}
+                 for s in ("pass", "fail", "error", "waived", "skip")}
     assert by_status == counts
 
     assert get("auditor_audit_runs_total", dict(COMMON, outcome="success")) == 1
@@ -73,12 +73,20 @@ def test_known_audit_exact_values(drifted, json_logs):
     for service, usd in expected_cost.items():
         assert abs(get("auditor_cost_estimated_monthly_usd", dict(COMMON, service=service)) - usd) < 0.006, service
     assert get("auditor_cost_budget_monthly_usd", COMMON) == 122
-    assert get("auditor_cost_budget_limit_monthly_usd", COMMON) == 134.2
+    assert get("auditor_cost_budget_limit_monthly_usd", COMMON) == 152.5   # ~$122 + 25%
     assert get("auditor_cost_unpriced_lines", COMMON) == 0
     assert get("auditor_cost_actual_month_to_date_usd", dict(COMMON, service="rds")) is None   # Cost Explorer off
     assert get("auditor_cost_prices_as_of_timestamp_seconds", {"region": "us-east-1"}) == 1795392000   # 2026-11-23
     assert get("auditor_rule_results", dict(COMMON, rule_id="mattilda.cost.budget", pack="mattilda",
-                                            severity="medium", status="fail")) == 1
+                                            severity="medium", status="pass")) == 1   # every row holds
+    assert get("auditor_rule_results", dict(COMMON, rule_id="mattilda.cost.unitemized", pack="mattilda",
+                                            severity="info", status="fail")) == 1     # NAT, secrets, alarms
+    # rule coverage: resources judged, and the deployments a rule judged nothing in, by reason
+    assert get("auditor_rule_resources", dict(COMMON, rule_id=MULTI_AZ, pack="mattilda", severity="high")) == 1
+    single_az = dict(COMMON, rule_id="mattilda.rds.single_az_outside_production", pack="mattilda", severity="low")
+    assert get("auditor_rule_resources", single_az) == 0
+    assert get("auditor_rule_skipped_deployments", dict(single_az, reason="out_of_scope")) == 1
+    assert get("auditor_rule_skipped_deployments", dict(single_az, reason="nothing")) == 0
 
     # one JSON line for the audit, with its outcome, duration and counts
     line = next(r for r in json_logs() if r.get("event") == "audit")

@@ -135,7 +135,40 @@ def test_the_expected_alerts_exist():
     names = {a["alert"] for a in _alerts()}
     assert {"AuditorCriticalDrift", "AuditorHighDrift", "AuditorAuditStale", "AuditorAuditFailing",
             "AuditorAwsApiErrors", "AuditorTargetDown", "AuditorTargetMissing", "AuditorCostOverBudget",
-            "AuditorCostEstimateIncomplete"} <= names
+            "AuditorCostEstimateIncomplete", "AuditorRuleMatchesNothing"} <= names
+
+
+def test_silent_rule_alert_reads_the_nothing_reason_and_leaves_out_baseline_packs():
+    """AuditorRuleMatchesNothing: one alert per architecture-pack rule that found nothing to judge
+    in a deployment (reason "nothing"; "out_of_scope" is by design), whether or not it judged
+    resources elsewhere, sustained over several audits (the unit tests pin the behaviour)."""
+    (alert,) = [a for a in _alerts() if a["alert"] == "AuditorRuleMatchesNothing"]
+    expr = " ".join(alert["expr"].split())
+    assert expr == 'auditor_rule_skipped_deployments{reason="nothing", pack!~"baseline.*"} > 0'
+    assert alert["for"] == "1h" and alert["labels"]["severity"] == "info"
+    # the resources it judged in its other deployments are read back, not required to be 0
+    assert 'printf "auditor_rule_resources{rule_id=%q' in alert["annotations"]["description"]
+    header = RULES.read_text().split("groups:", 1)[0]
+    assert "AuditorRuleMatchesNothing" in header, "the threshold comment block must list it"
+    assert 'auditor_rule_skipped_deployments{reason="nothing"}' in header
+
+
+def test_cost_alert_fires_on_the_budget_rule_not_on_the_total():
+    """AuditorCostOverBudget follows the budget rule's finding (rows of the document's cost table),
+    per deployment, not the estimated total against the limit metric."""
+    (alert,) = [a for a in _alerts() if a["alert"] == "AuditorCostOverBudget"]
+    expr = " ".join(alert["expr"].split())
+    assert 'auditor_failing_finding{resource_type="deployment", rule_id=~".+[.]cost[.]budget"}' in expr
+    assert q.metric_names(expr) == {"auditor_failing_finding"}
+    # expected/actual out of the labels (a changed estimate does not restart the alert), the
+    # finding's identity kept; the deployment's architecture/environment from its resource id
+    assert expr.startswith("max without (expected, actual, severity, resource_type, resource_name) (")
+    assert '"architecture", "$1", "resource_id"' in expr and '"environment", "$1", "resource_id"' in expr
+    assert alert["for"] == "15m" and alert["labels"]["severity"] == "warning"
+    description = alert["annotations"]["description"]
+    assert 'label "actual"' in description and "rule_id=%q,resource_id=%q" in description
+    header = RULES.read_text().split("groups:", 1)[0]
+    assert "<pack>.cost.budget" in header
 
 
 def test_every_alert_is_unit_tested_firing_and_silent():
@@ -250,6 +283,38 @@ def test_dashboard_has_the_documented_panels():
         assert needed in health, needed
 
 
+def test_dashboard_lists_rules_that_applied_to_nothing_next_to_top_failing_rules():
+    panels = _panels()
+    (table,) = [p for p in panels if p["title"] == "Rules that applied to nothing"]
+    top = next(p for p in panels if p["title"] == "Top failing rules")
+    assert table["type"] == "table"
+    deployments, resources = table["targets"]
+    assert (deployments["refId"], resources["refId"]) == ("A", "B")
+    for target in (deployments, resources):
+        assert target["instant"] and target["format"] == "table"
+    # A: the deployments with nothing to judge, per architecture-pack rule (out_of_scope left out)
+    assert 'auditor_rule_skipped_deployments{reason="nothing",pack!~"baseline.*",' in deployments["expr"]
+    assert "auditor_rule_results" not in deployments["expr"] and "out_of_scope" not in deployments["expr"]
+    # B: beside it, the resources the rule judged (elsewhere), for the same rules
+    assert 'auditor_rule_resources{pack!~"baseline.*",' in resources["expr"] and "== 0" not in resources["expr"]
+    assert 'auditor_rule_skipped_deployments{reason="nothing",' in resources["expr"]
+    assert deployments["expr"].count("auditor_") == 1 and resources["expr"].count("auditor_") == 2
+    for variable in ("architecture", "environment", "account"):
+        assert deployments["expr"].count(f'{variable}=~"${variable}"') == 1, variable
+        assert resources["expr"].count(f'{variable}=~"${variable}"') == 2, variable   # both operands filtered
+    # right below the row of "Top failing rules", above "Failing resources"
+    assert table["gridPos"]["y"] == top["gridPos"]["y"] + top["gridPos"]["h"]
+    failing = next(p for p in panels if p["title"] == "Failing resources")
+    assert failing["gridPos"]["y"] == table["gridPos"]["y"] + table["gridPos"]["h"]
+    # one row per rule: the two queries merged on their (identical) labels, then organized
+    assert [t["id"] for t in table["transformations"]][:2] == ["merge", "organize"]
+    organize = next(t for t in table["transformations"] if t["id"] == "organize")["options"]
+    assert {"rule_id", "pack", "severity", "architecture", "environment", "Value #A", "Value #B"} \
+        <= set(organize["indexByName"])
+    assert organize["renameByName"]["Value #A"] == "Deployments with nothing"
+    assert organize["renameByName"]["Value #B"] == "Resources judged"
+
+
 def test_dashboard_has_the_cost_row():
     """A "Cost" row whose panels read every auditor_cost_* metric of the contract."""
     dashboard = _dashboard()
@@ -265,6 +330,9 @@ def test_dashboard_has_the_cost_row():
     assert "auditor_cost_actual_month_to_date_usd" in exprs["Actual month to date vs estimate"]
     assert "cost.actual_spend: true" in next(p["description"] for p in below
                                               if p["title"] == "Actual month to date vs estimate")
+    # the total is drawn for reference: the budget rule judges the cost table row by row
+    versus = next(p["description"] for p in below if p["title"] == "Estimate vs budget")
+    assert "row by row" in versus and "AuditorCostOverBudget" in versus
     assert "time() - auditor_cost_prices_as_of_timestamp_seconds" in exprs["Price table age"]
     metrics, _common = q.contract()
     used = set().union(*(q.metric_names(e) for e in exprs.values()))

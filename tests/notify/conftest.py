@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 from fake_slack import TOKEN, FakeSlack
-from slack_helpers import DRIFTS, Clock, budget_waiver, slack_config
+from slack_helpers import DRIFTS, Clock, slack_config
 
 from auditor.notify.notifier import Notifier
 from auditor.state import StateStore
@@ -48,7 +48,7 @@ def make_notifier(tmp_path, fake_slack, token_env, clock) -> Iterator[Callable[.
 
 
 @pytest.fixture(scope="package")
-def audits(moto_endpoint, tmp_path_factory):
+def audits(moto_endpoint):
     """Real audits of mattilda production: ``drifted`` and ``drifted_again`` (the same account
     twice), then ``fixed`` (SSH closed, Multi-AZ back on); the drifts are applied again after."""
     from auditor.audit import AuditOptions, load_ruleset, run_audit
@@ -59,8 +59,7 @@ def audits(moto_endpoint, tmp_path_factory):
     requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10).raise_for_status()
     deployment = deploy("mattilda", "production", moto_endpoint, DRIFTS)
     ruleset = load_ruleset("mattilda")
-    waivers = budget_waiver(tmp_path_factory.mktemp("waivers"))
-    options = AuditOptions(architecture="mattilda", max_attempts=2, waivers=waivers)
+    options = AuditOptions(architecture="mattilda", max_attempts=2)
 
     def audit():
         aws = AwsContext(region="us-east-1", session=fake_session(), endpoint_url=moto_endpoint, max_attempts=2)
@@ -79,4 +78,4 @@ def audits(moto_endpoint, tmp_path_factory):
     for name in DRIFTS:
         drifts.get("mattilda", name).change(clients, deployment)
     return SimpleNamespace(drifted=drifted, drifted_again=drifted_again, fixed=fixed, endpoint=moto_endpoint,
-                           deployment=deployment, ruleset=ruleset, waivers=waivers)
+                           deployment=deployment, ruleset=ruleset)

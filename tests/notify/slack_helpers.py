@@ -4,7 +4,6 @@ from __future__ import annotations
 import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from fake_slack import FakeSlack
@@ -17,13 +16,6 @@ from auditor.notify.notifier import save_snapshot
 DRIFTS = ["ecs-ssh-open", "db-single-az"]   # critical + high (SG), high (RDS)
 
 
-def budget_waiver(folder: Path) -> Path:
-    """A waiver file accepting mattilda production's over-budget finding (its document's cost table
-    leaves out the NAT gateway: tests/cost), so these tests see only the drifts' findings."""
-    path = folder / "budget-waiver.yaml"
-    path.write_text("waivers:\n  - {rule_id: mattilda.cost.budget, resource: mattilda/production, "
-                    "reason: the document's cost table omits the NAT gateway, owner: tests, expires: 2099-12-31}\n")
-    return path
 CHANNELS = {"default": "#auditor", "critical": "#auditor-critical"}
 CONFIG = SlackConfig(enabled=True, channels={"default": "C1"}, min_severity="medium", reminder_interval="24h")
 

@@ -125,7 +125,7 @@ def test_audit_slack_one_shot(audits, fake_slack, token_env, tmp_path, monkeypat
     monkeypatch.setenv("AUDITOR_SLACK__CHANNELS", '{"default": "#auditor"}')
     state = tmp_path / "state.sqlite3"
     args = ["audit", "--quiet", "--max-attempts", "2", "--architecture", "mattilda", "--format", "json",
-            "--slack", "--state", str(state), "--waivers", str(audits.waivers)]
+            "--slack", "--state", str(state)]
 
     assert cli.main(args) == 1
     out, err = capsys.readouterr()

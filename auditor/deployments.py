@@ -1,0 +1,281 @@
+"""Deployments: an architecture pack's resources in one environment, by relation, not only by tag.
+
+A deployment starts from the resources its pack's selector matches (today: the ``Project``
+tag) and takes in everything they own or use, transitively: the edges are declared once, per
+owner type, in :data:`OWNS`. Real teams tag the load balancer, cluster and database but leave
+listeners, security groups and secrets untagged; those still belong to the deployment that
+uses them. A member without its own environment takes its owner's.
+
+Two kinds of edge: a *use* (a service names its security groups, a task definition its
+secrets) is always followed; a *containment* (a VPC holds subnets and security groups) is
+followed only into resources that carry no selector tag of their own, so a neighbour
+application's resources in a shared VPC stay its own.
+"""
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .model import Resource, Snapshot
+from .relations import parse_image, requires
+
+if TYPE_CHECKING:
+    from .rules.engine import PackSelector
+
+Key = tuple[str, str]
+DERIVED = "deployment"
+"""The type of resources the audit derives about a deployment (attributes ``pack``; its
+``environment``): members of that deployment, whatever their tags."""
+
+
+class _Lookup:
+    """Resources of a snapshot by type, id and by the value of one attribute, built on demand."""
+
+    def __init__(self, snapshot: Snapshot):
+        self.snapshot = snapshot
+        self._by_attr: dict[tuple[str, str], dict[Any, list[Resource]]] = {}
+
+    def of(self, rtype: str) -> tuple[Resource, ...]:
+        return self.snapshot.of_type(rtype)
+
+    def get(self, rtype: str, rid: Any) -> list[Resource]:
+        r = self.snapshot.get(rtype, str(rid)) if rid else None
+        return [r] if r is not None else []
+
+    def where(self, rtype: str, attribute: str, value: Any) -> list[Resource]:
+        """Resources of ``rtype`` whose ``attribute`` equals ``value`` or, for a list, holds it."""
+        index = self._by_attr.get((rtype, attribute))
+        if index is None:
+            index = defaultdict(list)
+            for r in self.of(rtype):
+                v = r.attributes.get(attribute)
+                for item in (v if isinstance(v, list) else [v]):
+                    if isinstance(item, (str, int)):
+                        index[item].append(r)
+            self._by_attr[(rtype, attribute)] = index
+        return index.get(value, []) if value is not None else []
+
+
+Edge = Callable[[Resource, _Lookup], Iterable[Resource]]
+
+
+def _ids(rtype: str, attribute: str) -> Edge:
+    """The ``rtype`` resources whose ids the owner lists in ``attribute``."""
+    def edge(owner: Resource, look: _Lookup) -> Iterator[Resource]:
+        value = owner.attributes.get(attribute)
+        for rid in value if isinstance(value, list) else [value]:
+            yield from look.get(rtype, rid)
+    return edge
+
+
+def _back(rtype: str, attribute: str, own: Callable[[Resource], Any] = lambda r: r.id) -> Edge:
+    """The ``rtype`` resources whose ``attribute`` names the owner (by id, or ``own(owner)``)."""
+    return lambda owner, look: look.where(rtype, attribute, own(owner))
+
+
+def _alarms(owner: Resource, look: _Lookup) -> Iterator[Resource]:
+    for alarm in owner.relations.get("alarms") or []:
+        yield from look.get("cloudwatch_alarm", alarm.get("name"))
+
+
+def _dashboards(owner: Resource, look: _Lookup) -> Iterator[Resource]:
+    names = {str(v) for v in (owner.id, owner.name, owner.attributes.get("arn_suffix"),
+                              owner.attributes.get("cluster_name")) if v}
+    return (d for d in look.of("cloudwatch_dashboard") if names.intersection(d.attributes.get("dimension_values") or ()))
+
+
+def _security_groups(owner: Resource, look: _Lookup) -> Iterator[Resource]:
+    a = owner.attributes
+    for gid in a.get("security_group_ids") or a.get("vpc_security_group_ids") or \
+            (a.get("network") or {}).get("security_group_ids") or []:
+        yield from look.get("security_group", gid)
+
+
+def _subnets(owner: Resource, look: _Lookup) -> Iterator[Resource]:
+    for ref in owner.relations.get("subnets") or []:
+        yield from look.get("subnet", ref.get("id"))
+
+
+def _listener_target_groups(listener: Resource, look: _Lookup) -> Iterator[Resource]:
+    for route in listener.relations.get("routes") or []:
+        for tg in route.get("target_groups") or []:
+            yield from look.get("target_group", tg.get("arn"))
+
+
+def _containers(service: Resource) -> list[Mapping[str, Any]]:
+    return (service.relations.get("task_definition") or {}).get("containers") or []
+
+
+def _service_target_groups(service: Resource, look: _Lookup) -> Iterator[Resource]:
+    for lb in service.attributes.get("load_balancers") or []:
+        yield from look.get("target_group", lb.get("target_group_arn"))
+
+
+def _scalable_targets(service: Resource, look: _Lookup) -> Iterator[Resource]:
+    a = service.attributes
+    yield from look.get("scalable_target", f"service/{a.get('cluster_name')}/{a.get('service_name')}")
+
+
+def _log_groups(service: Resource, look: _Lookup) -> Iterator[Resource]:
+    for c in _containers(service):
+        options = (c.get("log_configuration") or {}).get("options") or {}
+        yield from look.get("log_group", options.get("awslogs-group"))
+
+
+_SECRET_SUFFIX = r"(-[A-Za-z0-9]{6})?(:|$)"
+
+
+def secret_matches(value_from: str, secret: Resource) -> bool:
+    """Whether a container's ``valueFrom`` (full or partial ARN, or a name, optionally with a
+    JSON key, version stage or version id after it) names ``secret``."""
+    if secret.arn and (value_from == secret.arn or value_from.startswith(secret.arn + ":")):
+        return True
+    ref = value_from.split(":secret:", 1)[1] if ":secret:" in value_from else value_from
+    if value_from.startswith("arn:") and ":secretsmanager:" not in value_from:
+        return False
+    return re.match(re.escape(secret.id) + _SECRET_SUFFIX, ref) is not None
+
+
+def _secrets(service: Resource, look: _Lookup) -> Iterator[Resource]:
+    refs = [s.get("value_from") for c in _containers(service) for s in c.get("secrets") or [] if s.get("value_from")]
+    if refs:
+        yield from (s for s in look.of("secret") if any(secret_matches(ref, s) for ref in refs))
+
+
+def _repositories(service: Resource, look: _Lookup) -> Iterator[Resource]:
+    for c in _containers(service):
+        image = parse_image(c.get("image"), service.account, service.region)
+        if image["same_account"] and image["same_region"]:
+            yield from look.get("ecr_repository", image["repository"])
+
+
+def _rds_log_groups(db: Resource, look: _Lookup) -> Iterator[Resource]:
+    prefix = f"/aws/rds/instance/{db.id}/"
+    return (g for g in look.of("log_group") if g.id.startswith(prefix))
+
+
+def _cluster_services(cluster: Resource, look: _Lookup) -> list[Resource]:
+    return look.where("ecs_service", "cluster_name", cluster.attributes.get("cluster_name") or cluster.id)
+
+
+_WATCHED = (_alarms, _dashboards)
+
+OWNS: dict[str, tuple[Edge, ...]] = {
+    "load_balancer": (_back("listener", "load_balancer_arn"), _back("target_group", "load_balancer_arns"),
+                      _security_groups, _subnets, *_WATCHED),
+    "listener": (_listener_target_groups,),
+    "target_group": _WATCHED,
+    "ecs_cluster": (_cluster_services, *_WATCHED),
+    "ecs_service": (_ids("ecs_task_definition", "task_definition_arn"), _service_target_groups, _security_groups,
+                    _subnets, _scalable_targets, _log_groups, _secrets, _repositories, *_WATCHED),
+    "rds_instance": (_security_groups, _subnets, _rds_log_groups, *_WATCHED),
+    "elasticache_replication_group": (_security_groups, _subnets, _ids("elasticache_cluster", "member_clusters"),
+                                      *_WATCHED),
+    "elasticache_cluster": (_security_groups, _subnets, *_WATCHED),
+    "nat_gateway": (_ids("subnet", "subnet_id"),),
+}
+"""What each type owns or uses: followed from every member, whatever its tags."""
+
+CONTAINS: dict[str, tuple[Edge, ...]] = {
+    "vpc": (_back("subnet", "vpc_id"), _back("route_table", "vpc_id"), _back("nat_gateway", "vpc_id"),
+            _back("internet_gateway", "vpc_ids"), _back("security_group", "vpc_id")),
+}
+"""What each type holds: followed into resources that carry none of the selector's tags."""
+
+MEMBERSHIP_TYPES = frozenset(set(OWNS) | set(CONTAINS) | {
+    "listener", "target_group", "security_group", "subnet", "route_table", "internet_gateway", "nat_gateway",
+    "ecs_service", "ecs_task_definition", "scalable_target", "log_group", "secret", "ecr_repository",
+    "elasticache_cluster", "cloudwatch_alarm", "cloudwatch_dashboard"})
+"""The types a collection needs to tell a deployment's members: owners and what they reach."""
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """One pack's resources in one environment, and what belongs to other applications."""
+
+    pack: str
+    environment: str | None
+    members: Mapping[str, tuple[Resource, ...]]   # by resource type
+    seeds: frozenset[Key]                          # what the selector matched itself
+    foreign: frozenset[Key] = frozenset()
+    """Resources another application owns: tagged with the selector's keys but other values (e.g.
+    ``Project=billing``), and everything those own or use. Name-based rules never accept them."""
+
+    @property
+    def key(self) -> str:
+        return f"{self.pack}/{self.environment}" if self.environment else self.pack
+
+    def of_type(self, rtype: str) -> tuple[Resource, ...]:
+        return self.members.get(rtype, ())
+
+    def holds(self, r: Resource) -> bool:
+        return any(m.id == r.id for m in self.members.get(r.type, ()))
+
+    def resources(self) -> Iterator[Resource]:
+        for rs in self.members.values():
+            yield from rs
+
+
+def derive_deployments(snapshot: Snapshot, selectors: Iterable[PackSelector]) -> list[Deployment]:
+    """Each pack's deployments in the snapshot: one per environment its selected resources name,
+    plus one without environment for selected resources that no environment's deployment reached."""
+    look = _Lookup(snapshot)
+    out: list[Deployment] = []
+    for selector in selectors:
+        seeds: dict[str | None, list[Resource]] = defaultdict(list)
+        tagged_other: list[Resource] = []
+        for r in snapshot:
+            doc = snapshot.document(r)
+            if selector.matches(doc):
+                seeds[r.environment].append(r)
+            elif selector.tagged(doc):
+                tagged_other.append(r)
+        others = {(r.type, r.id) for r in tagged_other}
+        ours: dict[str | None, dict[Key, Resource]] = {}
+        for environment in sorted(e for e in seeds if e is not None):
+            ours[environment] = _closure(seeds[environment], look, others)
+        reached = {k for members in ours.values() for k in members}
+        loose = [r for r in seeds.get(None, []) if (r.type, r.id) not in reached]
+        if loose:
+            ours[None] = _closure(loose, look, others | reached)
+        reached |= set(ours.get(None, {}))
+        foreign = frozenset(set(_closure(tagged_other, look, set())) - reached)
+        for r in snapshot.of_type(DERIVED):   # what the audit derived about a deployment is its member
+            if r.attributes.get("pack") == selector.pack.pack and r.environment in ours:
+                ours[r.environment][(r.type, r.id)] = r
+        for environment, members in ours.items():
+            out.append(_deployment(selector.pack.pack, environment, members, seeds[environment], foreign))
+    return out
+
+
+def _deployment(pack: str, environment: str | None, members: Mapping[Key, Resource],
+                seeds: list[Resource], foreign: frozenset[Key]) -> Deployment:
+    by_type: dict[str, list[Resource]] = defaultdict(list)
+    for (rtype, _), r in sorted(members.items()):
+        by_type[rtype].append(r)
+    return Deployment(pack, environment, {t: tuple(rs) for t, rs in by_type.items()},
+                      frozenset((r.type, r.id) for r in seeds), foreign)
+
+
+def _closure(seeds: list[Resource], look: _Lookup, foreign: set[Key]) -> dict[Key, Resource]:
+    """The seeds and everything they own (``OWNS``) or hold (``CONTAINS``, outside ``foreign``)."""
+    members: dict[Key, Resource] = {}
+    todo = list(seeds)
+    while todo:
+        r = todo.pop()
+        if (r.type, r.id) in members:
+            continue
+        members[(r.type, r.id)] = r
+        for edge in OWNS.get(r.type, ()):
+            todo.extend(edge(r, look))
+        for edge in CONTAINS.get(r.type, ()):
+            todo.extend(m for m in edge(r, look) if (m.type, m.id) not in foreign)
+    return members
+
+
+def membership_types() -> set[str]:
+    """What to collect to derive deployments, with the types those types' relations need."""
+    return {t for rtype in MEMBERSHIP_TYPES for t in requires(rtype)}
