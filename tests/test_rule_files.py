@@ -14,7 +14,7 @@ from auditor.rules.loader import RuleFileError, load_packs, rules_root
 from auditor.rules.schema import export_json_schema
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS_ENV = "AUDITOR_DOCS_DIR"   # the architecture documents, when not at ../shared/architecture-docs
+DOCS_ENV = "ARCHITECTURE_DOCS_DIR"   # the architecture documents (not AUDITOR_*: that prefix is the daemon's settings)
 
 
 def _shipped():
@@ -38,7 +38,7 @@ def test_inline_rule_case(result):
 
 def test_every_quote_is_in_the_document_it_cites(capsys):
     """``auditor rules validate --docs`` over the shipped packs: every cited document exists and holds
-    the quote. The documents are required: set AUDITOR_DOCS_DIR when they are not beside the repository."""
+    the quote. The documents are required: set ARCHITECTURE_DOCS_DIR when they are not beside the repository."""
     docs = Path(os.environ.get(DOCS_ENV) or ROOT.parent / "shared" / "architecture-docs")
     if not docs.is_dir():
         pytest.fail(f"architecture documents not found: no directory {docs} "
