@@ -3,10 +3,11 @@
 :func:`snapshot_state` turns a :class:`~auditor.model.Snapshot` into a plain, JSON-serializable
 dict that the state store keeps between audits (``StateStore.save_snapshot``). Each resource is
 kept by ``"type/id"`` with its name, ARN, tags and attributes; relations (derived from other
-resources) and volatile attributes (each collector module's ``VOLATILE``: timestamps, counts of
-running tasks, alarm states...) are left out, so two audits of an unchanged account give equal
-states. The state also records the account, the region and the resource types that were
-collected without error.
+resources), volatile attributes (each collector module's ``VOLATILE``: timestamps, counts of
+running tasks, alarm states...) and transient types (``TRANSIENT``: network interfaces, which
+come and go with tasks) are left out, so two audits of an unchanged account give equal states.
+The state also records the account, the region and the resource types that were collected
+without error.
 
 :func:`diff` compares two states:
 
@@ -39,7 +40,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from .collect import REGISTRY, load_all, volatile_keys
+from .collect import REGISTRY, load_all, transient_types, volatile_keys
 from .model import Snapshot, thaw
 
 if TYPE_CHECKING:
@@ -145,13 +146,18 @@ def snapshot_state(snapshot: Snapshot) -> dict[str, Any]:
     """
     cache: dict[str, frozenset[str]] = {}
     resources: dict[str, Any] = {}
+    transient = transient_types()
     for r in snapshot:
+        if r.type in transient:
+            continue
         volatile = _volatile(r.type, cache)
         resources[f"{r.type}/{r.id}"] = {
             "type": r.type, "id": r.id, "name": r.name, "arn": r.arn, "tags": _plain(r.tags),
             "attributes": _plain({k: v for k, v in r.attributes.items() if k not in volatile})}
+    types = collected_types(snapshot)
     return {"version": STATE_VERSION, "account": snapshot.account, "region": snapshot.region,
-            "collected_at": snapshot.collected_at, "collected_types": collected_types(snapshot),
+            "collected_at": snapshot.collected_at,
+            "collected_types": None if types is None else [t for t in types if t not in transient],
             "failed_types": sorted(snapshot.failed_types()),
             "resources": dict(sorted(resources.items()))}
 

@@ -97,6 +97,15 @@ def test_state_is_plain_json_without_volatile_keys_or_relations():
                                            "ecs_task_definition", "route_table"})
 
 
+def test_network_interfaces_come_and_go_with_tasks_without_being_changes():
+    eni = res("network_interface", "eni-1", requester_id="amazon-elb", groups=["sg-2"])
+    replaced = res("network_interface", "eni-2", requester_id="amazon-elb", groups=["sg-2"])
+    before, after = state(db(), eni), state(db(), replaced)
+    assert list(before["resources"]) == ["rds_instance/db-1"]
+    assert "network_interface" not in (before["collected_types"] or [])
+    assert diff(before, after) == []
+
+
 def test_volatile_keys_come_from_the_collector_modules():
     import importlib
     everything = volatile_keys()

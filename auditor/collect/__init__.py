@@ -62,6 +62,15 @@ def volatile_keys(rtype: str | None = None) -> frozenset[str]:
     return frozenset(k for m in modules for k in getattr(importlib.import_module(m), "VOLATILE", ()))
 
 
+def transient_types() -> frozenset[str]:
+    """Resource types that AWS creates and deletes on its own (a Fargate task's network interface
+    lives as long as the task): the ``TRANSIENT`` tuples of the collector modules. They serve
+    relations, never change detection."""
+    load_all()
+    modules = {c.fn.__module__ for c in REGISTRY.values()}
+    return frozenset(t for m in modules for t in getattr(importlib.import_module(m), "TRANSIENT", ()))
+
+
 class CollectContext:
     """What a collector needs: clients, paging, identity and how to read the environment tag."""
 

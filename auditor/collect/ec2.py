@@ -42,6 +42,7 @@ from ..model import Resource
 from . import CollectContext, collector, tag_dict
 
 VOLATILE = ("available_ip_address_count",)
+TRANSIENT = ("network_interface",)   # one per running task, load balancer node, ...: churns with them
 
 _PROTOCOLS = {"6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6"}
 
