@@ -17,6 +17,7 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .model import Resource, Snapshot
@@ -84,7 +85,7 @@ def _alarms(owner: Resource, look: _Lookup) -> Iterator[Resource]:
 def _dashboards(owner: Resource, look: _Lookup) -> Iterator[Resource]:
     names = {str(v) for v in (owner.id, owner.name, owner.attributes.get("arn_suffix"),
                               owner.attributes.get("cluster_name")) if v}
-    return (d for d in look.of("cloudwatch_dashboard") if names.intersection(d.attributes.get("dimension_values") or ()))
+    return (d for name in sorted(names) for d in look.where("cloudwatch_dashboard", "dimension_values", name))
 
 
 def _security_groups(owner: Resource, look: _Lookup) -> Iterator[Resource]:
@@ -140,9 +141,12 @@ def secret_matches(value_from: str, secret: Resource) -> bool:
 
 
 def _secrets(service: Resource, look: _Lookup) -> Iterator[Resource]:
-    refs = [s.get("value_from") for c in _containers(service) for s in c.get("secrets") or [] if s.get("value_from")]
-    if refs:
-        yield from (s for s in look.of("secret") if any(secret_matches(ref, s) for ref in refs))
+    for ref in (s.get("value_from") for c in _containers(service) for s in c.get("secrets") or []):
+        if not ref:
+            continue
+        name = (ref.split(":secret:", 1)[1] if ":secret:" in ref else ref).split(":", 1)[0]
+        names = {name, name[:-7]} if re.search(r"-[A-Za-z0-9]{6}$", name) else {name}   # ARN's random suffix
+        yield from (s for n in sorted(names) for s in look.get("secret", n) if secret_matches(ref, s))
 
 
 def _repositories(service: Resource, look: _Lookup) -> Iterator[Resource]:
@@ -212,7 +216,11 @@ class Deployment:
         return self.members.get(rtype, ())
 
     def holds(self, r: Resource) -> bool:
-        return any(m.id == r.id for m in self.members.get(r.type, ()))
+        return (r.type, r.id) in self._keys
+
+    @cached_property
+    def _keys(self) -> frozenset[Key]:
+        return frozenset((r.type, r.id) for r in self.resources())
 
     def resources(self) -> Iterator[Resource]:
         for rs in self.members.values():
