@@ -31,7 +31,7 @@ import yaml
 
 from .aws import AuditSetupError
 from .model import Finding
-from .yaml_lines import construct_with_lines, field_path, line_for
+from .yaml_lines import SafeLineLoader, YamlFileError, field_path, line_for, read_yaml
 
 FIELDS = ("rule_id", "resource", "reason", "owner", "expires")
 
@@ -201,7 +201,7 @@ def load_waivers(path: Path) -> list[Waiver]:
     return waivers
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(SafeLineLoader):
     """SafeLoader that leaves dates as text, so an impossible date is an error with a line."""
 
 
@@ -212,21 +212,9 @@ _Loader.yaml_implicit_resolvers = {
 
 def _read(path: Path) -> tuple[Any, dict[tuple, int]]:
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise WaiverFileError([f"{path}: cannot read: {exc.strerror}"]) from exc
-    try:
-        node = yaml.compose(text, Loader=_Loader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise WaiverFileError([f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}"]) from exc
-    lines: dict[tuple, int] = {}
-    try:
-        data = construct_with_lines(node, (), lines) if node is not None else None
-    except (yaml.YAMLError, ValueError) as exc:
-        raise WaiverFileError([f"{path}: invalid YAML: {exc}"]) from exc
-    return data, lines
+        return read_yaml(path, _Loader)
+    except YamlFileError as exc:
+        raise WaiverFileError([str(exc)]) from exc
 
 
 def _date(value: Any) -> date | None:

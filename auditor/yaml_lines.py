@@ -7,25 +7,68 @@ from typing import Any
 
 import yaml
 
+MAX_DEPTH = 64   # nested mappings and lists; rule trees use a dozen
+
 
 class YamlFileError(Exception):
     """A YAML file that cannot be read or parsed; the message names the file and line."""
 
 
-def read_yaml(path: Path) -> tuple[Any, dict[tuple, int]]:
-    """The file's data (None when empty) and the line of every key path in it."""
+class SafeLineLoader(yaml.SafeLoader):
+    """SafeLoader that refuses aliases (``*name``: a few hundred bytes of nested aliases expand
+    into gigabytes) and nesting deeper than MAX_DEPTH, each at its line."""
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, f"aliases (*{event.anchor}) are not allowed: "
+                                              "write the value out", event.start_mark)
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels",
+                                                  self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def read_text(path: Path) -> str:
+    """The file as UTF-8 text, or YamlFileError naming the file and what is wrong."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
-        raise YamlFileError(f"{path}: cannot read: {exc.strerror}") from exc
+        raise YamlFileError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise YamlFileError(f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})") \
+            from exc
+    if "\x00" in text:
+        line = text[:text.index("\x00")].count("\n") + 1
+        raise YamlFileError(f"{path}:{line}: not a text file (NUL byte)")
+    return text
+
+
+def read_yaml(path: Path, loader: type[SafeLineLoader] = SafeLineLoader) -> tuple[Any, dict[tuple, int]]:
+    """The file's data (None when empty) and the line of every key path in it."""
+    text = read_text(path)
+    try:
+        node = yaml.compose(text, Loader=loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         raise YamlFileError(f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from exc
     lines: dict[tuple, int] = {}
-    return (construct_with_lines(node, (), lines) if node is not None else None), lines
+    try:
+        return (construct_with_lines(node, (), lines) if node is not None else None), lines
+    except (yaml.YAMLError, ValueError, TypeError) as exc:   # e.g. an unhashable key, an impossible value
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise YamlFileError(f"{where}: invalid YAML: {getattr(exc, 'problem', None) or exc}") from exc
 
 
 def construct_with_lines(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> Any:

@@ -47,7 +47,7 @@ def read_table(path: Path) -> dict[str, Any]:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise PriceTableError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:   # not UTF-8 (a ValueError too), not JSON, nested too deep
         raise PriceTableError(f"{path}: not JSON: {exc}") from exc
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise PriceTableError(f"{path}: format: expected {FORMAT}, found {doc.get('format') if isinstance(doc, dict) else doc!r}")
