@@ -1,6 +1,7 @@
 """boto3 session and clients: standard credential chain, botocore retries, call accounting."""
 from __future__ import annotations
 
+import re
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -8,8 +9,15 @@ from dataclasses import dataclass, field
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 
 DEFAULT_MAX_ATTEMPTS = 5
+MESSAGE_LIMIT = 200   # characters of an error message kept (an HTML error page is no message)
+
+# What an AWS call may raise besides AuditCancelled: AWS's own error answers (ClientError),
+# botocore's failures (BotoCoreError) and answers botocore cannot parse (ResponseParserError,
+# which is no BotoCoreError), e.g. an HTML page from a proxy in front of the endpoint.
+AWS_ERRORS: tuple[type[Exception], ...] = (ClientError, BotoCoreError, ResponseParserError)
 
 
 # Error codes that are an ordinary answer, not a failure (the collector reads them as "not
@@ -48,6 +56,20 @@ class ApiStats:
             self.errors[(service, model.name, type(exception).__name__)] += 1
 
 
+def is_aws_error(exc: BaseException) -> bool:
+    """Did an AWS call fail (any botocore or urllib3 exception), rather than the code around it?"""
+    if isinstance(exc, AWS_ERRORS):
+        return True
+    module = type(exc).__module__ or ""
+    return module.split(".", 1)[0] in ("botocore", "urllib3")
+
+
+def short_message(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """One line of at most ``limit`` characters (an ellipsis marks a cut)."""
+    text = re.sub(r"\s+", " ", text).strip()
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def error_code(exc: BaseException) -> str:
     """A short, stable error code for an exception raised by boto3."""
     if isinstance(exc, ClientError):
@@ -56,9 +78,15 @@ def error_code(exc: BaseException) -> str:
 
 
 def error_message(exc: BaseException) -> str:
+    """The message of an exception raised by boto3: one line, at most MESSAGE_LIMIT characters
+    (a proxy's HTML error page or a response botocore cannot parse is not dumped whole)."""
     if isinstance(exc, ClientError):
-        return str(exc.response.get("Error", {}).get("Message") or exc)
-    return str(exc)
+        text = str(exc.response.get("Error", {}).get("Message") or exc)
+    elif isinstance(exc, ResponseParserError):
+        text = str(exc).split("\n", 1)[0].rstrip(": ")   # not the unparsable body that follows
+    else:
+        text = str(exc)
+    return short_message(text)
 
 
 class AwsContext:
@@ -83,9 +111,22 @@ class AwsContext:
         self._clients: dict[str, object] = {}
         self._lock = threading.Lock()
         self._account: str | None = None
+        self._calls = threading.local()   # the operation each thread called last
         events = self.session.events
+        events.register("before-call.*.*", self._on_before_call)
         events.register("after-call.*.*", self.stats.on_after_call)
         events.register("after-call-error.*.*", self.stats.on_after_call_error)
+
+    def _on_before_call(self, model=None, **_kwargs) -> None:
+        if model is not None:
+            self._calls.operation = model.name
+
+    def last_operation(self) -> str | None:
+        """The operation this thread called last (for errors that do not name it)."""
+        return getattr(self._calls, "operation", None)
+
+    def forget_last_operation(self) -> None:
+        self._calls.operation = None
 
     def client(self, service: str):
         with self._lock:
@@ -100,7 +141,7 @@ class AwsContext:
         if self._account is None:
             try:
                 self._account = self.client("sts").get_caller_identity()["Account"]
-            except (ClientError, BotoCoreError) as exc:
+            except AWS_ERRORS as exc:
                 raise AuditSetupError(
                     f"cannot identify the AWS account (sts:GetCallerIdentity): "
                     f"{error_code(exc)}: {error_message(exc)}") from exc

@@ -17,9 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from ..aws import AwsContext, error_code, error_message
+from ..aws import AwsContext, error_code, error_message, is_aws_error
 from ..model import CollectorError, Resource, Snapshot, normalize_environment
 
 
@@ -198,10 +196,20 @@ def collect(aws: AwsContext, *, environment_tag: str = "Environment", environmen
         if cancelled():
             raise AuditCancelled(f"collector {c.name} not started")
         t0 = time.perf_counter()
+        last_operation = getattr(aws, "last_operation", lambda: None)
+        if hasattr(aws, "forget_last_operation"):
+            aws.forget_last_operation()
         try:
             return c, list(c.fn(ctx)), None, time.perf_counter() - t0
-        except (ClientError, BotoCoreError) as exc:
-            op = getattr(exc, "operation_name", None) or "unknown"
+        except AuditCancelled:
+            raise
+        except Exception as exc:
+            # Any failure of an AWS call (AWS's error answers, botocore's own failures, answers
+            # botocore cannot parse such as a proxy's HTML page) is this collector's error: the
+            # rules on its types report ``error``. Anything else is a bug and propagates.
+            if not is_aws_error(exc):
+                raise
+            op = getattr(exc, "operation_name", None) or last_operation() or "unknown"
             err = CollectorError(c.service, op, error_code(exc), error_message(exc), c.produces)
             return c, [], err, time.perf_counter() - t0
 

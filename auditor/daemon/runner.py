@@ -2,7 +2,14 @@
 
 Outcomes: ``success`` (every collector answered), ``incomplete`` (some AWS call failed after
 retries: the snapshot has errors and the rules on those types report ``error``), ``failed``
-(the audit raised, e.g. AuditSetupError for missing credentials). None of them stops the daemon.
+(the audit raised anything, e.g. AuditSetupError for missing credentials, a damaged state file,
+a bug). None of them stops the daemon: :meth:`AuditRunner.__call__` never raises into APScheduler.
+
+A failed audit is counted with the labels of its target as last seen: the account, region and
+environment of this runner's last evaluated audit of the same architecture, region and configured
+environment (else what is known: the account if STS answered, the configured region and
+environment), so ``auditor_audit_runs_total{outcome="failed"}`` lands on the same series as the
+target's successful runs.
 
 Shutdown sets :attr:`AuditRunner.cancel`: collectors not yet started are skipped, and an AWS
 call about to be sent raises :class:`AuditCancelled` (a botocore ``before-send`` hook on this
@@ -21,10 +28,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from ..audit import AuditResult, run_audit
-from ..aws import AuditSetupError, AwsContext
+from ..aws import AuditSetupError, AwsContext, is_aws_error, short_message
 from ..collect import AuditCancelled
 from ..cost.spend import SpendReader
 from ..model import normalize_environment
@@ -33,12 +38,17 @@ from ..notify.runtime import Runtime
 from ..rules.engine import RuleSet
 from ..state import StateError
 from .config import DaemonConfig
-from .metrics import AuditMetrics, AuditRecord, MetricsStore, common_labels
+from .metrics import AuditMetrics, AuditRecord, Labels, MetricsStore, common_labels
 
 log = logging.getLogger("auditor.daemon.audit")
 
 Current = Callable[[], tuple[DaemonConfig, RuleSet]]
 AwsFactory = Callable[[DaemonConfig, threading.Event], AwsContext]
+Target = tuple[str | None, str | None, str | None, str | None]   # architecture, region, environment, profile
+
+
+def _target(config: DaemonConfig) -> Target:
+    return (config.architecture, config.region, normalize_environment(config.environment), config.profile)
 
 
 def default_aws(config: DaemonConfig, cancel: threading.Event) -> AwsContext:
@@ -67,6 +77,8 @@ class AuditRunner:
         self._idle = threading.Event()
         self._idle.set()
         self._spend = SpendReader(clock=clock)   # Cost Explorer answers outlive one audit
+        self._last_labels: dict[Target, Labels] = {}   # labels of the last evaluated audit per target
+        self._counted = False
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until no audit is in flight; False if one still is after ``timeout``."""
@@ -76,12 +88,33 @@ class AuditRunner:
         if self.cancel.is_set():
             return
         self._idle.clear()
+        self._counted = False   # set once this audit is in auditor_audit_runs_total
         self.store.set_running(True)
         try:
             self._audit()
+        except Exception as exc:  # noqa: BLE001 - last resort: nothing reaches APScheduler
+            self._last_resort(exc)
         finally:
             self.store.set_running(False)
             self._idle.set()
+
+    def _last_resort(self, exc: Exception) -> None:
+        """Something outside the audit proper raised (reading the config, counting a failure):
+        count the run as failed if it is not counted yet (with the last audit's labels), log it."""
+        if not self._counted:
+            try:
+                last = self.store.state.last_audit
+                labels = last.labels if last is not None else common_labels(None, None, None, None)
+                self.store.record_audit(AuditRecord(labels, self._clock(), 0.0, "failed"), None, None)
+                self._counted = True
+            except Exception:  # noqa: BLE001, S110 - the log line below still says it
+                pass
+        try:
+            log.error(f"audit failed: {type(exc).__name__}: {short_message(str(exc))}", exc_info=exc,
+                      extra={"event": "audit", "outcome": "failed",
+                             "errors": [{"exception": type(exc).__name__, "message": short_message(str(exc))}]})
+        except Exception:  # noqa: BLE001, S110 - logging itself failed; the daemon carries on
+            pass
 
     def close(self) -> None:
         """Close the state file (at shutdown)."""
@@ -91,8 +124,15 @@ class AuditRunner:
         """Open the state file and the notifier the settings name; send what is still queued."""
         try:
             self.runtime.configure(config.state, config.slack)
-        except StateError as exc:
-            log.error(f"state: {exc}; auditing without state (no changes, no Slack)", extra={"event": "state"})
+        except Exception as exc:  # noqa: BLE001 - StateError, sqlite3.Error, OSError, ...: audit anyway
+            expected = isinstance(exc, StateError)
+            log.error(f"state: {'' if expected else type(exc).__name__ + ': '}{exc}; "
+                      "auditing without state (no changes, no Slack)",
+                      exc_info=None if expected else exc, extra={"event": "state"})
+            try:
+                self.runtime.close()   # no half-open state file
+            except Exception:  # noqa: BLE001, S110
+                pass
             return
         if not self._delivered:   # the process's first pass: whatever an earlier run left queued
             self._delivered = True
@@ -104,10 +144,10 @@ class AuditRunner:
 
     def _audit(self) -> None:
         config, ruleset = self._current()
-        self._state(config)
         t0 = time.perf_counter()
         aws: AwsContext | None = None
         try:
+            self._state(config)
             aws = self._aws_factory(config, self.cancel)
             self._spend.max_age = config.cost.actual_refresh_seconds
             result = run_audit(config.audit_options(), ruleset, aws=aws, cancel=self.cancel,
@@ -119,15 +159,35 @@ class AuditRunner:
         except Exception as exc:  # noqa: BLE001 - any failure is an outcome, never the daemon's end
             self._failed(config, aws, exc, time.perf_counter() - t0)
             return
-        self._finished(config, ruleset, result, time.perf_counter() - t0)
+        seconds = time.perf_counter() - t0
+        try:
+            metrics, record = self._evaluated(config, ruleset, result, seconds)
+        except Exception as exc:  # noqa: BLE001 - e.g. the results could not become metrics
+            self._failed(config, aws, exc, seconds)
+            return
+        self._finished(result, metrics, record)
 
-    def _finished(self, config: DaemonConfig, ruleset: RuleSet, result: AuditResult, seconds: float) -> None:
+    def _evaluated(self, config: DaemonConfig, ruleset: RuleSet, result: AuditResult,
+                   seconds: float) -> tuple[AuditMetrics, AuditRecord]:
+        """Turn an audit that evaluated the rules into metrics and count it (once)."""
         now = self._clock()
         outcome = "success" if result.complete else "incomplete"
-        self.runtime.compare(result)   # result.changes, before the metrics
+        try:
+            self.runtime.compare(result)   # result.changes, before the metrics
+        except Exception as exc:  # noqa: BLE001 - e.g. sqlite3.DatabaseError: no changes this time
+            result.changes = None
+            log.error(f"state: cannot read the previous snapshot: {type(exc).__name__}: {exc}",
+                      exc_info=exc, extra={"event": "state"})
         metrics = AuditMetrics.from_result(result, ruleset, config.metrics.max_finding_series, now)
         record = AuditRecord(metrics.labels, now, round(seconds, 3), outcome)
         self.store.record_audit(record, metrics, result.api_stats)
+        self._counted = True
+        self._last_labels[_target(config)] = metrics.labels
+        return metrics, record
+
+    def _finished(self, result: AuditResult, metrics: AuditMetrics, record: AuditRecord) -> None:
+        """The log line, then the state file and Slack (whose trouble is logged, never raised)."""
+        outcome = record.outcome
         counts = dict(metrics.counts)
         failing: dict[str, int] = {}
         for f in result.findings:
@@ -150,22 +210,41 @@ class AuditRunner:
             if cost.actual_error:
                 log.warning(f"actual spend of {cost.key} unavailable: {cost.actual_error}",
                             extra={"event": "cost", "deployment": cost.key})
-        self._slack_stats(self.runtime.finish(result, cancel=self.cancel))
+        try:
+            self._slack_stats(self.runtime.finish(result, cancel=self.cancel))
+        except Exception as exc:  # noqa: BLE001 - the audit is counted; the state file must not undo it
+            log.error(f"state: cannot record the audit: {type(exc).__name__}: {exc}", exc_info=exc,
+                      extra={"event": "state"})
+
+    def failed_labels(self, config: DaemonConfig, aws: AwsContext | None) -> Labels:
+        """The labels of a failed audit: those of the target's last evaluated audit where known."""
+        known = self._last_labels.get(_target(config), ("", "", "", ""))
+        seen = getattr(aws, "_account", None) if aws is not None else None
+        if seen and known[0] and seen != known[0]:   # another account now: nothing known of it
+            known = ("", "", "", "")
+        account = seen or known[0]
+        region = (aws.region if aws is not None else None) or config.region or known[1]
+        environment = normalize_environment(config.environment) or known[3]
+        return common_labels(account, region, config.architecture, environment)
 
     def _failed(self, config: DaemonConfig, aws: AwsContext | None, exc: Exception, seconds: float) -> None:
         now = self._clock()
-        account = getattr(aws, "_account", None) if aws is not None else None
-        region = aws.region if aws is not None else config.region
-        labels = common_labels(account, region, config.architecture, normalize_environment(config.environment))
+        labels = self.failed_labels(config, aws)
         record = AuditRecord(labels, now, round(seconds, 3), "failed")
         self.store.record_audit(record, None, aws.stats if aws is not None else None)
-        expected = isinstance(exc, (AuditSetupError, BotoCoreError, ClientError))   # no traceback
-        log.error(f"audit failed: {type(exc).__name__}: {exc}",
+        self._counted = True
+        expected = isinstance(exc, AuditSetupError) or is_aws_error(exc)   # no traceback
+        message = short_message(str(exc), 1000)
+        log.error(f"audit failed: {type(exc).__name__}: {message}",
                   exc_info=None if expected else exc,
                   extra={"event": "audit", "outcome": "failed", "duration_seconds": record.duration_seconds,
                          "account": labels[0], "region": labels[1], "architecture": labels[2],
                          "environment": labels[3], "pass": 0, "fail": 0, "error": 0,
-                         "errors": [{"exception": type(exc).__name__, "message": str(exc)}]})
-        audit = AuditInfo(config.architecture, normalize_environment(config.environment), account, region,
+                         "errors": [{"exception": type(exc).__name__, "message": message}]})
+        audit = AuditInfo(config.architecture, labels[3] or None, labels[0] or None, labels[1] or None,
                           datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds").replace("+00:00", "Z"))
-        self._slack_stats(self.runtime.failed(exc, audit, cancel=self.cancel))
+        try:
+            self._slack_stats(self.runtime.failed(exc, audit, cancel=self.cancel))
+        except Exception as notice:  # noqa: BLE001 - the failure is counted and logged already
+            log.error(f"slack: cannot queue the failure notice: {type(notice).__name__}: {notice}",
+                      extra={"event": "slack"})

@@ -2,8 +2,9 @@
 
 - start: validate config and rules (exit 2 when invalid), listen on the HTTP port, start the
   scheduler with the first audit due now;
-- SIGHUP: reload the config file, the environment and the rules; if any is invalid, keep the
-  running ones, log the problems and count ``auditor_config_reloads_total{outcome="failure"}``;
+- SIGHUP: reload the config file, the environment and the rules; if any is invalid, or reading
+  them raises anything at all (an undecodable file, a RecursionError, a bug), keep the running
+  ones, log the problems and count ``auditor_config_reloads_total{outcome="failure"}``;
   if valid, swap them in, reschedule, and audit again right away;
 - SIGTERM / SIGINT: cancel the audit in flight, stop the scheduler, wait up to
   ``shutdown_grace_seconds`` (at most 9) for the audit to end, close the HTTP server, exit 0. An
@@ -32,7 +33,7 @@ from .http import HttpServer, make_app
 from .logs import set_level, setup_logging
 from .metrics import MetricsStore, make_registry
 from .runner import AuditRunner, AwsFactory, default_aws
-from .scheduler import AuditScheduler, readiness_window
+from .scheduler import AuditScheduler, build_trigger, readiness_window
 
 log = logging.getLogger("auditor.daemon")
 
@@ -41,6 +42,40 @@ EXIT_OK, EXIT_INVALID = 0, 2
 
 class StartError(Exception):
     """The daemon cannot start (e.g. the HTTP port is taken)."""
+
+
+def describe_error(exc: BaseException) -> dict[str, object]:
+    """An unexpected exception from loading config or rules as log fields: ``problems`` (one line
+    each), ``error`` (the exception's name) and ``file``/``line`` when the exception carries them.
+    Never raises, whatever the exception holds."""
+    try:
+        return _describe(exc)
+    except Exception:  # noqa: BLE001 - an exception with odd attributes or an unprintable message
+        return {"error": type(exc).__name__, "problems": [type(exc).__name__]}
+
+
+def _describe(exc: BaseException) -> dict[str, object]:
+    problems = getattr(exc, "problems", None)
+    if isinstance(exc, (ConfigError, RuleFileError)) and problems:
+        return {"problems": list(problems)}
+    fields: dict[str, object] = {"error": type(exc).__name__}
+    file = getattr(exc, "filename", None) or getattr(exc, "path", None) or getattr(exc, "file", None)
+    line = getattr(exc, "lineno", None) or getattr(exc, "line", None)
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)   # a YAML error
+    if mark is not None:
+        file = file or getattr(mark, "name", None)
+        mark_line = getattr(mark, "line", None)
+        line = line or (mark_line + 1 if isinstance(mark_line, int) else None)
+    if isinstance(file, (str, os.PathLike)):
+        fields["file"] = str(file)
+    if isinstance(line, int) and not isinstance(line, bool):
+        fields["line"] = line
+    where = ":".join(str(fields[k]) for k in ("file", "line") if k in fields)
+    message = str(exc).replace("\n", " ").strip()
+    if len(message) > 500:
+        message = message[:499] + "…"
+    fields["problems"] = [f"{where + ': ' if where else ''}{type(exc).__name__}: {message}"]
+    return fields
 
 
 def load(path: Path | None) -> tuple[DaemonConfig, RuleSet]:
@@ -80,8 +115,8 @@ class Daemon:
     def start(self) -> None:
         config, ruleset = self._current
         try:
-            self.http = HttpServer(make_app(self.registry, self.readiness), config.http.address,
-                                   config.http.port).start()
+            self.http = HttpServer(make_app(self.registry, self.readiness, lambda: self.store.state),
+                                   config.http.address, config.http.port).start()
         except OSError as exc:
             raise StartError(f"cannot listen on {config.http.address}:{config.http.port}: "
                              f"{exc.strerror or exc}") from exc
@@ -93,26 +128,55 @@ class Daemon:
                         "next_run_time": self.scheduler.next_run_time()})
 
     def reload(self) -> bool:
-        """Re-read config and rules; keep the running ones if the new ones are invalid."""
+        """Re-read config and rules; keep the running ones if the new ones are invalid.
+
+        Never raises (short of BaseException): whatever reading the new config or rules raises
+        is a failed reload, logged and counted, and the daemon goes on with the running ones.
+        """
+        previous = self._current
         try:
             config, ruleset = load(self.config_file)
-        except (ConfigError, RuleFileError) as exc:
-            self.store.record_reload(False)
-            log.error("reload failed: keeping the running config and rules",
-                      extra={"event": "reload", "outcome": "failure", "problems": exc.problems})
+            if config.schedule != previous[0].schedule:
+                build_trigger(config.schedule)   # raises before anything is swapped
+        except Exception as exc:  # noqa: BLE001 - RecursionError, UnicodeDecodeError, jmespath, bugs...
+            self._reload_failed(exc)
             return False
-        old = self.config
-        self._current = (config, ruleset)
-        set_level(config.log_level)
-        if config.schedule != old.schedule:
-            self.scheduler.reschedule(config.schedule)
+        old = previous[0]
+        try:
+            self._current = (config, ruleset)
+            set_level(config.log_level)
+            if config.schedule != old.schedule:
+                self.scheduler.reschedule(config.schedule)
+        except Exception as exc:  # noqa: BLE001 - put the running config back
+            self._current = previous
+            try:
+                set_level(old.log_level)
+                if config.schedule != old.schedule:
+                    self.scheduler.reschedule(old.schedule)
+            except Exception:  # noqa: BLE001, S110 - best effort; the failure is logged below
+                pass
+            self._reload_failed(exc)
+            return False
         if config.http != old.http:
             log.warning("http settings change on restart only", extra={"event": "reload"})
         self.store.record_reload(True)
-        self.scheduler.run_soon()
+        try:
+            self.scheduler.run_soon()
+        except Exception as exc:  # noqa: BLE001 - the next scheduled audit uses the new rules anyway
+            log.error(f"reload: cannot schedule an audit now: {type(exc).__name__}: {exc}",
+                      extra={"event": "reload"})
         log.info("reloaded config and rules", extra={"event": "reload", "outcome": "success",
                                                      "config": config.summary(), "rules": len(ruleset.rules)})
         return True
+
+    def _reload_failed(self, exc: BaseException) -> None:
+        self.store.record_reload(False)
+        expected = isinstance(exc, (ConfigError, RuleFileError))
+        fields = describe_error(exc)
+        log.error("reload failed: keeping the running config and rules"
+                  + ("" if expected else f": {fields['problems'][0]}"),   # type: ignore[index]
+                  exc_info=None if expected or isinstance(exc, RecursionError) else exc,
+                  extra={"event": "reload", "outcome": "failure", **fields})
 
     def request_reload(self) -> None:
         self._reload_requested = True
@@ -171,8 +235,8 @@ def main(config_option: Path | None = None, check: bool = False) -> int:
     path = config_path(config_option)
     try:
         config, ruleset = load(path)
-    except (ConfigError, RuleFileError) as exc:
-        log.error("invalid configuration or rules", extra={"event": "start", "problems": exc.problems})
+    except Exception as exc:  # noqa: BLE001 - whatever the files hold, exit 2 with a message
+        log.error("invalid configuration or rules", extra={"event": "start", **describe_error(exc)})
         return EXIT_INVALID
     set_level(config.log_level)
     if check:
