@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -46,18 +47,43 @@ EXIT_OK, EXIT_FINDINGS, EXIT_INCOMPLETE = 0, 1, 2
 WAIVERS_ENV = "AUDITOR_WAIVERS"   # default waiver file of `auditor waivers` (the daemon's `waivers` key)
 
 
+class UsageError(Exception):
+    """A usage or input error, found before any AWS call where possible: ``error: MESSAGE``, exit 2."""
+
+
+def _usage_error(message: str) -> int:
+    """The one way a usage or input error ends: one line on stderr, exit code 2."""
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_INCOMPLETE
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line (``error: ...``), exit 2, like every other usage error."""
+
+    def error(self, message: str) -> Any:
+        _usage_error(f"{message} (see '{self.prog} --help')")
+        raise SystemExit(EXIT_INCOMPLETE)
+
+
 def _param(text: str) -> tuple[str, Any]:
+    """``NAME=VALUE`` of --param, the value read as YAML."""
     if "=" not in text:
-        raise argparse.ArgumentTypeError(f"--param needs NAME=VALUE, got {text!r}")
+        raise UsageError(f"--param {text}: expected NAME=VALUE")
     name, value = text.split("=", 1)
-    return name.strip(), yaml.safe_load(value)
+    if not name.strip():
+        raise UsageError(f"--param {text}: the parameter name is empty (expected NAME=VALUE)")
+    try:
+        return name.strip(), yaml.safe_load(value)
+    except yaml.YAMLError as exc:
+        problem = str(getattr(exc, "problem", None) or exc).splitlines()[0]
+        raise UsageError(f"--param {text}: the value is not valid YAML: {problem}") from exc
 
 
 def _add_rule_source(p: argparse.ArgumentParser) -> None:
     p.add_argument("--architecture", "-a", help=f"rule pack ({', '.join(architecture_names())})")
     p.add_argument("--rules", action="append", type=Path, default=[], metavar="PATH",
                    help="extra rule file or folder (repeatable)")
-    p.add_argument("--param", action="append", type=_param, default=[], metavar="NAME=VALUE",
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="override a pack parameter (repeatable)")
 
 
@@ -90,7 +116,7 @@ def _add_audit_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="auditor", description=__doc__.split("\n")[0])
+    parser = _Parser(prog="auditor", description=__doc__.split("\n")[0])
     parser.add_argument("--version", action="version", version=f"auditor {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -194,10 +220,79 @@ def _progress(enabled: bool) -> Iterator[Any]:
 
 def _emit(text: str, output: Path | None) -> None:
     if output:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text, encoding="utf-8")
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"--output {output}: cannot write: {exc.strerror or exc}") from exc
     else:
         sys.stdout.write(text)
+
+
+# -- checks of the arguments, before any AWS call ---------------------------------------------
+
+def _check_args(args: argparse.Namespace) -> None:
+    """Raise UsageError for an argument that cannot work, before anything is loaded or collected."""
+    if getattr(args, "max_attempts", None) is not None and args.max_attempts < 1:
+        raise UsageError(f"--max-attempts: must be at least 1 (got {args.max_attempts})")
+    alb_lcu = getattr(args, "alb_lcu", None)
+    if alb_lcu is not None and (not math.isfinite(alb_lcu) or alb_lcu < 0):
+        raise UsageError(f"--alb-lcu: must be a number of at least 0 (got {alb_lcu:g})")
+    if hasattr(args, "param"):
+        args.param = [_param(text) for text in args.param]
+    if getattr(args, "output", None) is not None:
+        _check_output(args.output)
+    if args.command in ("audit", "cost") and not getattr(args, "emulated", False) \
+            or getattr(args, "prices_command", None) == "refresh":
+        _check_profile(args.profile)
+
+
+def _check_output(path: Path) -> None:
+    """The report file can be written: its folder exists (none is created) and is writable."""
+    if path.is_dir():
+        raise UsageError(f"--output {path}: is a folder, not a file")
+    folder = path.parent
+    if not folder.exists():
+        raise UsageError(f"--output {path}: folder {folder} does not exist")
+    if not folder.is_dir():
+        raise UsageError(f"--output {path}: {folder} is not a folder")
+    if path.exists():
+        if not os.access(path, os.W_OK):
+            raise UsageError(f"--output {path}: cannot write: permission denied")
+    elif not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"--output {path}: cannot write in folder {folder}: permission denied")
+
+
+def _check_profile(profile: str | None) -> None:
+    """--profile (or AWS_PROFILE) names a profile of the AWS config or credentials files."""
+    import botocore.session
+    from botocore.exceptions import BotoCoreError
+
+    name, option = (profile, "--profile") if profile else (os.environ.get("AWS_PROFILE"), "AWS_PROFILE")
+    if not name:
+        return
+    try:
+        known = sorted(botocore.session.Session(profile=name).available_profiles)
+    except BotoCoreError as exc:   # an unreadable or malformed AWS config file
+        raise UsageError(f"{option} {name}: cannot read the AWS config files: {exc}") from exc
+    if name not in known:
+        raise UsageError(f"{option} {name}: no such AWS profile "
+                         + (f"(known: {', '.join(known)})" if known
+                            else "(no profile in the AWS config and credentials files)"))
+
+
+def _check_params(args: argparse.Namespace, ruleset: Any) -> None:
+    """Every --param is a parameter of one of the loaded packs."""
+    known = sorted({name for lp in ruleset.packs for name in lp.pack.params})
+    for name, _ in args.param:
+        if name not in known:
+            raise UsageError(f"--param {name}: no such parameter; the selected packs define "
+                             + (", ".join(known) if known else "none"))
+
+
+def _load_ruleset(args: argparse.Namespace, options: AuditOptions) -> Any:
+    ruleset = load_ruleset(options.architecture, options.rule_paths, options.params)
+    _check_params(args, ruleset)
+    return ruleset
 
 
 def _exit_code(result: AuditResult, fail_on: str, require_coverage: bool = False) -> int:
@@ -234,7 +329,7 @@ def _report(args: argparse.Namespace, result: AuditResult) -> int:
 
 def cmd_audit(args: argparse.Namespace) -> int:
     options = _options(args)
-    ruleset = load_ruleset(options.architecture, options.rule_paths, options.params)
+    ruleset = _load_ruleset(args, options)
     runtime = _state_runtime(args)
     if runtime is False:
         return EXIT_INCOMPLETE
@@ -277,8 +372,10 @@ def _state_runtime(args: argparse.Namespace) -> Any:
         runtime.configure(StateConfig(path=args.state) if args.state else config.state, slack)
     except (ConfigError, StateError) as exc:
         for problem in getattr(exc, "problems", None) or [str(exc)]:
-            print(f"error: {problem}", file=sys.stderr)
+            _usage_error(problem)
         return False
+    for warning in runtime.store.warnings if runtime.store else ():
+        print(f"warning: {warning}", file=sys.stderr)   # a damaged or empty state file, started anew
     return runtime
 
 
@@ -302,7 +399,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return EXIT_OK
     args.architecture = architecture
     options = _options(args)
-    ruleset = load_ruleset(architecture, options.rule_paths, options.params)
+    ruleset = _load_ruleset(args, options)
     with (emulated_account(architecture, args.deploy_environment, args.drift) as aws,
           _progress(not args.quiet) as progress):
         result = run_audit(options, ruleset, aws=aws, progress=progress)
@@ -321,7 +418,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
     environment = normalize_environment(args.environment)
     options = _options(args)
     options = replace(options, environment=None)   # --environment picks a deployment here, not a tag
-    ruleset = load_ruleset(args.architecture, options.rule_paths, options.params)
+    ruleset = _load_ruleset(args, options)
     spend = SpendReader() if args.actual else None
     results = []
     if args.emulated:
@@ -518,9 +615,15 @@ COMMANDS = {"audit": cmd_audit, "demo": cmd_demo, "cost": cmd_cost, "prices": cm
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:   # --help, --version, or a usage error already printed on one line
+        return exc.code if isinstance(exc.code, int) else EXIT_INCOMPLETE
+    try:
+        _check_args(args)
         return COMMANDS[args.command](args)
+    except UsageError as exc:
+        return _usage_error(str(exc))
     except RuleFileError as exc:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)

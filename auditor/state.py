@@ -17,10 +17,19 @@ What it keeps between audits and across restarts:
 The schema is versioned (``schema_version``) and migrates forward: :data:`MIGRATIONS` is the list
 of SQL steps, step *n* taking version *n-1* to *n*; opening a store applies the missing steps in
 one transaction. A store written by a newer auditor is refused (:class:`StateError`).
+
+A damaged file (not a database, or failing ``PRAGMA integrity_check``) is never used nor deleted:
+it is moved aside to ``<name>.corrupt-<UTC time>`` (with its ``-wal`` / ``-shm`` files) and a new
+store is started; :attr:`StateStore.recovered_from` then names where the damaged file went and
+:attr:`StateStore.warnings` says so in one line per problem (an empty file, which SQLite would
+silently take as a new database, is also warned about). A path that is a folder or cannot be
+opened raises :class:`StateError`.
 """
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sqlite3
 import threading
 import uuid
@@ -32,6 +41,11 @@ from pathlib import Path
 from typing import Any
 
 MEMORY = ":memory:"
+CORRUPT_SUFFIX = ".corrupt-"   # <name>.corrupt-<UTC time>: a damaged state file moved aside
+_DAMAGE = ("SQLITE_CORRUPT", "SQLITE_NOTADB")   # sqlite error names (and their extended codes) of a damaged file
+
+log = logging.getLogger(__name__)
+log.addHandler(logging.NullHandler())   # no logging set up (the CLI): the caller shows .warnings itself
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: finding lifecycle, last snapshot, outbox
@@ -98,6 +112,20 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 class StateError(Exception):
     """The state file cannot be used (written by a newer auditor, not a database...)."""
+
+
+class _Damaged(Exception):
+    """The state file is damaged (not a database, or fails its integrity check)."""
+
+
+def _damaged(exc: BaseException) -> bool:
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    return isinstance(exc, sqlite3.DatabaseError) and name.startswith(_DAMAGE)
+
+
+def _sidecar(file: Path, suffix: str) -> Path:
+    """SQLite's ``-wal`` / ``-shm`` file beside ``file``."""
+    return file.with_name(file.name + suffix)
 
 
 def utcnow() -> datetime:
@@ -175,21 +203,93 @@ class StateStore:
 
     def __init__(self, path: Path | str):
         self.path = str(path)
+        self.recovered_from: Path | None = None   # where a damaged file was moved before starting anew
+        self.recovery_reason: str | None = None   # what was wrong with it
+        self.was_empty = False                    # the file existed with 0 bytes: started as a new store
+        self.warnings: list[str] = []             # one line each, for the CLI or the daemon to show
+        self._lock = threading.RLock()
+        self._depth = 0
         if self.path != MEMORY:
-            Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            file = Path(self.path).expanduser()
+            self._check_path(file)
+            file.parent.mkdir(parents=True, exist_ok=True)
+            if file.is_file() and file.stat().st_size == 0 and not _sidecar(file, "-wal").exists():
+                self.was_empty = True
+                self._warn(f"state file {file} was empty; started a new one",
+                           event="state-empty", path=str(file))
+        try:
+            self._open()
+        except _Damaged as damage:
+            if self.path == MEMORY:
+                raise StateError(f"{self.path}: {damage}") from damage
+            self._set_aside(Path(self.path).expanduser(), str(damage))
+            try:
+                self._open()
+            except _Damaged as again:
+                raise StateError(f"{self.path}: cannot start a new state database: {again}") from again
+
+    def _check_path(self, file: Path) -> None:
+        if file.is_dir():
+            raise StateError(f"{file}: is a folder, not a state file")
+        if file.exists() and not file.is_file():
+            raise StateError(f"{file}: not a regular file")
+        if file.exists() and not os.access(file, os.R_OK | os.W_OK):
+            raise StateError(f"{file}: cannot read and write the state file: permission denied")
+        parent = next((p for p in [file.parent, *file.parent.parents] if p.exists()), None)
+        if parent is not None and not parent.is_dir():
+            raise StateError(f"{file}: {parent} is not a folder")
+
+    def _open(self) -> None:
+        """Connect, check the file's integrity, migrate; raises _Damaged for a damaged file."""
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
+        except sqlite3.Error as exc:
+            raise StateError(f"{self.path}: cannot open the state database: {exc}") from exc
+        try:
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA busy_timeout = 10000")
             self.journal_mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             self._db.execute("PRAGMA synchronous = FULL")   # a confirmed send survives a power cut
             self._db.execute("PRAGMA foreign_keys = ON")
-        except sqlite3.DatabaseError as exc:
-            raise StateError(f"{self.path}: cannot open the state database: {exc}") from exc
-        self._lock = threading.RLock()
-        self._depth = 0
-        self._migrate()
-        self.store_id = self._store_id()
+            problems = [str(r[0]) for r in self._db.execute("PRAGMA integrity_check(5)").fetchall()]
+            if problems != ["ok"]:
+                raise _Damaged("integrity check failed: " + "; ".join(problems))
+            self._migrate()
+            self.store_id = self._store_id()
+        except BaseException as exc:
+            self._db.close()
+            if isinstance(exc, _Damaged):
+                raise
+            if _damaged(exc):
+                raise _Damaged(str(exc)) from exc
+            if isinstance(exc, sqlite3.Error):
+                raise StateError(f"{self.path}: cannot open the state database: {exc}") from exc
+            raise
+
+    def _set_aside(self, file: Path, reason: str) -> None:
+        """Move a damaged file (and its WAL and shared-memory files) to ``<name>.corrupt-<UTC time>``."""
+        stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
+        target = file.with_name(f"{file.name}{CORRUPT_SUFFIX}{stamp}")
+        n = 1
+        while target.exists():
+            target = file.with_name(f"{file.name}{CORRUPT_SUFFIX}{stamp}-{n}")
+            n += 1
+        try:
+            file.rename(target)
+            for suffix in ("-wal", "-shm"):
+                if _sidecar(file, suffix).exists():
+                    _sidecar(file, suffix).rename(_sidecar(target, suffix))
+        except OSError as exc:
+            raise StateError(f"{file}: the state database is damaged ({reason}) and cannot be moved "
+                             f"aside: {exc.strerror or exc}") from exc
+        self.recovered_from, self.recovery_reason, self.was_empty = target, reason, False
+        self.warnings = [w for w in self.warnings if "was empty" not in w]
+        self._warn(f"state file {file} was damaged ({reason}); moved to {target} and started a new one",
+                   event="state-recovered", path=str(file), moved_to=str(target), reason=reason)
+
+    def _warn(self, message: str, **extra: str) -> None:
+        self.warnings.append(message)
+        log.warning(message, extra=extra)
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -260,7 +360,12 @@ class StateStore:
                 self._db.execute("COMMIT")
             except BaseException as exc:
                 if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
+                    try:
+                        self._db.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass   # the error below says more
+                if _damaged(exc):
+                    raise _Damaged(str(exc)) from exc
                 if isinstance(exc, sqlite3.DatabaseError):
                     raise StateError(f"{self.path}: cannot migrate the state database: {exc}") from exc
                 raise

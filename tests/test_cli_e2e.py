@@ -40,6 +40,7 @@ def test_table_markdown_and_junit(account, capsys, tmp_path):
     assert '000_3a7a9f284227b1c1.txt: "Multi-AZ: Production only for high availability"' in out
 
     target = tmp_path / "reports" / "audit.xml"
+    target.parent.mkdir()   # --output never creates folders
     code, out, _ = audit(capsys, "--architecture", "mattilda", "--format", "junit", "--output", str(target))
     assert code == 1 and out == ""
     root = ET.parse(target).getroot()

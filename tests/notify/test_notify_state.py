@@ -57,11 +57,11 @@ def test_a_file_from_a_newer_auditor_is_refused(tmp_path):
         StateStore(path)
 
 
-def test_not_a_database_is_a_state_error(tmp_path):
+def test_not_a_database_is_set_aside_and_replaced(tmp_path):
     path = tmp_path / "junk.sqlite3"
     path.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(StateError):
-        StateStore(path)
+    with StateStore(path) as store:
+        assert store.recovered_from is not None and store.recovered_from.read_bytes() == b"this is not sqlite" * 100
 
 
 def test_snapshot_round_trip(tmp_path):
