@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import jmespath
+from jmespath.exceptions import JMESPathTypeError
 
 from ..deployments import MEMBERSHIP_TYPES, Deployment, derive_deployments
 from ..model import SKIP_NOTHING, SKIP_OUT_OF_SCOPE, Finding, FrozenDict, Resource, Snapshot
@@ -49,10 +50,11 @@ class Params:
         self._overrides = dict(overrides or {})
 
     def get(self, name: str, environment: str | None) -> Any:
+        """The value in ``environment``; one that is not a name (a document may say anything) has the default."""
         if name in self._overrides:
             return self._overrides[name]
         p = self._params[name]
-        if environment and environment in p.environments:
+        if isinstance(environment, str) and environment in p.environments:
             return p.environments[environment]
         return p.default
 
@@ -85,12 +87,21 @@ def describe(cond: Condition, resolve: Callable[[Any], Any]) -> str:
     return f"{word} item of {cond.key}: {inner}"
 
 
+def _search(expr: Any, doc: Any) -> Any:
+    """The value at a compiled key; None when the document's values are not of the types the
+    key's functions take (``starts_with(name, 'x')`` on a null name): the document has no such value."""
+    try:
+        return expr.search(doc)
+    except JMESPathTypeError:
+        return None
+
+
 def compile_condition(cond: Condition) -> Check:
     if cond.op is not None:
         expr, op, name = jmespath.compile(cond.key), OPERATORS[cond.op], cond.op
 
         def leaf(doc: Any, resolve: Callable[[Any], Any]) -> list[Failure]:
-            actual = expr.search(doc)
+            actual = _search(expr, doc)
             expected = _resolve_value(cond.value, resolve)
             if op(actual, expected):
                 return []
@@ -124,7 +135,7 @@ def compile_condition(cond: Condition) -> Check:
     expr = jmespath.compile(cond.key)
 
     def quantified(doc: Any, resolve: Callable[[Any], Any]) -> list[Failure]:
-        items = expr.search(doc)
+        items = _search(expr, doc)
         items = [] if items is None else (items if isinstance(items, list) else [items])
         matches = [not group(item, resolve) for item in items]
         if kind == "all":
@@ -204,7 +215,7 @@ class PackSelector:
 
     def tagged(self, doc: Mapping[str, Any]) -> bool:
         """The document has a value at every key the selector reads (it says whose it is)."""
-        return bool(self.keys) and all(k.search(doc) not in (None, "", []) for k in self.keys)
+        return bool(self.keys) and all(_search(k, doc) not in (None, "", []) for k in self.keys)
 
 
 def _leaf_keys(conditions: Iterable[Condition]) -> list[str]:
@@ -257,12 +268,15 @@ class RuleSet:
         account_wide = baseline == "account" or not self.selectors
         findings: list[Finding] = []
         for cr in self.rules:
-            if cr.selector and cr.rule.pack_selector:
-                findings.extend(_judge_pack_rule(cr, view, by_name=False))
-            elif cr.selector:
-                findings.extend(_judge_pack_rule(cr, view, by_name=True))
-            else:
-                findings.extend(_judge_shared_rule(cr, view, account_wide))
+            try:
+                if cr.selector and cr.rule.pack_selector:
+                    findings.extend(_judge_pack_rule(cr, view, by_name=False))
+                elif cr.selector:
+                    findings.extend(_judge_pack_rule(cr, view, by_name=True))
+                else:
+                    findings.extend(_judge_shared_rule(cr, view, account_wide))
+            except Exception as exc:   # noqa: BLE001 - one rule that cannot run must not stop the audit
+                findings.extend(_errored(cr, view, [], _reason(exc), None))
         return findings
 
     def run_tests(self) -> list[TestResult]:
@@ -270,8 +284,18 @@ class RuleSet:
         for cr in self.rules:
             for t in cr.rule.tests:
                 probe = cr if not t.params else _with_params(cr, t.params)
-                results.append(TestResult(cr.rule.id, t.name, t.expect, probe.outcome(t.documents)))
+                try:
+                    actual = probe.outcome(t.documents)
+                except Exception as exc:   # noqa: BLE001 - reported as a failing case
+                    actual = f"error ({_reason(exc)})"
+                results.append(TestResult(cr.rule.id, t.name, t.expect, actual))
         return results
+
+
+def _reason(exc: Exception) -> str:
+    """One line saying why a rule could not be evaluated."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _with_params(cr: CompiledRule, overrides: Mapping[str, Any]) -> CompiledRule:

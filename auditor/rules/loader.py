@@ -9,7 +9,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..yaml_lines import YamlFileError, field_path, line_for, read_yaml
-from .schema import Pack
+from .operators import check_value
+from .schema import Pack, param_uses
 
 PACKAGE_RULES = Path(__file__).resolve().parents[2] / "rules"
 
@@ -61,18 +62,59 @@ def load_pack_file(path: Path) -> LoadedPack:
             problems.append(f"{path}:{line_for(loc, lines)}: "
                             f"{f'rule {rule}: ' if rule else ''}field {field}: {err['msg']}")
         raise RuleFileError(problems) from exc
+    problems = _param_value_problems(pack, path, lines)
+    if problems:
+        raise RuleFileError(problems)
     return LoadedPack(pack, path, lines)
 
 
+def _param_value_problems(pack: Pack, path: Path, lines: dict) -> list[str]:
+    """Every value a parameter can take (its default, each environment's value, each inline test's
+    override) checked against the operator of every condition that uses it."""
+    uses = [(None, use) for use in param_uses(pack.selector, ("selector",))]
+    for i, rule in enumerate(pack.rules):
+        uses += [(i, use) for use in param_uses(rule.scope, ("rules", i, "scope"))]
+        uses += [(i, use) for use in param_uses(rule.assert_, ("rules", i, "assert"))]
+    problems: list[str] = []
+    seen: set[tuple] = set()
+    for i, (where, op, name) in uses:
+        param = pack.params.get(name)
+        if param is None:   # undefined: the schema reports it
+            continue
+        values: list[tuple[tuple, Any]] = [(("params", name, "default"), param.default)]
+        values += [(("params", name, "environments", env), v) for env, v in param.environments.items()]
+        if i is not None:
+            values += [(("rules", i, "tests", j, "params", name), t.params[name])
+                       for j, t in enumerate(pack.rules[i].tests) if name in t.params]
+        for loc, value in values:
+            problem = check_value(op, value)
+            if problem is None or (loc, op) in seen:
+                continue
+            seen.add((loc, op))
+            rule = f"rule {pack.rules[i].id}: " if i is not None else ""
+            unset = "" if loc[-1] != "default" or "default" in param.model_fields_set else " (no default given)"
+            problems.append(f"{path}:{line_for(loc if loc in lines else loc[:2], lines)}: {rule}field "
+                            f"{field_path(loc)}: {problem}{unset}, for param '{name}' at {field_path(where)}")
+    return problems
+
+
 def rule_files(paths: Iterable[Path]) -> list[Path]:
+    """The rule files named or found (``*.yaml``, ``*.yml``) under ``paths``; a missing path, or a
+    folder holding none, is an error."""
     files: list[Path] = []
+    problems: list[str] = []
     for p in paths:
         if p.is_dir():
-            files.extend(sorted(x for x in p.rglob("*") if x.suffix in (".yaml", ".yml")))
+            found = sorted(x for x in p.rglob("*") if x.suffix in (".yaml", ".yml") and x.is_file())
+            if not found:
+                problems.append(f"no rule files (*.yaml, *.yml) in {p}")
+            files.extend(found)
         elif p.exists():
             files.append(p)
         else:
-            raise RuleFileError([f"{p}: no such rule file or folder"])
+            problems.append(f"{p}: no such rule file or folder")
+    if problems:
+        raise RuleFileError(problems)
     return files
 
 

@@ -1,7 +1,13 @@
-"""The one operator table: ``op`` name -> predicate(actual, expected)."""
+"""The one operator table: ``op`` name -> predicate(actual, expected), and the value each expects.
+
+Each operator states, where it is defined, what its ``value`` must be (``check_value``): rule
+validation checks every literal value and every parameter value against it, so a rule that
+validates also runs."""
 from __future__ import annotations
 
 import ipaddress
+import json
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -50,8 +56,13 @@ def _version_ge(actual: Any, expected: Any) -> bool:
 
 
 def _contains(actual: Any, expected: Any) -> bool:
-    if isinstance(actual, (list, str, dict)):
-        return expected in actual
+    if isinstance(actual, str):
+        return isinstance(expected, str) and expected in actual
+    if isinstance(actual, (list, dict)):
+        try:
+            return expected in actual
+        except TypeError:   # an unhashable value looked up among an object's keys
+            return False
     return False
 
 
@@ -78,29 +89,103 @@ def _as_list(x: Any) -> list:
     return list(x) if isinstance(x, (list, tuple, set)) else [x]
 
 
-OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
-    "eq": _eq,
-    "ne": lambda a, e: not _eq(a, e),
-    "lt": _compare(lambda a, e: a < e),
-    "le": _compare(lambda a, e: a <= e),
-    "gt": _compare(lambda a, e: a > e),
-    "ge": _compare(lambda a, e: a >= e),
-    "in": lambda a, e: any(_eq(a, x) for x in _as_list(e)),
-    "not_in": lambda a, e: not any(_eq(a, x) for x in _as_list(e)),
-    "contains": _contains,
-    "not_contains": lambda a, e: not _contains(a, e),
-    "subset": lambda a, e: a is not None and all(x in _as_list(e) for x in _as_list(a)),
-    "superset": lambda a, e: a is not None and all(x in _as_list(a) for x in _as_list(e)),
-    "exists": lambda a, e: (a is not None) == bool(e),
-    "empty": lambda a, e: (a is None or _length(a) == 0) == bool(e),
-    "length_eq": _len_op(lambda n, e: n == e),
-    "length_ge": _len_op(lambda n, e: n >= e),
-    "length_le": _len_op(lambda n, e: n <= e),
-    "regex": lambda a, e: isinstance(a, str) and re.search(str(e), a) is not None,
-    "starts_with": lambda a, e: isinstance(a, str) and a.startswith(str(e)),
-    "version_eq": _version_eq,
-    "version_ge": _version_ge,
-    "cidr_within": _cidr_within,
+ValueCheck = Callable[[Any], str | None]
+"""A value check: None when the value suits the operator, else what is wrong with it."""
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _anything(value: Any) -> str | None:
+    return None
+
+
+def _number(value: Any) -> str | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return None
+    return f"needs a number, got {_show(value)}"
+
+
+def _count(value: Any) -> str | None:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return None
+    return f"needs a whole number >= 0, got {_show(value)}"
+
+
+def _list(value: Any) -> str | None:
+    return None if isinstance(value, list) else f"needs a list, got {_show(value)}"
+
+
+def _boolean(value: Any) -> str | None:
+    return None if isinstance(value, bool) else f"needs true or false, got {_show(value)}"
+
+
+def _string(value: Any) -> str | None:
+    return None if isinstance(value, str) else f"needs a string, got {_show(value)}"
+
+
+def _pattern(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return f"needs a regular expression (a string), got {_show(value)}"
+    try:
+        re.compile(value)
+    except re.error as exc:
+        return f"invalid regular expression {_show(value)}: {exc}"
+    return None
+
+
+def _version_string(value: Any) -> str | None:
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool) and _version(value):
+        return None
+    return f"needs a version such as \"15\" or \"16.3\", got {_show(value)}"
+
+
+def _network(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return f"needs a CIDR block such as \"10.0.0.0/16\", got {_show(value)}"
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError as exc:
+        return f"invalid CIDR block {_show(value)}: {exc}"
+    return None
+
+
+_TABLE: dict[str, tuple[Callable[[Any, Any], bool], ValueCheck]] = {
+    # op: (predicate(actual, expected), what ``value`` must be)
+    "eq": (_eq, _anything),
+    "ne": (lambda a, e: not _eq(a, e), _anything),
+    "lt": (_compare(lambda a, e: a < e), _number),
+    "le": (_compare(lambda a, e: a <= e), _number),
+    "gt": (_compare(lambda a, e: a > e), _number),
+    "ge": (_compare(lambda a, e: a >= e), _number),
+    "in": (lambda a, e: any(_eq(a, x) for x in _as_list(e)), _list),
+    "not_in": (lambda a, e: not any(_eq(a, x) for x in _as_list(e)), _list),
+    "contains": (_contains, _anything),
+    "not_contains": (lambda a, e: not _contains(a, e), _anything),
+    "subset": (lambda a, e: a is not None and all(x in _as_list(e) for x in _as_list(a)), _list),
+    "superset": (lambda a, e: a is not None and all(x in _as_list(a) for x in _as_list(e)), _list),
+    "exists": (lambda a, e: (a is not None) == bool(e), _boolean),
+    "empty": (lambda a, e: (a is None or _length(a) == 0) == bool(e), _boolean),
+    "length_eq": (_len_op(lambda n, e: n == e), _count),
+    "length_ge": (_len_op(lambda n, e: n >= e), _count),
+    "length_le": (_len_op(lambda n, e: n <= e), _count),
+    "regex": (lambda a, e: isinstance(a, str) and re.search(str(e), a) is not None, _pattern),
+    "starts_with": (lambda a, e: isinstance(a, str) and a.startswith(str(e)), _string),
+    "version_eq": (_version_eq, _version_string),
+    "version_ge": (_version_ge, _version_string),
+    "cidr_within": (_cidr_within, _network),
 }
+
+OPERATORS: dict[str, Callable[[Any, Any], bool]] = {op: fn for op, (fn, _) in _TABLE.items()}
+VALUE_CHECKS: dict[str, ValueCheck] = {op: check for op, (_, check) in _TABLE.items()}
+
+
+def check_value(op: str, value: Any) -> str | None:
+    """None when ``value`` suits operator ``op``, else a message such as "op ge: needs a number, got ..."."""
+    problem = VALUE_CHECKS[op](value)
+    return f"op {op}: {problem}" if problem else None
+
 
 SYMBOLS = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}

@@ -3,15 +3,58 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+import jmespath
+from jmespath.exceptions import JMESPathError
+from jmespath.functions import Functions
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from ..cost.estimate import SERVICES
-from .operators import OPERATORS
+from .operators import OPERATORS, check_value
 
 Severity = Literal["critical", "high", "medium", "low", "info"]
 OperatorName = Literal[tuple(sorted(OPERATORS))]  # type: ignore[valid-type]
 ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
 CostService = Literal[SERVICES]  # type: ignore[valid-type]
+
+
+def _is_param(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"param"}
+
+
+def check_key(key: str) -> str | None:
+    """None when ``key`` is a JMESPath expression that can run, else what is wrong with it."""
+    try:
+        parsed = jmespath.compile(key).parsed
+    except JMESPathError as exc:
+        detail = getattr(exc, "message", None) or getattr(exc, "msg", None) or str(exc).splitlines()[0]
+        if detail == "Invalid jmespath expression" and getattr(exc, "token_type", None) is None:
+            detail = "incomplete expression"
+        where = getattr(exc, "lex_position", None)
+        detail += f" at column {where}" if where is not None else ""
+        return f"invalid JMESPath expression {key!r}: {detail}"
+    return _check_functions(key, parsed)
+
+
+def _check_functions(key: str, node: Any) -> str | None:
+    """Unknown functions and wrong argument counts fail only when a document is searched: catch them now."""
+    if not isinstance(node, dict):
+        return None
+    if node.get("type") == "function_expression":
+        name, args = node.get("value"), node.get("children", [])
+        spec = Functions.FUNCTION_TABLE.get(name)
+        if spec is None:
+            return f"invalid JMESPath expression {key!r}: unknown function {name}()"
+        signature = spec["signature"]
+        variadic = bool(signature) and signature[-1].get("variadic")
+        if (len(args) < len(signature)) if variadic else (len(args) != len(signature)):
+            return (f"invalid JMESPath expression {key!r}: {name}() takes "
+                    f"{'at least ' if variadic else ''}{len(signature)} argument(s), got {len(args)}")
+    for child in node.get("children", []):
+        problem = _check_functions(key, child)
+        if problem:
+            return problem
+    return None
 
 
 class _Strict(BaseModel):
@@ -31,11 +74,29 @@ class Condition(_Strict):
 
     key: str | None = Field(None, description="JMESPath expression over the resource document")
     op: OperatorName | None = None  # type: ignore[valid-type]
-    value: Any = None
+    value: Any = Field(None, validate_default=True)   # checked against op even when left out
     all: list[Condition] | None = None
     any: list[Condition] | None = None
     none: list[Condition] | None = None
     not_: Condition | None = Field(None, alias="not")
+
+    @field_validator("key")
+    @classmethod
+    def _key_compiles(cls, key: str | None) -> str | None:
+        problem = check_key(key) if key is not None else None
+        if problem:
+            raise PydanticCustomError("jmespath", problem)
+        return key
+
+    @field_validator("value")
+    @classmethod
+    def _value_suits_op(cls, value: Any, info: ValidationInfo) -> Any:
+        op = info.data.get("op")
+        if op is not None and not _is_param(value):   # parameters: checked with the pack (loader)
+            problem = check_value(op, value)
+            if problem:
+                raise PydanticCustomError("operator_value", problem)
+        return value
 
     @model_validator(mode="after")
     def _one_form(self) -> Condition:
@@ -189,13 +250,29 @@ class Pack(_Strict):
 def _param_names(conditions: list[Condition]) -> set[str]:
     names: set[str] = set()
     for c in conditions:
-        if isinstance(c.value, dict) and set(c.value) == {"param"}:
+        if _is_param(c.value):
             names.add(str(c.value["param"]))
         for sub in (c.all, c.any, c.none):
             names |= _param_names(sub or [])
         if c.not_ is not None:
             names |= _param_names([c.not_])
     return names
+
+
+def param_uses(conditions: list[Condition], loc: tuple) -> list[tuple[tuple, str, str]]:
+    """(location, op, param name) of every ``value: {param: NAME}`` under ``conditions`` at ``loc``."""
+    return [use for i, c in enumerate(conditions) for use in _param_uses(c, (*loc, i))]
+
+
+def _param_uses(c: Condition, here: tuple) -> list[tuple[tuple, str, str]]:
+    uses: list[tuple[tuple, str, str]] = []
+    if c.op is not None and _is_param(c.value):
+        uses.append(((*here, "value"), c.op, str(c.value["param"])))
+    for name in ("all", "any", "none"):
+        uses += param_uses(getattr(c, name) or [], (*here, name))
+    if c.not_ is not None:
+        uses += _param_uses(c.not_, (*here, "not"))
+    return uses
 
 
 def export_json_schema() -> dict[str, Any]:

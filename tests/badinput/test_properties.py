@@ -1,0 +1,69 @@
+"""Properties of evaluation over arbitrary input (hypothesis): no shipped rule raises on any
+resource document, whatever its shape, and evaluating every pack (deployments included) over
+arbitrary resources of every type the rules read returns findings, never an exception.
+
+Relations are derived from collector output, whose shapes the collectors fix (tests/collect), so
+the snapshot here carries the arbitrary attributes without derived relations."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from auditor.audit import load_ruleset
+from auditor.model import Resource, Snapshot
+from auditor.rules.loader import architecture_names
+
+RULESETS = {name: load_ruleset(name) for name in architecture_names()}
+RULES = {cr.rule.id: cr for rs in RULESETS.values() for cr in rs.rules}
+
+
+def _words(cr) -> list[str]:
+    """The attribute names a rule's conditions mention: documents built from them reach its checks."""
+    dumped = json.dumps(cr.rule.model_dump(by_alias=True), default=str)
+    keys = re.findall(r'"key": "([^"]+)"', dumped)
+    return sorted({w for k in keys for w in re.findall(r"[A-Za-z_][\w-]*", k)} | {"environment", "tags"})
+
+
+scalars = st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=True) | st.text(max_size=12)
+
+
+def documents(words: list[str]):
+    keys = st.sampled_from(words) | st.text(max_size=6)
+    values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=4),
+                          max_leaves=20)
+    return st.dictionaries(keys, values, max_size=8)
+
+
+@pytest.mark.parametrize("rule_id", sorted(RULES))
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_no_rule_raises_on_any_document(rule_id, data):
+    cr = RULES[rule_id]
+    doc = data.draw(documents(_words(cr)))
+    assert cr.outcome([doc]) in ("pass", "fail", "skip")
+
+
+TYPES = sorted({cr.rule.resource for cr in RULES.values()})
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_an_audit_over_arbitrary_resources_returns_findings(data):
+    words = sorted({w for cr in RULES.values() for w in _words(cr)})
+    resources = []
+    for i in range(data.draw(st.integers(1, 12))):
+        rtype = data.draw(st.sampled_from(TYPES))
+        project = data.draw(st.sampled_from([None, *RULESETS]))
+        resources.append(Resource(
+            type=rtype, id=f"{rtype}-{i}", account="123456789012", region="eu-west-1", name=f"r{i}",
+            arn=None, tags={"Project": project} if project else {},
+            environment=data.draw(st.sampled_from([None, "production", "staging"])),
+            attributes=data.draw(documents(words))))
+    snapshot = Snapshot("123456789012", "eu-west-1", resources)
+    ruleset = RULESETS[data.draw(st.sampled_from(sorted(RULESETS)))]
+    findings = ruleset.evaluate(snapshot)
+    assert findings and {f.status for f in findings} <= {"pass", "fail", "error", "skip"}
