@@ -1,5 +1,11 @@
-"""Shared fixtures: fake credentials, a moto account, and a collector context on it."""
+"""Shared fixtures: fake credentials, a moto account, a collector context on it, and a capture of
+the daemon's JSON log lines."""
 from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Callable, Iterator
 
 import pytest
 import requests
@@ -7,6 +13,7 @@ from moto import mock_aws
 
 from auditor.aws import AwsContext
 from auditor.collect import CollectContext
+from auditor.daemon.logs import setup_logging
 from auditor.emulated import moto_patches
 from auditor.emulated.demo import moto_server
 
@@ -60,3 +67,20 @@ def account(moto_endpoint, monkeypatch):
     requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10).raise_for_status()
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     return moto_endpoint
+
+
+@pytest.fixture
+def json_logs() -> Iterator[Callable[[], list[dict]]]:
+    """The daemon's JSON log lines, parsed (each line must be one JSON object)."""
+    buffer = io.StringIO()
+    root = logging.getLogger()
+    level = root.level
+    setup_logging("INFO", stream=buffer)
+
+    def lines() -> list[dict]:
+        return [json.loads(line) for line in buffer.getvalue().splitlines()]
+    yield lines
+    for handler in list(root.handlers):
+        if getattr(handler, "_auditor_json", False):
+            root.removeHandler(handler)
+    root.setLevel(level)

@@ -3,13 +3,10 @@ and a burst of concurrent scrapes. The daemon survives all of them."""
 from __future__ import annotations
 
 import io
-import json
-import logging
 import sqlite3
 import statistics
 import threading
 import time
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -23,7 +20,6 @@ from auditor.daemon import service
 from auditor.daemon.config import DaemonConfig
 from auditor.daemon.health import check_readiness
 from auditor.daemon.http import HttpServer, make_app
-from auditor.daemon.logs import setup_logging
 from auditor.daemon.metrics import MetricsStore, make_registry
 from auditor.daemon.runner import AuditRunner
 from auditor.daemon.service import Daemon
@@ -32,23 +28,6 @@ from auditor.model import Snapshot
 ACCOUNT, REGION = "123456789012", "us-east-1"
 TARGET = {"account": ACCOUNT, "region": REGION, "architecture": "mattilda", "environment": "production"}
 NOW = 1_700_000_000.0
-
-
-@pytest.fixture
-def json_logs() -> Iterator[Callable[[], list[dict]]]:
-    """The daemon's JSON log lines, parsed (each line must be one JSON object)."""
-    buffer = io.StringIO()
-    root = logging.getLogger()
-    level = root.level
-    setup_logging("INFO", stream=buffer)
-
-    def lines() -> list[dict]:
-        return [json.loads(line) for line in buffer.getvalue().splitlines()]
-    yield lines
-    for handler in list(root.handlers):
-        if getattr(handler, "_auditor_json", False):
-            root.removeHandler(handler)
-    root.setLevel(level)
 
 
 # --- reload -------------------------------------------------------------------------------------

@@ -128,18 +128,6 @@ def test_a_folder_or_an_unusable_file_is_an_error_and_is_left_alone(tmp_path, mo
     assert _aside(path) == []
 
 
-def test_a_store_of_a_newer_auditor_is_refused_not_moved_aside(tmp_path):
-    path = tmp_path / "state.sqlite3"
-    StateStore(path).close()
-    db = sqlite3.connect(path)
-    db.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION + 1,))
-    db.commit()
-    db.close()
-    with pytest.raises(StateError, match="newer than this auditor knows"):
-        StateStore(path)
-    assert _aside(path) == []
-
-
 # -- through the CLI ----------------------------------------------------------------------------
 
 def _audit_with_state(capsys, path: Path) -> tuple[int, dict, str]:

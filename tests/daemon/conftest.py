@@ -1,17 +1,11 @@
 """Fixtures for the daemon tests: one drifted mattilda deployment (and one audit of it) shared by
-the package, and a capture of the daemon's JSON log lines."""
+the package (the capture of the daemon's JSON log lines, ``json_logs``, is in tests/conftest.py)."""
 from __future__ import annotations
-
-import io
-import json
-import logging
-from collections.abc import Callable, Iterator
 
 import pytest
 import requests
 from daemon_helpers import DRIFTS, make_config
 
-from auditor.daemon.logs import setup_logging
 from auditor.emulated.demo import deploy
 
 
@@ -34,23 +28,6 @@ def drifted(drifted_endpoint, monkeypatch) -> str:
     """boto3 (and so the daemon) reaches the drifted deployment through AWS_ENDPOINT_URL."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", drifted_endpoint)
     return drifted_endpoint
-
-
-@pytest.fixture
-def json_logs() -> Iterator[Callable[[], list[dict]]]:
-    """The daemon's JSON log lines, parsed (each line must be one JSON object)."""
-    buffer = io.StringIO()
-    root = logging.getLogger()
-    level = root.level
-    setup_logging("INFO", stream=buffer)
-
-    def lines() -> list[dict]:
-        return [json.loads(line) for line in buffer.getvalue().splitlines()]
-    yield lines
-    for handler in list(root.handlers):
-        if getattr(handler, "_auditor_json", False):
-            root.removeHandler(handler)
-    root.setLevel(level)
 
 
 @pytest.fixture(scope="package")

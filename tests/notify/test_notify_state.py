@@ -55,6 +55,7 @@ def test_a_file_from_a_newer_auditor_is_refused(tmp_path):
     db.close()
     with pytest.raises(StateError, match="newer than this auditor knows"):
         StateStore(path)
+    assert list(tmp_path.glob("new.sqlite3.corrupt-*")) == []   # refused, not moved aside as damaged
 
 
 def test_not_a_database_is_set_aside_and_replaced(tmp_path):
