@@ -62,6 +62,7 @@ class AuditResult:
     costs: list[DeploymentCost] = field(default_factory=list)   # one per architecture deployment found
     prices: dict[str, Any] = field(default_factory=dict)        # where the region's prices came from
     architecture_packs: frozenset[str] = frozenset()            # packs judged per deployment (with a selector)
+    warnings: list[str] = field(default_factory=list)            # e.g. a damaged state file started anew
 
     def failing(self, at_or_above: str = "info") -> list[Finding]:
         limit = SEVERITIES.index(at_or_above)
@@ -82,6 +83,12 @@ def load_ruleset(architecture: str | None, extra: Iterable[Path] = (),
     """Baseline + architecture pack + extra rule paths, validated and compiled."""
     packs = load_packs(pack_paths(architecture, extra), known_resource_types())
     return RuleSet(packs, params)
+
+
+def audited_types(ruleset: RuleSet) -> set[str]:
+    """What an audit collects: the rules' types and, with architecture selectors, what deriving
+    deployments and estimating their costs needs."""
+    return ruleset.resource_types | (needed_types() | membership_types() if ruleset.selectors else set())
 
 
 def load_prices(path: Path | None) -> PriceTable:
@@ -106,9 +113,8 @@ def run_audit(options: AuditOptions, ruleset: RuleSet | None = None,
                             max_attempts=options.max_attempts)
     started = datetime.now(UTC)
     t0 = time.perf_counter()
-    types = ruleset.resource_types | (needed_types() | membership_types() if ruleset.selectors else set())
     snapshot = collect(aws, environment_tag=options.environment_tag, environment=options.environment,
-                       only_types=types, workers=options.workers, progress=progress, cancel=cancel)
+                       only_types=audited_types(ruleset), workers=options.workers, progress=progress, cancel=cancel)
     costs = deployment_costs(snapshot, ruleset, prices, Assumptions(alb_lcu=options.alb_lcu))
     if spend is not None:
         costs = with_actual(costs, lambda cost: spend.read(aws, cost, snapshot, ruleset, options.environment_tag,

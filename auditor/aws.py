@@ -25,6 +25,34 @@ AWS_ERRORS: tuple[type[Exception], ...] = (ClientError, BotoCoreError, ResponseP
 NORMAL_ANSWERS: dict[tuple[str, str], set[str]] = {}
 
 
+class NotAnAwsAnswer(ResponseParserError):
+    """A successful HTTP answer that is no AWS response (an HTML page, or not JSON where JSON is due):
+    botocore would read it as an empty result, so every resource of the call would vanish."""
+
+
+_HTML = re.compile(rb"\A(?:\xef\xbb\xbf)?\s*<(?:!doctype\s+html|html[\s>])", re.IGNORECASE)
+_JSON_PROTOCOLS = ("json", "rest-json")
+
+
+def refuse_foreign_answers(operation_model, response_dict, **_kwargs) -> None:
+    """botocore ``before-parse`` hook: raise :class:`NotAnAwsAnswer` for a 2xx answer whose body
+    cannot be AWS's (a captive portal, a proxy's status page), instead of parsing it as empty."""
+    status = response_dict.get("status_code") or 0
+    body = response_dict.get("body")
+    if not 200 <= status < 300 or not isinstance(body, bytes | bytearray) or operation_model.has_streaming_output:
+        return
+    content_type = str(response_dict.get("headers", {}).get("content-type") or "unknown")
+    head = bytes(body[:256])
+    protocol = operation_model.service_model.resolved_protocol
+    if _HTML.match(head):
+        what = "an HTML page"
+    elif protocol in _JSON_PROTOCOLS and head.strip() and not head.lstrip().startswith((b"{", b"[")):
+        what = "not JSON"
+    else:
+        return
+    raise NotAnAwsAnswer(f"HTTP {status} answer is {what} (Content-Type {content_type}), not an AWS response")
+
+
 def normal_answer(service: str, operation: str, code: str) -> None:
     """Declare that ``code`` from ``service:operation`` is a normal answer (e.g. no policy set)."""
     NORMAL_ANSWERS.setdefault((service, operation), set()).add(code)
@@ -114,6 +142,7 @@ class AwsContext:
         self._calls = threading.local()   # the operation each thread called last
         events = self.session.events
         events.register("before-call.*.*", self._on_before_call)
+        events.register("before-parse.*.*", refuse_foreign_answers)
         events.register("after-call.*.*", self.stats.on_after_call)
         events.register("after-call-error.*.*", self.stats.on_after_call_error)
 

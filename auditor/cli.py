@@ -1,6 +1,7 @@
 """Command line: ``auditor audit``, ``auditor cost``, ``auditor prices refresh|show``,
 ``auditor rules list|validate|test|schema``, ``auditor demo``, ``auditor waivers list|validate``,
-``auditor serve`` (the daemon: see :mod:`auditor.daemon`).
+``auditor serve`` (the daemon: see :mod:`auditor.daemon`), ``auditor iam-policy``,
+``auditor monitoring export``.
 
 Exit codes: 0 nothing failing at or above --fail-on; 1 failing findings; 2 the audit could not
 run or was incomplete (bad rules or options, no credentials, an AWS API that failed).
@@ -11,6 +12,7 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -30,6 +32,7 @@ from .audit import (
 )
 from .aws import AuditSetupError
 from .coverage import applied_to_nothing
+from .iam import EXTRAS, policy
 from .model import SEVERITIES
 from .report import FORMATS, render
 from .rules.engine import BASELINE_SCOPES
@@ -139,6 +142,15 @@ def build_parser() -> argparse.ArgumentParser:
                       help="apply a documented drift before the audit (repeatable; 'list' to show them)")
     demo.add_argument("--deploy-environment", default="production",
                       help="environment of the emulated deployment (default: production)")
+    demo.add_argument("--serve", action="store_true",
+                      help="run the daemon against the emulated account: /metrics, Slack messages on the terminal, "
+                           "documented drifts applied and reverted in turn (Ctrl-C stops it)")
+    demo.add_argument("--port", type=int, default=9797, help="--serve: HTTP port on 127.0.0.1 (default 9797; 0: any free one)")
+    demo.add_argument("--interval", type=float, default=15.0, metavar="SECONDS",
+                      help="--serve: seconds between audits (default 15)")
+    demo.add_argument("--drift-every", type=int, default=8, metavar="N",
+                      help="--serve: apply the next documented drift after every N audits, revert it N audits later "
+                           "(default 8; 0: never)")
 
     cost = sub.add_parser("cost", help="estimate the monthly bill of an architecture's deployments, line by line")
     _add_rule_source(cost)
@@ -189,6 +201,13 @@ def build_parser() -> argparse.ArgumentParser:
     tst.add_argument("--verbose", "-v", action="store_true")
     rsub.add_parser("schema", help="print the rule-file JSON Schema")
 
+    monitoring = sub.add_parser("monitoring", help="the bundled Prometheus alerting rules, Grafana dashboard and "
+                                                   "example Prometheus, Alertmanager and Grafana configs")
+    msub = monitoring.add_subparsers(dest="monitoring_command", required=True)
+    export = msub.add_parser("export", help="write them into DIR (created if missing)")
+    export.add_argument("dir", type=Path, metavar="DIR")
+    export.add_argument("--force", action="store_true", help="replace files that are already in DIR")
+
     waivers = sub.add_parser("waivers", help="list and validate waiver files")
     wsub = waivers.add_subparsers(dest="waivers_command", required=True)
     wl = wsub.add_parser("list", help="show waivers with the days left before each expires")
@@ -196,6 +215,13 @@ def build_parser() -> argparse.ArgumentParser:
     wl.add_argument("--format", "-f", choices=("table", "json"), default="table")
     wv = wsub.add_parser("validate", help="check a waiver file; errors name file, line and field")
     wv.add_argument("file", nargs="?", type=Path, help=f"waiver file (default: ${WAIVERS_ENV})")
+
+    iam = sub.add_parser("iam-policy", help="print the least-privilege IAM policy of the audits (JSON)")
+    iam.add_argument("--architecture", "-a", help="only what this pack's audit calls (default: any audit)")
+    iam.add_argument("--with", dest="extras", action="extend", type=_extras, default=[], metavar="ITEM,...",
+                     help=f"add optional statements: {', '.join(EXTRAS)}")
+    iam.add_argument("--secret-arn", type=_secret_arn, metavar="ARN",
+                     help="the Slack secret's ARN, the only resource slack-secret grants (implies it)")
     return parser
 
 
@@ -232,6 +258,8 @@ def _emit(text: str, output: Path | None) -> None:
 
 def _check_args(args: argparse.Namespace) -> None:
     """Raise UsageError for an argument that cannot work, before anything is loaded or collected."""
+    if args.command == "demo" or getattr(args, "emulated", False):
+        _check_demo_extra(args.command)
     if getattr(args, "max_attempts", None) is not None and args.max_attempts < 1:
         raise UsageError(f"--max-attempts: must be at least 1 (got {args.max_attempts})")
     alb_lcu = getattr(args, "alb_lcu", None)
@@ -244,6 +272,15 @@ def _check_args(args: argparse.Namespace) -> None:
     if args.command in ("audit", "cost") and not getattr(args, "emulated", False) \
             or getattr(args, "prices_command", None) == "refresh":
         _check_profile(args.profile)
+
+
+def _check_demo_extra(command: str) -> None:
+    """``demo`` and ``cost --emulated`` build their account in moto, which only the demo extra installs."""
+    import importlib.util
+
+    if importlib.util.find_spec("moto") is None:
+        what = "auditor demo" if command == "demo" else "auditor cost --emulated"
+        raise UsageError(f"{what} needs moto, from the demo extra: pip install 'auditor[demo]'")
 
 
 def _check_output(path: Path) -> None:
@@ -343,6 +380,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
             raise
         if runtime:
             runtime.compare(result)   # the report's "changes" since the state's last snapshot
+            result.warnings.extend(runtime.store.warnings if runtime.store else ())
         code = _report(args, result)
         if runtime:
             _slack_summary(runtime.finish(result))
@@ -399,6 +437,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return EXIT_OK
     args.architecture = architecture
     options = _options(args)
+    if args.serve:
+        from .emulated.live import serve
+        return serve(options, args.deploy_environment, args.drift, port=args.port, interval=args.interval,
+                     drift_every=args.drift_every)
     ruleset = _load_ruleset(args, options)
     with (emulated_account(architecture, args.deploy_environment, args.drift) as aws,
           _progress(not args.quiet) as progress):
@@ -605,13 +647,56 @@ def cmd_waivers(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _extras(text: str) -> list[str]:
+    """``--with a,b``: names of optional statements (auditor.iam.EXTRAS)."""
+    items = [i.strip() for i in text.split(",") if i.strip()]
+    unknown = [i for i in items if i not in EXTRAS]
+    if unknown or not items:
+        raise argparse.ArgumentTypeError(f"unknown item {', '.join(unknown) or repr(text)} (known: {', '.join(EXTRAS)})")
+    return items
+
+
+def _secret_arn(text: str) -> str:
+    if not re.fullmatch(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:\S+", text):
+        raise argparse.ArgumentTypeError(f"not a Secrets Manager secret ARN: {text!r}")
+    return text
+
+
+def cmd_iam_policy(args: argparse.Namespace) -> int:
+    extras = [*args.extras, "slack-secret"] if args.secret_arn else args.extras
+    print(json.dumps(policy(args.architecture, extras, args.secret_arn), indent=2))
+    return EXIT_OK
+
+
+def cmd_monitoring(args: argparse.Namespace) -> int:
+    """Copy the bundled auditor/monitoring/ files into DIR, one path printed per file."""
+    import shutil
+
+    from .package_data import package_path
+
+    source = package_path("monitoring")
+    files = sorted(p.relative_to(source) for p in source.rglob("*") if p.is_file())
+    there = [str(args.dir / f) for f in files if (args.dir / f).exists()]
+    if there and not args.force:
+        raise UsageError(f"{args.dir}: already holds {', '.join(there)} (--force replaces them)")
+    try:
+        for f in files:
+            (args.dir / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source / f, args.dir / f)
+            print(args.dir / f)
+    except OSError as exc:
+        raise UsageError(f"{args.dir}: cannot write: {exc}") from exc
+    return EXIT_OK
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from .daemon.service import main as serve
     return serve(args.config, check=args.check)
 
 
 COMMANDS = {"audit": cmd_audit, "demo": cmd_demo, "cost": cmd_cost, "prices": cmd_prices, "rules": cmd_rules,
-            "waivers": cmd_waivers, "serve": cmd_serve}
+            "waivers": cmd_waivers, "serve": cmd_serve, "iam-policy": cmd_iam_policy,
+            "monitoring": cmd_monitoring}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from .attributes import shape
 from .model import Resource, Snapshot
 from .relations import parse_image, requires
 
@@ -30,6 +31,12 @@ Key = tuple[str, str]
 DERIVED = "deployment"
 """The type of resources the audit derives about a deployment (attributes ``pack``; its
 ``environment``): members of that deployment, whatever their tags."""
+DERIVED_ATTRIBUTES = shape(
+    "pack document monthly_usd complete unpriced missing_types by_service biggest itemized_usd budget_verdict "
+    "over_budget rows_over unitemized",
+    budget=shape("monthly_usd tolerance limit_usd quote"),
+    rows=shape("item services documented_usd estimated_usd tolerance limit_usd within quote note"))
+"""The attributes of a ``deployment`` resource (set by :mod:`auditor.cost.deployment`, which says what they mean)."""
 
 
 class _Lookup:

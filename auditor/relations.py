@@ -1,6 +1,7 @@
 """Relations derived once per snapshot, so that rules stay simple key/op/value checks.
 
-Each derived field is stored in ``Resource.relations`` and appears flat in the rule document:
+Each derived field is stored in ``Resource.relations`` and appears flat in the rule document; their
+names and structure are data, ``RELATIONS``. What they mean:
 
 - subnet: ``route_table_id``, ``public`` (default route 0.0.0.0/0 or ::/0 to an internet gateway,
   through the explicit association, else the VPC's main table), ``tier`` (public/private),
@@ -46,7 +47,10 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from .model import Resource
+from .attributes import Shape, shape
+from .aws import short_message
+from .collect import autoscaling, cloudwatch, ec2, ecs, elbv2
+from .model import CollectorError, Resource
 
 DEFAULT_ROUTES = ("0.0.0.0/0", "::/0")
 
@@ -88,6 +92,36 @@ REQUIRES: dict[str, set[str]] = {
     "listener": {"listener", "load_balancer", "target_group"},
     "target_group": {"target_group", "ecs_service"} | _ALARMS,
 }
+
+_SUBNET = shape("id public tier cidr_block availability_zone zone_letter")
+_ALARM = shape("name namespace metric_name statistic comparison_operator threshold period evaluation_periods "
+               "datapoints_to_alarm dimensions actions_enabled alarm_actions",
+               metrics=cloudwatch.ATTRIBUTES["cloudwatch_alarm"]["metrics"])
+_PLACED = shape("in_public_subnet", subnets=_SUBNET, alarms=_ALARM)
+_ENTRY = shape("peer_roles peer_name open_to_internet", **ec2.PERMISSION)
+RELATIONS: dict[str, Shape] = {
+    "subnet": shape("route_table_id public tier nat_routed"),
+    "nat_gateway": shape("subnet_public availability_zone"),
+    "vpc": shape("subnet_ids availability_zones zone_letters public_subnet_count private_subnet_count "
+                 "public_route_table_ids private_route_table_ids shared_route_table_ids internet_gateway_attached "
+                 "nat_gateway_count nat_gateway_azs"),
+    "security_group": shape("roles", used_by=shape("type id name role"), inbound=_ENTRY, outbound=_ENTRY),
+    "ecs_service": shape(
+        **_PLACED, task_definition=ecs.ATTRIBUTES["ecs_task_definition"],
+        images=shape("container image registry account region repository tag digest same_account same_region"),
+        target_groups=shape("arn name protocol port load_balancer_arns",
+                            health_check=elbv2.ATTRIBUTES["target_group"]["health_check"]),
+        scaling=shape("min_capacity max_capacity", policies=autoscaling.ATTRIBUTES["scalable_target"]["policies"])),
+    "rds_instance": _PLACED,
+    "elasticache_replication_group": _PLACED,
+    "elasticache_cluster": _PLACED,
+    "load_balancer": shape(**_PLACED, listeners=shape("arn port protocol ssl_policy", default_actions=elbv2.ACTION)),
+    "listener": shape("load_balancer_name load_balancer_scheme", routes=shape(
+        "default priority path_patterns host_headers", target_groups=shape("arn name port"))),
+    "target_group": shape(services=shape("cluster_name service_name"), alarms=_ALARM),
+    "ecs_cluster": shape("services", alarms=_ALARM),
+}
+"""What :func:`derive` adds to each type's documents (see :mod:`auditor.attributes`)."""
 
 
 def requires(rtype: str) -> set[str]:
@@ -393,17 +427,57 @@ def _data_store_relations(ix: _Index, subnets: dict, out: dict[tuple[str, str], 
             "alarms": ix.alarms({"CacheClusterId": cc.id})}
 
 
-def derive(resources: list[Resource]) -> list[Resource]:
-    """Return the resources with their ``relations`` filled in."""
-    ix = _Index(resources)
-    subnets = _subnet_relations(ix)
-    rel: dict[tuple[str, str], dict[str, Any]] = {("subnet", k): v for k, v in subnets.items()}
-    rel.update({("vpc", k): v for k, v in _vpc_relations(ix, subnets).items()})
-    rel.update({("nat_gateway", n.id): _nat_relations(n, subnets, ix) for n in ix.of("nat_gateway")})
-    rel.update({("security_group", k): v for k, v in _security_group_relations(ix).items()})
-    _ecs_relations(ix, subnets, rel)
-    _load_balancer_relations(ix, subnets, rel)
-    _data_store_relations(ix, subnets, rel)
+STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("subnets", ("subnet",)), ("vpcs", ("vpc",)), ("nat_gateways", ("nat_gateway",)),
+    ("security_groups", ("security_group",)), ("ecs", ("ecs_service", "ecs_cluster", "target_group")),
+    ("load_balancers", ("load_balancer", "listener")),
+    ("data_stores", ("rds_instance", "elasticache_replication_group", "elasticache_cluster")))
+"""Each derivation step and the types whose relations it sets: a step that fails costs those types."""
+
+
+def derive(resources: list[Resource], errors: list[CollectorError] | None = None) -> list[Resource]:
+    """Return the resources with their ``relations`` filled in.
+
+    With ``errors``, a step that raises on a shape it did not expect (an API answering something
+    new) is recorded there as a :class:`CollectorError` of its types (their rules report
+    ``error``, and through :data:`REQUIRES` the rules of the types that read them) and the other
+    steps go on; without it, the exception propagates.
+    """
+    rel: dict[tuple[str, str], dict[str, Any]] = {}
+    ix: _Index | None = None
+    subnets: dict[str, dict[str, Any]] = {}
+
+    def index() -> None:
+        nonlocal ix
+        ix = _Index(resources)
+
+    def subnet_step() -> None:
+        subnets.update(_subnet_relations(ix))
+        rel.update({("subnet", k): v for k, v in subnets.items()})
+
+    run = {
+        "subnets": subnet_step,
+        "vpcs": lambda: rel.update({("vpc", k): v for k, v in _vpc_relations(ix, subnets).items()}),
+        "nat_gateways": lambda: rel.update({("nat_gateway", n.id): _nat_relations(n, subnets, ix)
+                                            for n in ix.of("nat_gateway")}),
+        "security_groups": lambda: rel.update({("security_group", k): v
+                                               for k, v in _security_group_relations(ix).items()}),
+        "ecs": lambda: _ecs_relations(ix, subnets, rel),
+        "load_balancers": lambda: _load_balancer_relations(ix, subnets, rel),
+        "data_stores": lambda: _data_store_relations(ix, subnets, rel),
+    }
+    every_type = tuple(t for _, types in STEPS for t in types)
+    for name, types, step in [("index", every_type, index), *((n, t, run[n]) for n, t in STEPS)]:
+        try:
+            step()
+        except Exception as exc:
+            if errors is None:
+                raise
+            errors.append(CollectorError("auditor", f"derive {name}", type(exc).__name__,
+                                         f"relations of {', '.join(types)} not derived: {short_message(str(exc))}",
+                                         types))
+            if ix is None:
+                break
     out = []
     for r in resources:
         extra = rel.get((r.type, r.id))

@@ -12,7 +12,9 @@ What it keeps between audits and across restarts:
   confirms it; ``in_flight_since`` marks an attempt whose outcome is unknown (a timeout, a crash)
   so that the next attempt first checks whether Slack has it;
 - ``notices``: one-time announcements (audit degraded / recovered, a waiver that expired);
-- ``meta``: this store's random id (it tags the Slack messages it sends).
+- ``meta``: this store's random id (it tags the Slack messages it sends) and small facts the
+  daemon keeps across restarts (:meth:`StateStore.remembered`), e.g. the labels of each target's
+  last evaluated audit.
 
 The schema is versioned (``schema_version``) and migrates forward: :data:`MIGRATIONS` is the list
 of SQL steps, step *n* taking version *n-1* to *n*; opening a store applies the missing steps in
@@ -378,6 +380,15 @@ class StateStore:
             value = uuid.uuid4().hex
             self._execute("INSERT INTO meta (key, value) VALUES ('store_id', ?)", (value,))
             return value
+
+    def remembered(self, key: str) -> str | None:
+        """A value kept with :meth:`remember`, or None."""
+        row = self._execute("SELECT value FROM meta WHERE key = ?", (f"remember:{key}",)).fetchone()
+        return str(row[0]) if row else None
+
+    def remember(self, key: str, value: str) -> None:
+        self._execute("INSERT INTO meta (key, value) VALUES (?, ?) "
+                      "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (f"remember:{key}", value))
 
     # -- snapshot -------------------------------------------------------------------------
 

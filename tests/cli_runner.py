@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import jsonschema
 
 from auditor import cli
+from auditor.package_data import package_path
 
-REPORT_SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "schemas" / "report.schema.json").read_text())
+REPORT_SCHEMA = json.loads(package_path("schemas", "report.schema.json").read_text())
 
 
 def audit(capsys, *args: str) -> tuple[int, str, str]:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 
 import jsonschema
 import pytest
@@ -26,9 +25,10 @@ from auditor.daemon.metrics import AuditMetrics, AuditRecord, MetricsStore, make
 from auditor.emulated import drifts as drift_registry
 from auditor.emulated.demo import REGION, deploy, fake_session
 from auditor.model import CollectorError, Resource, Snapshot
+from auditor.package_data import package_path
 from auditor.report import render
 
-SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "schemas" / "report.schema.json").read_text())
+SCHEMA = json.loads(package_path("schemas", "report.schema.json").read_text())
 ACCOUNT = "123456789012"
 SSH_RULE = {"protocol": "tcp", "from_port": 22, "to_port": 22, "source_kind": "cidr", "cidr": "0.0.0.0/0",
             "group_id": None, "group_owner_id": None, "prefix_list_id": None, "description": None}

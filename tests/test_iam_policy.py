@@ -1,39 +1,163 @@
-"""docs/iam-policy.json grants every call the collectors make (and nothing that reads secret values),
-plus the optional cost calls: Cost Explorer (actual spend) and the Price List API (prices refresh)."""
+"""``auditor iam-policy`` (auditor.iam): the policy grants every AWS call that a full audit of each
+documented architecture makes (recorded with a botocore hook, per collector), every call a collector
+declares is one it makes, the policy reads only, and docs/iam-policy.json is the generated policy."""
 from __future__ import annotations
 
 import json
+import re
+import threading
+from dataclasses import replace
+from datetime import date
 from pathlib import Path
+from types import SimpleNamespace
+
+import boto3
+import botocore.handlers
+import botocore.session
+import pytest
 
 from auditor.audit import AuditOptions, run_audit
-from auditor.collect import collect
+from auditor.aws import AwsContext
+from auditor.collect import REGISTRY, load_all
+from auditor.cost.refresh import PriceRefreshError, refresh_region
 from auditor.cost.spend import SpendReader
 from auditor.emulated.architectures import ENVIRONMENTS
-from auditor.emulated.demo import emulated_account
+from auditor.iam import EXTRAS, REQUIRED_SID, SECRET_PLACEHOLDER, action, policy
+from auditor.notify.config import SlackConfig
+from auditor.notify.secrets import resolve, secretsmanager_reader
+from tests.cli_runner import run
 
-POLICY = json.loads((Path(__file__).resolve().parents[1] / "docs" / "iam-policy.json").read_text())
-IAM_PREFIX = {"elbv2": "elasticloadbalancing"}
-NO_PERMISSION_NEEDED = {("sts", "GetCallerIdentity")}
-
-
-def test_policy_covers_every_call_of_a_full_collection():
-    allowed = {a for s in POLICY["Statement"] for a in s["Action"]}
-    assert not any(a.startswith("secretsmanager:Get") for a in allowed)
-    called = set()
-    for architecture, environments in ENVIRONMENTS.items():
-        with emulated_account(architecture, environments[0]) as aws:
-            collect(aws)
-            called |= set(aws.stats.calls)
-    with emulated_account("mattilda") as aws:   # an audit with actual spend: Cost Explorer too
-        run_audit(AuditOptions(architecture="mattilda"), aws=aws, spend=SpendReader())
-        called |= set(aws.stats.calls)
-    assert ("ce", "GetCostAndUsage") in called
-    missing = {f"{IAM_PREFIX.get(s, s)}:{op}" for s, op in called - NO_PERMISSION_NEEDED} - allowed
-    assert not missing
+DOCS_POLICY = Path(__file__).resolve().parents[1] / "docs" / "iam-policy.json"
+DOCS_EXTRAS = ("cost-explorer", "pricing")   # the docs file and the ECS template: no Slack secret (ECS injects it)
+NO_PERMISSION_NEEDED = {"sts:GetCallerIdentity"}
+# Declared calls that no emulated audit makes, with the reason (none today).
+NOT_EXERCISED: dict[str, str] = {}
+READ_VERBS = ("Describe", "List", "Get")
+SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:auditor/slack-bot-token-AbC123"
 
 
-def test_optional_cost_statements_stand_apart():
-    optional = {s["Sid"]: s["Action"] for s in POLICY["Statement"] if s["Sid"].endswith("Optional")}
-    assert optional == {"AuditorCostExplorerOptional": ["ce:GetCostAndUsage"],
-                        "AuditorPriceListOptional": ["pricing:GetProducts"]}
-    # tests/cost/test_refresh.py stubs the pricing client: a call other than GetProducts would fail there
+def actions(document: dict, sid: str | None = None) -> set[str]:
+    return {a for s in document["Statement"] if sid in (None, s["Sid"]) for a in s["Action"]}
+
+
+@pytest.fixture(scope="module")
+def audits(tmp_path_factory) -> dict[str, set[tuple[str | None, str]]]:
+    """By architecture: (collector name or None outside collectors, IAM action) of every call of a full
+    audit (with Cost Explorer spend) of its first documented environment."""
+    from auditor.emulated.demo import emulated_account
+
+    current = threading.local()
+
+    def tracked(c):
+        def fn(ctx):
+            current.name = c.name
+            try:
+                return list(c.fn(ctx))
+            finally:
+                current.name = None
+        return replace(c, fn=fn)
+
+    def recorder(calls: set):
+        def record(model, **_):
+            calls.add((getattr(current, "name", None), action(model.service_model.service_name, model.name)))
+        return record
+
+    recorded: dict[str, set[tuple[str | None, str]]] = {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))   # the bundled prices only
+        mp.delenv("AUDITOR_COST__PRICES", raising=False)
+        for name, c in load_all().items():
+            mp.setitem(REGISTRY, name, tracked(c))
+        for architecture, environments in ENVIRONMENTS.items():
+            with emulated_account(architecture, environments[0]) as aws:
+                aws.session.events.register("before-call.*.*", recorder(recorded.setdefault(architecture, set())))
+                run_audit(AuditOptions(architecture=architecture), aws=aws, spend=SpendReader())
+    return recorded
+
+
+def test_every_call_of_each_architecture_audit_is_granted(audits):
+    full = actions(policy(None, ["cost-explorer"]))
+    for architecture, calls in audits.items():
+        made = {a for _, a in calls} - NO_PERMISSION_NEEDED
+        assert made - actions(policy(architecture, ["cost-explorer"])) == set(), architecture
+        assert made - full == set(), architecture
+        assert {a for c, a in calls if c is None} <= NO_PERMISSION_NEEDED | {"ce:GetCostAndUsage"}
+    assert any("ce:GetCostAndUsage" in {a for _, a in calls} for calls in audits.values())
+
+
+def test_each_collector_calls_only_what_it_declares(audits):
+    undeclared = {(name, made) for calls in audits.values() for name, made in calls
+                  if name and made not in {action(REGISTRY[name].service, op) for op in REGISTRY[name].calls}}
+    assert undeclared == set()
+
+
+def test_every_declared_call_is_made_by_some_audit(audits):
+    declared = {action(c.service, op) for c in load_all().values() for op in c.calls}
+    made = {a for calls in audits.values() for _, a in calls}
+    assert declared - made == set(NOT_EXERCISED)
+    botocore_session = botocore.session.get_session()
+    for c in load_all().values():
+        assert c.calls, f"{c.name} declares no calls"
+        assert set(c.calls) <= set(botocore_session.get_service_model(c.service).operation_names), c.name
+
+
+def test_price_list_refresh_calls_only_what_pricing_grants():
+    """No moto Price List API: the hook answers every GetProducts page with an empty list."""
+    aws = AwsContext(region="us-east-1")
+    aws.session.events.register("before-call.pricing.*", lambda **_: (
+        SimpleNamespace(status_code=200, headers={}), {"PriceList": [], "FormatVersion": "aws_v1"}))
+    try:
+        refresh_region(aws.client("pricing"), "us-east-1", date(2026, 1, 1))
+    except PriceRefreshError:
+        pass   # empty answers may leave prices missing: only the calls matter here
+    assert {action(s, op) for s, op in aws.stats.calls} == actions(policy(extras=["pricing"]), "AuditorPriceListOptional")
+
+
+def test_slack_secret_read_calls_only_what_slack_secret_grants(account, monkeypatch):
+    secret = boto3.client("secretsmanager").create_secret(Name="auditor/slack", SecretString="xoxb-not-a-real-token")
+    made = set()
+    monkeypatch.setattr(botocore.handlers, "BUILTIN_HANDLERS", [*botocore.handlers.BUILTIN_HANDLERS, (
+        "before-call.*.*", lambda model, **_: made.add(action(model.service_model.service_name, model.name)))])
+    credential = resolve(SlackConfig(enabled=True, token_secret=secret["ARN"]), {}, secretsmanager_reader("us-east-1"))
+    assert credential.reveal() == "xoxb-not-a-real-token"
+    assert made == actions(policy(extras=["slack-secret"]), "AuditorSlackSecretOptional")
+
+
+@pytest.mark.parametrize("architecture", [None, *ENVIRONMENTS])
+def test_policy_only_reads(architecture):
+    document = policy(architecture, list(EXTRAS))
+    assert document["Version"] == "2012-10-17"
+    sids = [s["Sid"] for s in document["Statement"]]
+    assert sids == [REQUIRED_SID, *(e.sid for e in EXTRAS.values())]
+    assert all(re.fullmatch(r"[A-Za-z0-9]+", sid) for sid in sids)
+    for statement in document["Statement"]:
+        assert statement["Effect"] == "Allow" and statement["Action"] == sorted(set(statement["Action"]))
+        assert all(a.split(":")[1].startswith(READ_VERBS) for a in statement["Action"]), statement["Sid"]
+        assert not any(re.match(r"ssm:GetParameter|kms:Decrypt$|s3:GetObject$", a) for a in statement["Action"])
+        secret = statement["Sid"] == EXTRAS["slack-secret"].sid
+        assert ("secretsmanager:GetSecretValue" in statement["Action"]) is secret
+        assert statement["Resource"] == (SECRET_PLACEHOLDER if secret else "*")
+    assert actions(policy(architecture)) <= actions(policy())
+
+
+def test_docs_policy_is_the_generated_one():
+    assert json.loads(DOCS_POLICY.read_text()) == policy(None, DOCS_EXTRAS)
+
+
+def test_cli_prints_the_policy(capsys):
+    code, out, err = run(capsys, "iam-policy", "--with", ",".join(DOCS_EXTRAS))
+    assert (code, err) == (0, "") and out == DOCS_POLICY.read_text()
+    code, out, _ = run(capsys, "iam-policy", "-a", "portfolio", "--with", "pricing", "--secret-arn", SECRET_ARN)
+    assert code == 0 and json.loads(out) == policy("portfolio", ["pricing", "slack-secret"], SECRET_ARN)
+    assert json.loads(out)["Statement"][-1]["Resource"] == SECRET_ARN
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-a", "nope"], "unknown architecture 'nope'"),
+    (["--with", "pricing,s3"], "unknown item s3"),
+    (["--secret-arn", "auditor/slack"], "not a Secrets Manager secret ARN"),
+])
+def test_cli_errors_on_one_line(capsys, args, message):
+    code, out, err = run(capsys, "iam-policy", *args)
+    assert code == 2 and out == "" and len(err.splitlines()) == 1
+    assert err.startswith("error: ") and message in err

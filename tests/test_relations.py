@@ -156,3 +156,26 @@ def test_listener_routes_resolve_target_groups():
 def test_requires_lists_the_collected_types_behind_a_document():
     assert requires("security_group") >= {"security_group", "ecs_service", "rds_instance", "load_balancer"}
     assert requires("secret") == {"secret"}
+
+
+def test_a_step_that_trips_on_an_unexpected_shape_costs_only_its_types():
+    import pytest
+
+    from auditor.audit import load_ruleset
+    from auditor.model import Snapshot
+    odd = res("security_group", "sg-1", vpc_id="vpc-1", ingress="not a list of entries", egress=[])
+    with pytest.raises(AttributeError):
+        derive([*NETWORK, odd])   # without an error list: the bug is not hidden
+    errors = []
+    r = by_key(derive([*NETWORK, odd], errors))
+    [error] = errors
+    assert (error.service, error.operation, error.code, error.resource_types) == \
+        ("auditor", "derive security_groups", "AttributeError", ("security_group",))
+    assert error.message == "relations of security_group not derived: 'str' object has no attribute 'get'"
+    assert r[("subnet", "app")].relations["public"] is False   # the other steps went on
+    assert r[("security_group", "sg-1")].relations == {}
+    snapshot = Snapshot("1", "r", list(r.values()), errors)
+    assert "security_group" in snapshot.failed_types() and "subnet" not in snapshot.failed_types()
+    findings = load_ruleset(None).evaluate(snapshot)   # the baseline: rules on security groups report error
+    on_groups = [f for f in findings if f.rule_id.startswith("baseline.sg.")]
+    assert on_groups and {f.status for f in on_groups} == {"error"}

@@ -9,6 +9,7 @@ import pytest
 from cli_runner import run
 
 from auditor.audit import known_resource_types
+from auditor.package_data import package_path
 from auditor.rules.engine import RuleSet
 from auditor.rules.loader import RuleFileError, load_packs, rules_root
 from auditor.rules.schema import export_json_schema
@@ -49,8 +50,8 @@ def test_every_quote_is_in_the_document_it_cites(capsys):
 
 
 def test_exported_json_schema_is_current():
-    shipped = json.loads((ROOT / "schemas" / "rules.schema.json").read_text())
-    assert shipped == export_json_schema(), "run: auditor rules schema > schemas/rules.schema.json"
+    shipped = json.loads(package_path("schemas", "rules.schema.json").read_text())
+    assert shipped == export_json_schema(), "run: auditor rules schema > auditor/schemas/rules.schema.json"
 
 
 def _write(tmp_path: Path, text: str) -> Path:

@@ -1,8 +1,12 @@
 """Collectors: one module per AWS service, each function registered for the resource types it yields.
 
 A collector is ``fn(ctx: CollectContext) -> Iterable[Resource]``. It is registered with
-:func:`collector`, which names the AWS service and the resource types it produces, so that
-a failure can be turned into ``error`` findings for exactly the rules that need those types.
+:func:`collector`, which names the AWS service, the resource types it produces (so that a failure
+can be turned into ``error`` findings for exactly the rules that need those types) and the
+operations it calls (botocore names, which are the IAM actions: :mod:`auditor.iam` builds the
+least-privilege policy from them).
+Each module declares the attributes of the types it yields in ``ATTRIBUTES`` (see
+:mod:`auditor.attributes`): rule keys are checked against them.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ..attributes import IDENTITY, Shape
 from ..aws import AwsContext, error_code, error_message, is_aws_error
 from ..model import CollectorError, Resource, Snapshot, normalize_environment
 
@@ -27,17 +32,19 @@ class Collector:
     service: str
     produces: tuple[str, ...]
     fn: Callable[[CollectContext], Iterable[Resource]]
+    calls: tuple[str, ...] = ()   # the operations of ``service`` it may call, e.g. "DescribeVpcs"
 
 
 REGISTRY: dict[str, Collector] = {}
-RESERVED_KEYS = frozenset({"type", "id", "arn", "name", "account", "region", "tags", "environment", "deployment"})
+RESERVED_KEYS = frozenset(IDENTITY)
 
 
-def collector(service: str, *produces: str):
-    """Register a collector function for an AWS service and the resource types it yields."""
+def collector(service: str, *produces: str, calls: Iterable[str]):
+    """Register a collector function for an AWS service, the resource types it yields and the
+    operations of that service it calls (those of shared helpers included)."""
     def decorate(fn):
         name = f"{fn.__module__.rsplit('.', 1)[-1]}.{fn.__name__}"
-        REGISTRY[name] = Collector(name, service, tuple(produces), fn)
+        REGISTRY[name] = Collector(name, service, tuple(produces), fn, tuple(calls))
         return fn
     return decorate
 
@@ -49,6 +56,11 @@ def load_all() -> dict[str, Collector]:
     return REGISTRY
 
 
+def selected(only_types: set[str] | None = None) -> list[Collector]:
+    """The collectors an audit runs: all of them, or those producing one of ``only_types``."""
+    return [c for c in load_all().values() if only_types is None or only_types.intersection(c.produces)]
+
+
 def volatile_keys(rtype: str | None = None) -> frozenset[str]:
     """Attributes that change without anyone changing the configuration (timestamps, counts of
     running tasks, alarm states): the ``VOLATILE`` tuples of the collector modules, all of them,
@@ -58,6 +70,13 @@ def volatile_keys(rtype: str | None = None) -> frozenset[str]:
     if not modules:
         modules = {c.fn.__module__ for c in REGISTRY.values()}
     return frozenset(k for m in modules for k in getattr(importlib.import_module(m), "VOLATILE", ()))
+
+
+def attribute_shapes() -> dict[str, Shape]:
+    """The ``ATTRIBUTES`` tables of the collector modules: each collected type's attributes."""
+    load_all()
+    modules = {c.fn.__module__ for c in REGISTRY.values()}
+    return {t: s for m in sorted(modules) for t, s in getattr(importlib.import_module(m), "ATTRIBUTES", {}).items()}
 
 
 def transient_types() -> frozenset[str]:
@@ -183,8 +202,7 @@ def collect(aws: AwsContext, *, environment_tag: str = "Environment", environmen
 
     started = datetime.now(UTC).isoformat(timespec="seconds")
     ctx = CollectContext(aws, aws.account, environment_tag, environment)
-    wanted = [c for c in load_all().values()
-              if only_types is None or only_types.intersection(c.produces)]
+    wanted = selected(only_types)
     resources: list[Resource] = []
     errors: list[CollectorError] = []
     durations: dict[str, float] = {}
@@ -239,5 +257,5 @@ def collect(aws: AwsContext, *, environment_tag: str = "Environment", environmen
     finally:
         pool.shutdown(wait=not abandon, cancel_futures=abandon)
     resources.sort(key=lambda r: (r.type, r.id))
-    return Snapshot(ctx.account, ctx.region, derive(resources), errors, collected_at=started,
+    return Snapshot(ctx.account, ctx.region, derive(resources, errors), errors, collected_at=started,
                     collector_seconds=durations)

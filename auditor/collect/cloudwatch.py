@@ -6,20 +6,15 @@ alarm), so ``tags`` is always empty. Dashboards come from ``list_dashboards`` pl
 ``get_dashboard`` per dashboard, whose JSON body is parsed leniently (an unreadable body gives
 ``widget_count`` None).
 
-Resource types:
+Resource types (their attributes: ``ATTRIBUTES``; the volatile ones: ``VOLATILE``):
 
-- ``cloudwatch_alarm`` (id = AlarmName, arn = AlarmArn): alarm_name, description, namespace,
-  metric_name, dimensions {name: value}, statistic, extended_statistic, unit, comparison_operator,
-  threshold (float; None for anomaly-detection alarms), threshold_metric_id, period,
-  evaluation_periods, datapoints_to_alarm, treat_missing_data, actions_enabled, alarm_actions,
-  ok_actions, insufficient_data_actions, metrics (metric-math alarms: [{id, expression, namespace,
-  metric_name, dimensions, stat, period, return_data}], else None), state_value*.
-- ``cloudwatch_dashboard`` (id = DashboardName, arn = DashboardArn): dashboard_name,
-  widget_count, widget_types (sorted unique), metrics (sorted unique "Namespace/MetricName"
-  referenced by metric widgets, with the "." and "..." shorthands resolved), dimension_values
-  (sorted unique dimension values those metrics name: which clusters, databases... it shows).
-
-``*`` marks volatile attributes (listed in ``VOLATILE``).
+- ``cloudwatch_alarm`` (id = AlarmName, arn = AlarmArn): dimensions {name: value}; threshold is a
+  float, None for anomaly-detection alarms; metrics holds the queries of a metric-math alarm, else
+  None.
+- ``cloudwatch_dashboard`` (id = DashboardName, arn = DashboardArn): widget_types (sorted unique),
+  metrics (sorted unique "Namespace/MetricName" referenced by metric widgets, with the "." and
+  "..." shorthands resolved), dimension_values (sorted unique dimension values those metrics name:
+  which clusters, databases... it shows).
 """
 from __future__ import annotations
 
@@ -27,13 +22,22 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from ..attributes import shape
 from ..model import Resource
 from . import CollectContext, collector
 
+ATTRIBUTES = {
+    "cloudwatch_alarm": shape(
+        "alarm_name description namespace metric_name dimensions statistic extended_statistic unit comparison_operator "
+        "threshold threshold_metric_id period evaluation_periods datapoints_to_alarm treat_missing_data actions_enabled "
+        "alarm_actions ok_actions insufficient_data_actions state_value",
+        metrics=shape("id expression namespace metric_name dimensions stat period return_data")),
+    "cloudwatch_dashboard": shape("dashboard_name widget_count widget_types metrics dimension_values"),
+}
 VOLATILE = ("state_value",)
 
 
-@collector("cloudwatch", "cloudwatch_alarm")
+@collector("cloudwatch", "cloudwatch_alarm", calls=("DescribeAlarms",))
 def metric_alarms(ctx: CollectContext) -> Iterator[Resource]:
     for a in ctx.paginate("cloudwatch", "describe_alarms", "MetricAlarms", AlarmTypes=["MetricAlarm"]):
         threshold = a.get("Threshold")
@@ -63,7 +67,7 @@ def metric_alarms(ctx: CollectContext) -> Iterator[Resource]:
         )
 
 
-@collector("cloudwatch", "cloudwatch_dashboard")
+@collector("cloudwatch", "cloudwatch_dashboard", calls=("ListDashboards", "GetDashboard"))
 def dashboards(ctx: CollectContext) -> Iterator[Resource]:
     client = ctx.client("cloudwatch")
     for d in ctx.paginate("cloudwatch", "list_dashboards", "DashboardEntries"):

@@ -2,35 +2,28 @@
 network interfaces.
 
 Every resource carries its tags (``name`` is the Name tag; security groups fall back to the
-group name) and ``owner_id``. Resource types and their attributes:
+group name). Attributes of each type: ``ATTRIBUTES``; the volatile ones: ``VOLATILE``. Their meaning
+where the name does not say it:
 
-- ``vpc``: cidr_block, cidr_blocks (associated IPv4 CIDRs), ipv6_cidr_blocks, is_default,
-  state, instance_tenancy, dhcp_options_id, enable_dns_support, enable_dns_hostnames.
-- ``subnet``: vpc_id, cidr_block, ipv6_cidr_blocks, availability_zone, availability_zone_id,
-  map_public_ip_on_launch, assign_ipv6_address_on_creation, default_for_az, state,
-  available_ip_address_count (volatile).
-- ``route_table``: vpc_id, main (has the Main association), subnet_ids (explicit subnet
-  associations), gateway_ids (edge associations), routes: [{destination (IPv4/IPv6 CIDR or
-  prefix-list id), target_type (internet_gateway, nat_gateway, local,
-  egress_only_internet_gateway, transit_gateway, vpc_peering_connection, network_interface,
-  instance, vpc_endpoint or other), target_id, state (active/blackhole), origin}].
-- ``internet_gateway``: vpc_ids (attached VPCs), attachments: [{vpc_id, state}].
-- ``nat_gateway`` (deleted ones skipped): vpc_id, subnet_id, state, connectivity_type,
-  public_ips, private_ips, allocation_ids.
-- ``security_group``: group_name, description, vpc_id, ingress, egress: flat lists with one
-  entry per permission and source: {protocol ("-1" for all, else tcp/udp/icmp/icmpv6 or the
-  protocol number as a string), from_port, to_port (int; None when protocol is "-1" or the
-  port is absent), source_kind (cidr, cidr_ipv6, group, prefix_list), cidr, group_id,
-  group_owner_id, prefix_list_id, description}.
+- ``vpc``: cidr_blocks are the associated IPv4 CIDRs.
+- ``route_table``: main (has the Main association), subnet_ids (explicit subnet associations),
+  gateway_ids (edge associations); each route's destination is an IPv4/IPv6 CIDR or a prefix-list
+  id, its target_type internet_gateway, nat_gateway, local, egress_only_internet_gateway,
+  transit_gateway, vpc_peering_connection, network_interface, instance, vpc_endpoint or other, its
+  state active or blackhole.
+- ``internet_gateway``: vpc_ids are the attached VPCs.
+- ``nat_gateway``: deleted ones are skipped.
+- ``security_group``: ingress and egress are flat lists with one entry per permission and source:
+  protocol is "-1" for all, else tcp/udp/icmp/icmpv6 or the protocol number as a string; from_port
+  and to_port are ints, None when protocol is "-1" or the port is absent; source_kind is cidr,
+  cidr_ipv6, group or prefix_list.
 - ``network_interface`` (every elastic network interface, those that AWS services create in the
-  VPC included): owner_id, interface_type, description, status, requester_id (the account or
-  service alias that created it), requester_managed, vpc_id, subnet_id, availability_zone,
-  private_ip_address, public_ip (the primary address's association), public_ips (every
-  associated public IPv4 address), ipv6_addresses, source_dest_check, security_group_ids,
-  instance_id, instance_owner_id, attachment_status (the attachment's; None when detached), and
-  ``attached_to``: the kind of resource behind it (:func:`interface_kind`): load_balancer
-  (Application, Network or Classic Load Balancer), gateway_load_balancer, ecs_task, database
-  (RDS), cache (ElastiCache), lambda, nat_gateway, vpc_endpoint, ec2_instance or other.
+  VPC included): requester_id is the account or service alias that created it; public_ip is the
+  primary address's association, public_ips every associated public IPv4 address;
+  attachment_status is None when detached; ``attached_to`` is the kind of resource behind it
+  (:func:`interface_kind`): load_balancer (Application, Network or Classic Load Balancer),
+  gateway_load_balancer, ecs_task, database (RDS), cache (ElastiCache), lambda, nat_gateway,
+  vpc_endpoint, ec2_instance or other.
 """
 from __future__ import annotations
 
@@ -38,9 +31,28 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from ..attributes import shape
 from ..model import Resource
 from . import CollectContext, collector, tag_dict
 
+PERMISSION = shape("protocol from_port to_port source_kind cidr group_id group_owner_id prefix_list_id description")
+"""An ingress or egress entry of a security group."""
+ATTRIBUTES = {
+    "vpc": shape("owner_id cidr_block cidr_blocks ipv6_cidr_blocks is_default state instance_tenancy dhcp_options_id "
+                 "enable_dns_support enable_dns_hostnames"),
+    "subnet": shape("owner_id vpc_id cidr_block ipv6_cidr_blocks availability_zone availability_zone_id "
+                    "map_public_ip_on_launch assign_ipv6_address_on_creation default_for_az state "
+                    "available_ip_address_count"),
+    "route_table": shape("owner_id vpc_id main subnet_ids gateway_ids",
+                         routes=shape("destination target_type target_id state origin")),
+    "internet_gateway": shape("owner_id vpc_ids", attachments=shape("vpc_id state")),
+    "nat_gateway": shape("vpc_id subnet_id state connectivity_type public_ips private_ips allocation_ids"),
+    "security_group": shape("owner_id group_name description vpc_id", ingress=PERMISSION, egress=PERMISSION),
+    "network_interface": shape(
+        "owner_id interface_type description status requester_id requester_managed vpc_id subnet_id availability_zone "
+        "private_ip_address public_ip public_ips ipv6_addresses source_dest_check security_group_ids instance_id "
+        "instance_owner_id attachment_status attached_to"),
+}
 VOLATILE = ("available_ip_address_count",)
 TRANSIENT = ("network_interface",)   # one per running task, load balancer node, ...: churns with them
 
@@ -79,7 +91,7 @@ def _bool(value: Any) -> bool | None:
     return None if value is None else bool(value)
 
 
-@collector("ec2", "vpc")
+@collector("ec2", "vpc", calls=("DescribeVpcs", "DescribeVpcAttribute"))
 def vpcs(ctx: CollectContext) -> Iterator[Resource]:
     ec2 = ctx.client("ec2")
     for v in ctx.paginate("ec2", "describe_vpcs", "Vpcs"):
@@ -108,7 +120,7 @@ def vpcs(ctx: CollectContext) -> Iterator[Resource]:
         )
 
 
-@collector("ec2", "subnet")
+@collector("ec2", "subnet", calls=("DescribeSubnets",))
 def subnets(ctx: CollectContext) -> Iterator[Resource]:
     for s in ctx.paginate("ec2", "describe_subnets", "Subnets"):
         tags = tag_dict(s.get("Tags"))
@@ -153,7 +165,7 @@ def _route(r: Mapping[str, Any]) -> dict[str, Any]:
             "state": r.get("State"), "origin": r.get("Origin")}
 
 
-@collector("ec2", "route_table")
+@collector("ec2", "route_table", calls=("DescribeRouteTables",))
 def route_tables(ctx: CollectContext) -> Iterator[Resource]:
     for t in ctx.paginate("ec2", "describe_route_tables", "RouteTables"):
         assocs = [a for a in t.get("Associations") or []
@@ -172,7 +184,7 @@ def route_tables(ctx: CollectContext) -> Iterator[Resource]:
         )
 
 
-@collector("ec2", "internet_gateway")
+@collector("ec2", "internet_gateway", calls=("DescribeInternetGateways",))
 def internet_gateways(ctx: CollectContext) -> Iterator[Resource]:
     for g in ctx.paginate("ec2", "describe_internet_gateways", "InternetGateways"):
         attachments = [{"vpc_id": a.get("VpcId"), "state": a.get("State")}
@@ -190,7 +202,7 @@ def internet_gateways(ctx: CollectContext) -> Iterator[Resource]:
         )
 
 
-@collector("ec2", "nat_gateway")
+@collector("ec2", "nat_gateway", calls=("DescribeNatGateways",))
 def nat_gateways(ctx: CollectContext) -> Iterator[Resource]:
     for n in ctx.paginate("ec2", "describe_nat_gateways", "NatGateways"):
         if n.get("State") == "deleted":
@@ -247,7 +259,7 @@ def _permissions(perms: list[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
     return out
 
 
-@collector("ec2", "security_group")
+@collector("ec2", "security_group", calls=("DescribeSecurityGroups",))
 def security_groups(ctx: CollectContext) -> Iterator[Resource]:
     for g in ctx.paginate("ec2", "describe_security_groups", "SecurityGroups"):
         tags = tag_dict(g.get("Tags"))
@@ -335,7 +347,7 @@ def _public_ips(ni: Mapping[str, Any]) -> list[str]:
     return list(dict.fromkeys(ip for ip in ips if ip))
 
 
-@collector("ec2", "network_interface")
+@collector("ec2", "network_interface", calls=("DescribeNetworkInterfaces",))
 def network_interfaces(ctx: CollectContext) -> Iterator[Resource]:
     # Explicit pages: without MaxResults, AWS answers in one piece, or not at all when the account
     # has many interfaces. Interfaces of AWS-managed resources are hidden when the account's

@@ -4,14 +4,12 @@ One ``describe_repositories`` walk, then per repository ``get_lifecycle_policy``
 policy, LifecyclePolicyNotFoundException, gives None), ``list_tags_for_resource`` and a
 ``describe_images`` walk for the stored size.
 
-Resource types:
+Resource types (their attributes: ``ATTRIBUTES``; the volatile ones: ``VOLATILE``):
 
-- ``ecr_repository`` (id = repositoryName, arn = repositoryArn): repository_name, repository_uri,
-  registry_id, image_tag_mutability, scan_on_push, encryption_type, kms_key, lifecycle_policy
-  (the policy document or None), lifecycle_rules (sorted by priority: [{priority, description,
-  tag_status, tag_prefixes, tag_patterns, count_type, count_number, count_unit, action}], or []),
-  image_count, image_bytes (sum of each image's compressed size: an upper bound of the billed
-  storage, since images that share layers are billed for them once).
+- ``ecr_repository`` (id = repositoryName, arn = repositoryArn): lifecycle_policy is the policy
+  document or None; lifecycle_rules its rules sorted by priority ([] without a policy);
+  image_bytes is the sum of each image's compressed size: an upper bound of the billed storage,
+  since images that share layers are billed for them once.
 """
 from __future__ import annotations
 
@@ -19,14 +17,21 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from ..attributes import shape
 from ..aws import normal_answer
 from ..model import Resource
 from . import CollectContext, collector, tag_dict
 
+ATTRIBUTES = {"ecr_repository": shape(
+    "repository_name repository_uri registry_id image_tag_mutability scan_on_push encryption_type kms_key "
+    "lifecycle_policy image_count image_bytes",
+    lifecycle_rules=shape("priority description tag_status tag_prefixes tag_patterns count_type count_number "
+                          "count_unit action"))}
 VOLATILE = ("image_count", "image_bytes")
 
 
-@collector("ecr", "ecr_repository")
+@collector("ecr", "ecr_repository",
+           calls=("DescribeRepositories", "GetLifecyclePolicy", "ListTagsForResource", "DescribeImages"))
 def repositories(ctx: CollectContext) -> Iterator[Resource]:
     client = ctx.client("ecr")
     for r in ctx.paginate("ecr", "describe_repositories", "repositories"):

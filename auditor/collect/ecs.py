@@ -6,40 +6,53 @@ definitions are every revision a service references plus the latest ACTIVE revis
 family (``describe_task_definition`` one at a time, include TAGS). Environment variable values
 are never kept, only their names; secrets keep their name and ``valueFrom`` ARN.
 
-Resource types:
+Resource types (their attributes: ``ATTRIBUTES``; the volatile ones: ``VOLATILE``):
 
-- ``ecs_cluster`` (id = cluster name): cluster_name, status, container_insights ("enabled",
-  "enhanced" or "disabled"), capacity_providers, default_capacity_provider_strategy
-  [{capacity_provider, weight, base}], active_services_count*, running_tasks_count*,
-  pending_tasks_count*, registered_container_instances_count*.
-- ``ecs_service`` (id = service ARN, name = service name): cluster_name, cluster_arn,
-  service_name, status, launch_type ("FARGATE" also when only a FARGATE/FARGATE_SPOT capacity
-  provider strategy is set), capacity_provider_strategy, platform_version, desired_count,
-  running_count*, pending_count*, task_definition_arn, scheduling_strategy,
-  deployment_controller (type string), deployment_configuration {minimum_healthy_percent,
-  maximum_percent, circuit_breaker {enable, rollback} or None, alarms {alarm_names, enable,
-  rollback} or None} or None, health_check_grace_period_seconds, enable_execute_command,
-  propagate_tags, enable_ecs_managed_tags, network {subnet_ids, security_group_ids,
-  assign_public_ip (None without awsvpc configuration)}, load_balancers [{target_group_arn,
-  load_balancer_name, container_name, container_port}], service_registry_arns, created_at.
-- ``ecs_task_definition`` (id = task definition ARN, name = "family:revision"): family,
-  revision, status, cpu, memory (ints), network_mode, requires_compatibilities, task_role_arn,
-  execution_role_arn, runtime_platform {cpu_architecture, operating_system_family} or None,
-  ephemeral_storage_gib, containers [{name, image, cpu, memory, memory_reservation, essential,
-  user, readonly_root_filesystem, privileged, port_mappings [{container_port, host_port,
-  protocol}], log_configuration {driver, options} or None, secrets [{name, value_from}],
-  environment_names, health_check {command, interval, timeout, retries, start_period} or None}].
-
-``*`` marks volatile attributes (listed in ``VOLATILE``).
+- ``ecs_cluster`` (id = cluster name): container_insights is "enabled", "enhanced" or "disabled".
+- ``ecs_service`` (id = service ARN, name = service name): launch_type is "FARGATE" also when only
+  a FARGATE/FARGATE_SPOT capacity provider strategy is set; deployment_controller is the type
+  string; deployment_configuration, its circuit_breaker and alarms are None when not set;
+  network.assign_public_ip is None without awsvpc configuration.
+- ``ecs_task_definition`` (id = task definition ARN, name = "family:revision"): cpu and memory
+  are ints; runtime_platform and each container's log_configuration and health_check are None
+  when not set.
 """
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
 
+from ..attributes import shape
 from ..model import Resource
 from . import CollectContext, chunks, collector, iso, tag_dict
 
+_STRATEGY = shape("capacity_provider weight base")
+ATTRIBUTES = {
+    "ecs_cluster": shape(
+        "cluster_name status container_insights capacity_providers active_services_count running_tasks_count "
+        "pending_tasks_count registered_container_instances_count", default_capacity_provider_strategy=_STRATEGY),
+    "ecs_service": shape(
+        "cluster_name cluster_arn service_name status launch_type platform_version desired_count running_count "
+        "pending_count task_definition_arn scheduling_strategy deployment_controller health_check_grace_period_seconds "
+        "enable_execute_command propagate_tags enable_ecs_managed_tags service_registry_arns created_at",
+        capacity_provider_strategy=_STRATEGY,
+        deployment_configuration=shape("minimum_healthy_percent maximum_percent",
+                                       circuit_breaker=shape("enable rollback"),
+                                       alarms=shape("alarm_names enable rollback")),
+        network=shape("subnet_ids security_group_ids assign_public_ip"),
+        load_balancers=shape("target_group_arn load_balancer_name container_name container_port")),
+    "ecs_task_definition": shape(
+        "family revision status cpu memory network_mode requires_compatibilities task_role_arn execution_role_arn "
+        "ephemeral_storage_gib",
+        runtime_platform=shape("cpu_architecture operating_system_family"),
+        containers=shape(
+            "name image cpu memory memory_reservation essential user readonly_root_filesystem privileged "
+            "environment_names",
+            port_mappings=shape("container_port host_port protocol"),
+            log_configuration=shape("driver options"),
+            secrets=shape("name value_from"),
+            health_check=shape("command interval timeout retries start_period"))),
+}
 VOLATILE = ("active_services_count", "running_tasks_count", "pending_tasks_count",
             "registered_container_instances_count", "running_count", "pending_count")
 
@@ -70,6 +83,9 @@ def _cluster_arns(ctx: CollectContext) -> list[str]:
     return ctx.shared("ecs.cluster_arns", lambda: list(ctx.paginate("ecs", "list_clusters", "clusterArns")))
 
 
+_SERVICES_CALLS = ("ListClusters", "ListServices", "DescribeServices")   # those of _services
+
+
 def _services(ctx: CollectContext) -> list[dict]:
     """Raw ``describe_services`` entries of every service in every cluster, read once per audit."""
     def fetch() -> list[dict]:
@@ -84,7 +100,7 @@ def _services(ctx: CollectContext) -> list[dict]:
     return ctx.shared("ecs.services", fetch)
 
 
-@collector("ecs", "ecs_cluster")
+@collector("ecs", "ecs_cluster", calls=("ListClusters", "DescribeClusters"))
 def clusters(ctx: CollectContext) -> Iterator[Resource]:
     ecs = ctx.client("ecs")
     for batch in chunks(_cluster_arns(ctx), 100):
@@ -138,7 +154,7 @@ def _network(cfg: dict | None) -> dict:
             "assign_public_ip": vpc.get("assignPublicIp") == "ENABLED"}
 
 
-@collector("ecs", "ecs_service")
+@collector("ecs", "ecs_service", calls=_SERVICES_CALLS)
 def services(ctx: CollectContext) -> Iterator[Resource]:
     for s in _services(ctx):
         cluster_arn = s.get("clusterArn")
@@ -222,7 +238,8 @@ def _task_definition(ctx: CollectContext, td: dict, tags: list | None) -> Resour
     )
 
 
-@collector("ecs", "ecs_task_definition")
+@collector("ecs", "ecs_task_definition",
+           calls=("ListTaskDefinitionFamilies", "DescribeTaskDefinition", *_SERVICES_CALLS))
 def task_definitions(ctx: CollectContext) -> Iterator[Resource]:
     ecs = ctx.client("ecs")
     seen: set[str] = set()

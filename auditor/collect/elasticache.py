@@ -8,38 +8,43 @@ of the cache parameter group (``describe_cache_parameters(Source="user")``, once
 named ``default.*`` hold no changes and give ``{}``; an unknown group gives ``None``). Tags come
 from ``list_tags_for_resource`` per ARN.
 
-Resource types:
+Resource types (their attributes: ``ATTRIBUTES``; the volatile ones: ``VOLATILE``):
 
-- ``elasticache_replication_group`` (id = ReplicationGroupId, arn = ARN): description, status*,
-  engine, engine_version, cache_node_type, member_clusters, num_cache_clusters, num_node_groups,
-  automatic_failover, multi_az, at_rest_encryption_enabled, transit_encryption_enabled,
-  transit_encryption_mode, auth_token_enabled, kms_key_id, snapshot_retention_limit,
-  snapshot_window, cluster_enabled, cluster_mode, auto_minor_version_upgrade, data_tiering,
-  log_delivery [{log_type, destination_type, log_format, status}], parameter_group_name,
-  security_group_ids, cache_subnet_group_name, subnet_ids, parameters.
+- ``elasticache_replication_group`` (id = ReplicationGroupId, arn = ARN).
 - ``elasticache_cluster`` (id = CacheClusterId; only clusters outside a replication group, e.g.
-  Memcached): engine, engine_version, cache_node_type, num_cache_nodes, status*,
-  preferred_availability_zone, preferred_maintenance_window, auto_minor_version_upgrade,
-  auth_token_enabled, parameter_group_name, security_group_ids, cache_subnet_group_name,
-  subnet_ids, at_rest_encryption_enabled, transit_encryption_enabled, snapshot_retention_limit,
-  snapshot_window, log_delivery, parameters.
-
-``*`` marks volatile attributes (listed in ``VOLATILE``).
+  Memcached).
 """
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
 
+from ..attributes import shape
 from ..model import Resource
 from . import CollectContext, collector, tag_dict
 
+_LOG_DELIVERY = shape("log_type destination_type log_format status")
+ATTRIBUTES = {
+    "elasticache_replication_group": shape(
+        "description status engine engine_version cache_node_type member_clusters num_cache_clusters num_node_groups "
+        "automatic_failover multi_az at_rest_encryption_enabled transit_encryption_enabled transit_encryption_mode "
+        "auth_token_enabled kms_key_id snapshot_retention_limit snapshot_window cluster_enabled cluster_mode "
+        "auto_minor_version_upgrade data_tiering parameter_group_name security_group_ids cache_subnet_group_name "
+        "subnet_ids parameters", log_delivery=_LOG_DELIVERY),
+    "elasticache_cluster": shape(
+        "engine engine_version cache_node_type num_cache_nodes status preferred_availability_zone "
+        "preferred_maintenance_window auto_minor_version_upgrade auth_token_enabled parameter_group_name "
+        "security_group_ids cache_subnet_group_name subnet_ids at_rest_encryption_enabled transit_encryption_enabled "
+        "snapshot_retention_limit snapshot_window parameters", log_delivery=_LOG_DELIVERY),
+}
 VOLATILE = ("status",)
 
 SERVICE = "elasticache"
+# What cache_clusters calls: _cache_clusters, _tags and _Lookups.
+_CLUSTER_CALLS = ("DescribeCacheClusters", "ListTagsForResource", "DescribeCacheSubnetGroups", "DescribeCacheParameters")
 
 
-@collector(SERVICE, "elasticache_replication_group")
+@collector(SERVICE, "elasticache_replication_group", calls=("DescribeReplicationGroups", *_CLUSTER_CALLS))
 def replication_groups(ctx: CollectContext) -> Iterator[Resource]:
     groups = list(ctx.paginate(SERVICE, "describe_replication_groups", "ReplicationGroups"))
     if not groups:
@@ -84,7 +89,7 @@ def replication_groups(ctx: CollectContext) -> Iterator[Resource]:
         )
 
 
-@collector(SERVICE, "elasticache_cluster")
+@collector(SERVICE, "elasticache_cluster", calls=_CLUSTER_CALLS)
 def cache_clusters(ctx: CollectContext) -> Iterator[Resource]:
     lookups = _Lookups(ctx)
     for c in _cache_clusters(ctx, ShowCacheClustersNotInReplicationGroups=True):

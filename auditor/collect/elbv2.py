@@ -4,36 +4,46 @@ Load balancers, listeners, rules, listener certificates and target groups come f
 ``describe_*`` calls; attributes from ``describe_load_balancer_attributes`` and
 ``describe_target_group_attributes`` (values kept as AWS strings, e.g. "true"); tags from
 ``describe_tags`` in batches of 20 ARNs. Actions (listener defaults and rule actions) share one
-shape: {type, order, target_group_arns, redirect {protocol, port, host, path, query, status_code
-("HTTP_301"/"HTTP_302")} or None, fixed_response {status_code, content_type, message_body} or None}.
+shape, ``ACTION``: redirect (its status_code "HTTP_301" or "HTTP_302") and fixed_response are None
+in actions of other types.
 
-Resource types:
+Resource types (their attributes: ``ATTRIBUTES``; the volatile ones: ``VOLATILE``):
 
-- ``load_balancer`` (id = ARN, name = LoadBalancerName): load_balancer_name, load_balancer_type
-  ("application", "network", "gateway"; ``type`` is the reserved resource type), scheme, state*,
-  vpc_id, dns_name, ip_address_type, subnet_ids, availability_zones, security_group_ids,
-  arn_suffix ("app/name/id", the CloudWatch LoadBalancer dimension), created_time, attributes
-  (e.g. "load_balancing.cross_zone.enabled", "deletion_protection.enabled", "access_logs.s3.enabled").
-- ``listener`` (id = ARN, name = "<load balancer name>:<port>"): load_balancer_arn, port,
-  protocol, ssl_policy (HTTPS/TLS only, else None), certificate_arns (default first, then extra
-  SNI certificates), alpn_policy, default_actions, rules (non-default, by priority) [{rule_arn,
-  priority (int), path_patterns, host_headers, conditions (snake_case), actions}].
-- ``target_group`` (id = ARN, name = TargetGroupName): target_group_name, protocol,
-  protocol_version, port, target_type, vpc_id, ip_address_type, arn_suffix ("targetgroup/name/id"),
-  load_balancer_arns, health_check {enabled, protocol, path, port, interval_seconds,
-  timeout_seconds, healthy_threshold, unhealthy_threshold, matcher}, attributes (e.g.
-  "stickiness.enabled", "deregistration_delay.timeout_seconds").
-
-``*`` marks volatile attributes (listed in ``VOLATILE``).
+- ``load_balancer`` (id = ARN, name = LoadBalancerName): load_balancer_type is "application",
+  "network" or "gateway" (``type`` is the reserved resource type); arn_suffix ("app/name/id") is
+  the CloudWatch LoadBalancer dimension; attributes {key: value}, e.g.
+  "load_balancing.cross_zone.enabled", "deletion_protection.enabled", "access_logs.s3.enabled".
+- ``listener`` (id = ARN, name = "<load balancer name>:<port>"): ssl_policy is None unless
+  HTTPS/TLS; certificate_arns lists the default first, then extra SNI certificates; rules are the
+  non-default ones by priority (an int), their conditions snake_case.
+- ``target_group`` (id = ARN, name = TargetGroupName): arn_suffix is "targetgroup/name/id";
+  attributes {key: value}, e.g. "stickiness.enabled", "deregistration_delay.timeout_seconds".
 """
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from ..attributes import shape
 from ..model import Resource
 from . import CollectContext, chunks, collector, iso, snake_dict, tag_dict
 
+ACTION = shape("type order target_group_arns",
+               redirect=shape("protocol port host path query status_code"),
+               fixed_response=shape("status_code content_type message_body"))
+ATTRIBUTES = {
+    "load_balancer": shape(
+        "load_balancer_name load_balancer_type scheme state vpc_id dns_name ip_address_type subnet_ids "
+        "availability_zones security_group_ids arn_suffix created_time attributes"),
+    "listener": shape(
+        "load_balancer_arn port protocol ssl_policy certificate_arns alpn_policy", default_actions=ACTION,
+        rules=shape("rule_arn priority path_patterns host_headers conditions", actions=ACTION)),
+    "target_group": shape(
+        "target_group_name protocol protocol_version port target_type vpc_id ip_address_type arn_suffix "
+        "load_balancer_arns attributes",
+        health_check=shape("enabled protocol path port interval_seconds timeout_seconds healthy_threshold "
+                           "unhealthy_threshold matcher")),
+}
 VOLATILE = ("state",)
 
 _SECURE_PROTOCOLS = {"HTTPS", "TLS"}
@@ -68,7 +78,7 @@ def _load_balancers(ctx: CollectContext) -> list[dict]:
                       lambda: list(ctx.paginate("elbv2", "describe_load_balancers", "LoadBalancers")))
 
 
-@collector("elbv2", "load_balancer")
+@collector("elbv2", "load_balancer", calls=("DescribeLoadBalancers", "DescribeTags", "DescribeLoadBalancerAttributes"))
 def load_balancers(ctx: CollectContext) -> Iterator[Resource]:
     elbv2 = ctx.client("elbv2")
     lbs = _load_balancers(ctx)
@@ -135,7 +145,8 @@ def _rule(r: dict) -> dict:
     }
 
 
-@collector("elbv2", "listener")
+@collector("elbv2", "listener", calls=("DescribeLoadBalancers", "DescribeListeners", "DescribeTags",
+                                       "DescribeListenerCertificates", "DescribeRules"))
 def listeners(ctx: CollectContext) -> Iterator[Resource]:
     items = [li for lb in _load_balancers(ctx)
              for li in ctx.paginate("elbv2", "describe_listeners", "Listeners",
@@ -166,7 +177,7 @@ def listeners(ctx: CollectContext) -> Iterator[Resource]:
         )
 
 
-@collector("elbv2", "target_group")
+@collector("elbv2", "target_group", calls=("DescribeTargetGroups", "DescribeTags", "DescribeTargetGroupAttributes"))
 def target_groups(ctx: CollectContext) -> Iterator[Resource]:
     elbv2 = ctx.client("elbv2")
     tgs = list(ctx.paginate("elbv2", "describe_target_groups", "TargetGroups"))

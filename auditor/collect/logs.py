@@ -3,25 +3,25 @@
 One ``describe_log_groups`` walk plus one ``list_tags_for_resource`` call per log group (tags
 carry Project/Environment). The ARN is the log group ARN without the trailing ``:*``.
 
-Resource types:
+Resource types (their attributes: ``ATTRIBUTES``; the volatile ones: ``VOLATILE``):
 
-- ``log_group`` (id = logGroupName): log_group_name, retention_in_days (None = never expire),
-  kms_key_id, data_protection_status, log_group_class, deletion_protection, metric_filter_count,
-  stored_bytes*.
-
-``*`` marks volatile attributes (listed in ``VOLATILE``).
+- ``log_group`` (id = logGroupName): retention_in_days None means never expire.
 """
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..attributes import shape
 from ..model import Resource
 from . import CollectContext, collector, tag_dict
 
+ATTRIBUTES = {"log_group": shape(
+    "log_group_name retention_in_days kms_key_id data_protection_status log_group_class deletion_protection "
+    "metric_filter_count stored_bytes")}
 VOLATILE = ("stored_bytes",)
 
 
-@collector("logs", "log_group")
+@collector("logs", "log_group", calls=("DescribeLogGroups", "ListTagsForResource"))
 def log_groups(ctx: CollectContext) -> Iterator[Resource]:
     client = ctx.client("logs")
     for g in ctx.paginate("logs", "describe_log_groups", "logGroups"):

@@ -4,34 +4,36 @@ One ``describe_db_instances`` walk (tags come with it). Each custom DB parameter
 per run with ``describe_db_parameters(Source="user")``; groups named ``default.*`` hold no changes
 and are not read. A missing AWS field is ``None``.
 
-Resource types:
+Resource types (their attributes: ``ATTRIBUTES``; the volatile ones: ``VOLATILE``):
 
-- ``rds_instance`` (id = DBInstanceIdentifier, arn = DBInstanceArn): engine, engine_version,
-  instance_class, status*, multi_az, availability_zone, secondary_availability_zone, storage_type,
-  allocated_storage (GB), max_allocated_storage (storage autoscaling limit, None = off), iops,
-  storage_throughput, storage_encrypted, kms_key_id, publicly_accessible, backup_retention_period,
-  preferred_backup_window, preferred_maintenance_window, deletion_protection,
-  performance_insights_enabled, performance_insights_retention_period, monitoring_interval,
-  monitoring_role_arn, enabled_cloudwatch_logs_exports, auto_minor_version_upgrade, port, db_name, master_username,
-  iam_database_authentication_enabled, ca_certificate_identifier, copy_tags_to_snapshot,
-  db_cluster_identifier, vpc_security_group_ids (active only),
-  db_subnet_group {name, vpc_id, subnet_ids} or None, parameter_groups [{name, status}],
-  parameters {name: value} (user-modified values of the instance's parameter groups).
-
-``*`` marks volatile attributes (listed in ``VOLATILE``).
+- ``rds_instance`` (id = DBInstanceIdentifier, arn = DBInstanceArn): allocated_storage is in GB,
+  max_allocated_storage the storage autoscaling limit (None = off); vpc_security_group_ids holds
+  the active groups only; db_subnet_group is None without one; parameters {name: value} are the
+  user-modified values of the instance's parameter groups.
 """
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
 
+from ..attributes import shape
 from ..model import Resource
 from . import CollectContext, collector, tag_dict
 
+ATTRIBUTES = {"rds_instance": shape(
+    "engine engine_version instance_class status multi_az availability_zone secondary_availability_zone storage_type "
+    "allocated_storage max_allocated_storage iops storage_throughput storage_encrypted kms_key_id publicly_accessible "
+    "backup_retention_period preferred_backup_window preferred_maintenance_window deletion_protection "
+    "performance_insights_enabled performance_insights_retention_period monitoring_interval monitoring_role_arn "
+    "enabled_cloudwatch_logs_exports auto_minor_version_upgrade port db_name master_username "
+    "iam_database_authentication_enabled ca_certificate_identifier copy_tags_to_snapshot db_cluster_identifier "
+    "vpc_security_group_ids parameters",
+    db_subnet_group=shape("name vpc_id subnet_ids"),
+    parameter_groups=shape("name status"))}
 VOLATILE = ("status",)
 
 
-@collector("rds", "rds_instance")
+@collector("rds", "rds_instance", calls=("DescribeDBInstances", "DescribeDBParameters"))
 def rds_instances(ctx: CollectContext) -> Iterator[Resource]:
     group_cache: dict[str, dict[str, Any]] = {}
     for db in ctx.paginate("rds", "describe_db_instances", "DBInstances"):

@@ -1,13 +1,10 @@
 """Secrets Manager secrets: metadata only, from ``list_secrets`` (never ``get_secret_value``).
 
-Resource types:
+Resource types (their attributes: ``ATTRIBUTES``; the volatile ones: ``VOLATILE``):
 
-- ``secret`` (id = name = Name, arn = ARN): description, kms_key_id (None = the AWS managed key),
-  rotation_enabled, rotation_days (RotationRules.AutomaticallyAfterDays, or N of a
-  ``rate(N days)`` schedule), rotation_schedule, rotation_lambda_arn, owning_service,
-  primary_region, last_changed*, last_rotated*, last_accessed*, next_rotation* (ISO 8601 strings).
-
-``*`` marks volatile attributes (listed in ``VOLATILE``).
+- ``secret`` (id = name = Name, arn = ARN): kms_key_id None is the AWS managed key; rotation_days
+  is RotationRules.AutomaticallyAfterDays, or N of a ``rate(N days)`` schedule; last_changed,
+  last_rotated, last_accessed and next_rotation are ISO 8601 strings.
 """
 from __future__ import annotations
 
@@ -15,15 +12,19 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from ..attributes import shape
 from ..model import Resource
 from . import CollectContext, collector, iso, tag_dict
 
+ATTRIBUTES = {"secret": shape(
+    "description kms_key_id rotation_enabled rotation_days rotation_schedule rotation_lambda_arn owning_service "
+    "primary_region last_changed last_rotated last_accessed next_rotation")}
 VOLATILE = ("last_changed", "last_rotated", "last_accessed", "next_rotation")
 
 _RATE_DAYS = re.compile(r"^rate\(\s*(\d+)\s+days?\s*\)$")
 
 
-@collector("secretsmanager", "secret")
+@collector("secretsmanager", "secret", calls=("ListSecrets",))
 def secrets(ctx: CollectContext) -> Iterator[Resource]:
     for s in ctx.paginate("secretsmanager", "list_secrets", "SecretList"):
         rules = s.get("RotationRules") or {}

@@ -10,10 +10,15 @@ Everything is validated at start (and on reload); an error names the key and whe
 """
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 import os
 import re
+import socket
+import ssl
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -22,6 +27,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -95,6 +101,128 @@ class ScheduleConfig(_Section):
 class HttpConfig(_Section):
     address: str = "0.0.0.0"
     port: int = Field(9797, ge=0, le=65535)
+    web_config_file: Path | None = None   # TLS and basic auth (exporter-toolkit format); relative to the config file
+    _web: WebConfig | None = PrivateAttr(None)   # compared too: a reload notices a changed file
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            try:
+                socket.getaddrinfo(value, None, type=socket.SOCK_STREAM)
+            except (OSError, UnicodeError) as exc:
+                raise ValueError("not an IP address nor a host name that resolves") from exc
+        return value
+
+    def web(self) -> WebConfig | None:
+        """The web config file, read once (ConfigError if invalid); None without one."""
+        if self.web_config_file is not None and self._web is None:
+            self._web = load_web_config(self.web_config_file)
+        return self._web
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    """A web config file, loaded: the TLS context (None: plain HTTP) and user -> bcrypt hash."""
+
+    tls: ssl.SSLContext | None = field(compare=False)
+    users: Mapping[str, bytes]
+    digest: str   # of the file and the certificate, key and CA files it names
+
+
+class _TlsServerConfig(_Section):
+    cert_file: Path
+    key_file: Path
+    client_auth_type: Literal["NoClientCert", "VerifyClientCertIfGiven", "RequireAndVerifyClientCert"] = "NoClientCert"
+    client_ca_file: Path | None = None
+    min_version: Literal["TLS12", "TLS13"] = "TLS12"
+
+
+class _WebConfigFile(_Section):
+    """exporter-toolkit's ``web.config.yml``: the keys this server supports."""
+
+    tls_server_config: _TlsServerConfig | None = None
+    basic_auth_users: dict[str, str] = Field(default_factory=dict)
+
+
+_TLS_VERSIONS = {"TLS12": ssl.TLSVersion.TLSv1_2, "TLS13": ssl.TLSVersion.TLSv1_3}
+_CLIENT_AUTH = {"NoClientCert": ssl.CERT_NONE, "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
+                "RequireAndVerifyClientCert": ssl.CERT_REQUIRED}
+_BCRYPT_HASH = re.compile(r"\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}")
+
+
+def load_web_config(path: Path) -> WebConfig:
+    """Read a web config file and build its TLS context; ConfigError naming ``FILE:LINE: field``.
+    Paths in it are relative to it. Values are never echoed (a password put in by mistake)."""
+    try:
+        data, lines = read_yaml(path)
+    except YamlFileError as exc:
+        raise ConfigError([f"http.web_config_file: {exc}"]) from exc
+
+    def at(loc: tuple, message: str) -> str:
+        return f"{path}:{line_for(loc, lines)}: {field_path(loc) or '(top level)'}: {message}"
+    if not isinstance(data, (dict, type(None))):
+        raise ConfigError([at((), "a web config file is a mapping: tls_server_config, basic_auth_users")])
+    try:
+        web = _WebConfigFile.model_validate(data or {})
+    except ValidationError as exc:
+        raise ConfigError([at(tuple(e["loc"]), "unknown key" if e["type"] == "extra_forbidden" else e["msg"])
+                           for e in exc.errors()]) from exc
+    problems = [at(("basic_auth_users", user), "not a bcrypt hash ($2b$, $2a$ or $2y$, cost, 53 characters)")
+                for user, hashed in web.basic_auth_users.items() if not _BCRYPT_HASH.fullmatch(hashed)]
+    digest = hashlib.sha256(path.read_bytes())
+    context = None
+    if (tls := web.tls_server_config) is not None:
+        def tls_at(key: str, message: str) -> str:
+            return at(("tls_server_config", key), message)
+        files = {key: path.parent / value for key in ("cert_file", "key_file", "client_ca_file")
+                 if (value := getattr(tls, key)) is not None}
+        tls_problems = []
+        for key, file in files.items():
+            try:
+                digest.update(file.read_bytes())
+            except OSError as exc:
+                tls_problems.append(tls_at(key, f"cannot read {file}: {exc.strerror or exc}"))
+        if (tls.client_auth_type == "NoClientCert") != (tls.client_ca_file is None):
+            tls_problems.append(tls_at("client_ca_file" if tls.client_ca_file else "client_auth_type",
+                                       "client_ca_file goes with client_auth_type VerifyClientCertIfGiven or "
+                                       "RequireAndVerifyClientCert, and only with them"))
+        context = _tls_context(tls, files, tls_at, tls_problems) if not tls_problems else None
+        problems += tls_problems
+    if problems:
+        raise ConfigError(problems)
+    return WebConfig(context, {user: hashed.encode() for user, hashed in web.basic_auth_users.items()},
+                     digest.hexdigest())
+
+
+def _tls_context(tls: _TlsServerConfig, files: dict[str, Path], at: Callable[[str, str], str],
+                 problems: list[str]) -> ssl.SSLContext:
+    """The server's TLS context with its certificate and key; what cannot load goes to ``problems``."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = _TLS_VERSIONS[tls.min_version]
+    context.num_tickets = 0   # scrapers do not resume TLS sessions: tickets would only cost each handshake
+    context.verify_mode = _CLIENT_AUTH[tls.client_auth_type]
+    for key in ("cert_file", "client_ca_file"):
+        try:
+            if key in files:
+                ssl.create_default_context(cafile=files[key])   # nothing but the certificates
+        except ssl.SSLError as exc:
+            problems.append(at(key, f"{files[key]}: no PEM certificate in it ({exc.reason})"))
+    try:
+        if not problems:
+            context.load_cert_chain(files["cert_file"], files["key_file"], password=_no_password)
+            if "client_ca_file" in files:
+                context.load_verify_locations(files["client_ca_file"])
+    except (ssl.SSLError, ValueError) as exc:
+        problems.append(at("key_file", f"{files['key_file']}: not the PEM private key of {files['cert_file']} "
+                           f"({getattr(exc, 'reason', None) or exc})"))
+    return context
+
+
+def _no_password() -> bytes:
+    raise ValueError("encrypted: give the key without a passphrase")
 
 
 class MetricsConfig(_Section):
@@ -212,6 +340,7 @@ def load_config(path: Path | None) -> DaemonConfig:
             load_waivers(config.waivers)
         except WaiverFileError as exc:
             raise ConfigError([f"waivers: {p}" for p in exc.problems]) from exc
+    config.http.web()   # the web config file: read now, so that an invalid one is a ConfigError
     slack_problems = config.slack.problems()   # enabled without credentials or a default channel
     if slack_problems:
         raise ConfigError([f"{path or 'settings'}: {p}" for p in slack_problems])
@@ -228,7 +357,8 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[tuple, int]]:
         raise ConfigError([f"{path}:1: the config file must be a mapping of keys to values"])
     if isinstance(data.get("state", {}), dict):   # the default state file sits next to the config file
         data["state"] = {"path": DEFAULT_STATE_PATH.name, **data.get("state", {})}
-    for section, key in (("state", "path"), ("slack", "templates_dir"), ("cost", "prices")):   # relative to the config file too
+    relative = (("state", "path"), ("slack", "templates_dir"), ("cost", "prices"), ("http", "web_config_file"))
+    for section, key in relative:   # relative to the config file too
         value = data.get(section, {}).get(key) if isinstance(data.get(section), dict) else None
         if isinstance(value, str) and value != ":memory:" and not Path(value).expanduser().is_absolute():
             data[section][key] = str(path.parent / value)

@@ -37,6 +37,7 @@ COMMON_LABELS = ("account", "region", "architecture", "environment")
 OUTCOMES = ("success", "incomplete", "failed")
 RELOAD_OUTCOMES = ("success", "failure")
 SLACK_OUTCOMES = ("sent", "failed")
+STATE_RECOVERY_REASONS = ("damaged", "empty")
 CHANGE_KINDS = ("added", "removed", "changed")
 LABEL_VALUE_LIMIT = 120
 
@@ -209,7 +210,8 @@ class MetricsStore:
         self._lock = threading.Lock()
         self._state = MetricsState(counters=_frozen({
             "config_reloads": {(o,): 0.0 for o in RELOAD_OUTCOMES},
-            "slack_messages": {(o,): 0.0 for o in SLACK_OUTCOMES}}))
+            "slack_messages": {(o,): 0.0 for o in SLACK_OUTCOMES},
+            "state_recoveries": {(r,): 0.0 for r in STATE_RECOVERY_REASONS}}))
 
     @property
     def state(self) -> MetricsState:
@@ -223,6 +225,12 @@ class MetricsStore:
         with self._lock:
             self._state = replace(self._state, counters=self._add(
                 self._state.counters, {"config_reloads": {("success" if ok else "failure",): 1.0}}))
+
+    def record_state_recovery(self, reason: str) -> None:
+        """The state file was found damaged (moved aside) or empty, and a new one started."""
+        with self._lock:
+            self._state = replace(self._state, counters=self._add(
+                self._state.counters, {"state_recoveries": {(reason,): 1.0}}))
 
     def record_slack(self, sent: int, failed: int, pending: int) -> None:
         """One Slack delivery pass: messages confirmed, attempts that failed, messages still queued."""
@@ -362,6 +370,9 @@ class AuditCollector(Collector):
                        ("outcome",), s.counter("config_reloads"))
         yield _counter("auditor_slack_messages", "Slack messages confirmed (sent) and delivery attempts that failed.",
                        ("outcome",), s.counter("slack_messages"))
+        yield _counter("auditor_state_recoveries",
+                       "State files found damaged (moved aside) or empty, each replaced by a new one, by reason.",
+                       ("reason",), s.counter("state_recoveries"))
         yield _gauge("auditor_slack_outbox_pending", "Slack messages queued in the outbox, not confirmed yet.",
                      (), [((), float(s.slack_pending))])
 

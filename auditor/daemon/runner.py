@@ -6,10 +6,14 @@ retries: the snapshot has errors and the rules on those types report ``error``),
 a bug). None of them stops the daemon: :meth:`AuditRunner.__call__` never raises into APScheduler.
 
 A failed audit is counted with the labels of its target as last seen: the account, region and
-environment of this runner's last evaluated audit of the same architecture, region and configured
-environment (else what is known: the account if STS answered, the configured region and
-environment), so ``auditor_audit_runs_total{outcome="failed"}`` lands on the same series as the
-target's successful runs.
+environment of the last evaluated audit of the same architecture, region, configured environment
+and profile (this runner's memory, else what the state file kept from an earlier process), else
+what is known (the account if STS answered, the configured region and environment), so
+``auditor_audit_runs_total{outcome="failed"}`` lands on the same series as the target's successful
+runs, across restarts too.
+
+A state file found damaged (moved aside, a new one started) or empty counts in
+``auditor_state_recoveries_total{reason}``.
 
 Shutdown sets :attr:`AuditRunner.cancel`: collectors not yet started are skipped, and an AWS
 call about to be sent raises :class:`AuditCancelled` (a botocore ``before-send`` hook on this
@@ -21,6 +25,7 @@ saved and the outbox delivered (the first run of the process first sends what is
 """
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -51,6 +56,10 @@ def _target(config: DaemonConfig) -> Target:
     return (config.architecture, config.region, normalize_environment(config.environment), config.profile)
 
 
+def _target_key(target: Target) -> str:
+    return "labels:" + json.dumps(list(target))
+
+
 def default_aws(config: DaemonConfig, cancel: threading.Event) -> AwsContext:
     """A fresh AwsContext per audit (fresh API counters; credentials from boto3's chain)."""
     aws = AwsContext(region=config.region, profile=config.profile, max_attempts=config.max_attempts)
@@ -79,6 +88,7 @@ class AuditRunner:
         self._spend = SpendReader(clock=clock)   # Cost Explorer answers outlive one audit
         self._last_labels: dict[Target, Labels] = {}   # labels of the last evaluated audit per target
         self._counted = False
+        self._opened: object = None   # the state store whose recovery, if any, is counted
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until no audit is in flight; False if one still is after ``timeout``."""
@@ -134,9 +144,21 @@ class AuditRunner:
             except Exception:  # noqa: BLE001, S110
                 pass
             return
+        self._count_recovery()
         if not self._delivered:   # the process's first pass: whatever an earlier run left queued
             self._delivered = True
             self._slack_stats(self.runtime.deliver(cancel=self.cancel))
+
+    def _count_recovery(self) -> None:
+        """Once per opened state store: was it found damaged (moved aside) or empty?"""
+        store = self.runtime.store
+        if store is None or store is self._opened:
+            return
+        self._opened = store
+        if store.recovered_from is not None:
+            self.store.record_state_recovery("damaged")
+        elif store.was_empty:
+            self.store.record_state_recovery("empty")
 
     def _slack_stats(self, stats: Any) -> None:
         if stats is not None:
@@ -182,8 +204,34 @@ class AuditRunner:
         record = AuditRecord(metrics.labels, now, round(seconds, 3), outcome)
         self.store.record_audit(record, metrics, result.api_stats)
         self._counted = True
-        self._last_labels[_target(config)] = metrics.labels
+        self._remember_labels(_target(config), metrics.labels)
         return metrics, record
+
+    def _remember_labels(self, target: Target, labels: Labels) -> None:
+        self._last_labels[target] = labels
+        store = self.runtime.store
+        if store is None:
+            return
+        try:
+            store.remember(_target_key(target), json.dumps(list(labels)))
+        except Exception as exc:  # noqa: BLE001 - a label hint is not worth an audit
+            log.error(f"state: cannot keep the audit's labels: {type(exc).__name__}: {exc}", extra={"event": "state"})
+
+    def _known_labels(self, target: Target) -> Labels:
+        """The labels of the target's last evaluated audit: this process's, else the state file's."""
+        known = self._last_labels.get(target)
+        if known is not None:
+            return known
+        store = self.runtime.store
+        try:
+            kept = store.remembered(_target_key(target)) if store is not None else None
+            labels = tuple(json.loads(kept)) if kept else ()
+        except Exception:  # noqa: BLE001 - unreadable: nothing known
+            labels = ()
+        if len(labels) == 4 and all(isinstance(v, str) for v in labels):
+            self._last_labels[target] = labels
+            return labels
+        return ("", "", "", "")
 
     def _finished(self, result: AuditResult, metrics: AuditMetrics, record: AuditRecord) -> None:
         """The log line, then the state file and Slack (whose trouble is logged, never raised)."""
@@ -218,7 +266,7 @@ class AuditRunner:
 
     def failed_labels(self, config: DaemonConfig, aws: AwsContext | None) -> Labels:
         """The labels of a failed audit: those of the target's last evaluated audit where known."""
-        known = self._last_labels.get(_target(config), ("", "", "", ""))
+        known = self._known_labels(_target(config))
         seen = getattr(aws, "_account", None) if aws is not None else None
         if seen and known[0] and seen != known[0]:   # another account now: nothing known of it
             known = ("", "", "", "")

@@ -115,14 +115,18 @@ class Daemon:
     def start(self) -> None:
         config, ruleset = self._current
         try:
+            web = config.http.web()   # read by load_config already, unless the config was built in code
             self.http = HttpServer(make_app(self.registry, self.readiness, lambda: self.store.state),
-                                   config.http.address, config.http.port).start()
+                                   config.http.address, config.http.port, web).start()
+        except ConfigError as exc:
+            raise StartError(str(exc)) from exc
         except OSError as exc:
             raise StartError(f"cannot listen on {config.http.address}:{config.http.port}: "
                              f"{exc.strerror or exc}") from exc
         self.scheduler.start(config.schedule)
         log.info(f"auditor serve started: /metrics on {self.http.address}:{self.http.port}",
                  extra={"event": "start", "address": self.http.address, "port": self.http.port,
+                        "tls": bool(web and web.tls), "basic_auth": bool(web and web.users),
                         "config_file": str(self.config_file) if self.config_file else None,
                         "config": config.summary(), "rules": len(ruleset.rules),
                         "next_run_time": self.scheduler.next_run_time()})

@@ -1,4 +1,4 @@
-"""Builder specs for the five documented architectures (/work/shared/architecture-docs).
+"""Builder specs for the five documented architectures (their architecture documents).
 
 ``spec(name, environment)`` returns the :class:`~auditor.emulated.builder.Spec` of one
 architecture in one environment; ``build(spec(...), clients)`` deploys it into an emulated

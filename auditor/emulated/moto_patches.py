@@ -1,8 +1,8 @@
 """Fill a few moto 5.2.5 gaps in-process, so emulated accounts hold what real AWS would return.
 
 Test-support only: collectors stay written for real AWS; this module makes moto store and
-return the settings that the architecture rules check. Gaps are the ones measured in
-``/work/shared/notes/moto-5.2-gaps.md`` ("gaps note" below).
+return the settings that the architecture rules check. The gaps are the ones measured against
+moto 5.2 and noted at each patch below.
 
 :func:`apply` is idempotent; :func:`revert` (or ``with patched():``) undoes it, so tests that
 expect plain moto do not depend on test order. It patches moto's classes (response handlers,

@@ -2,7 +2,7 @@
 
 - :mod:`.config`: the ``slack.*`` and ``state.*`` settings;
 - :mod:`.lifecycle`: what an audit means (pure: stored rows + result + now -> news);
-- :mod:`.messages`: Jinja2 text (``alerts/slack/*.j2``) in Block Kit, escaped, within Slack's limits;
+- :mod:`.messages`: Jinja2 text (``auditor/templates/slack/*.j2``) in Block Kit, escaped, within Slack's limits;
 - :mod:`.delivery`: the outbox sent with slack-sdk (bot token or incoming webhook), retries;
 - :mod:`.secrets`: the token or webhook URL, from the environment or Secrets Manager, never logged;
 - :mod:`.notifier`: all of it over one :class:`auditor.state.StateStore`.

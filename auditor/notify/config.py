@@ -141,6 +141,9 @@ class SlackConfig(_Section):
         if mode == "token" and "default" not in self.channels:
             return ["slack.channels.default: required with a bot token (the channel for changes, "
                     "notices and severities without a channel of their own)"]
+        if self.templates_dir is not None:
+            from .messages import Templates  # jinja2 and the bundled templates: only when overridden
+            return [f"slack.templates_dir: {p}" for p in Templates().problems(Path(self.templates_dir))]
         return []
 
     def channel_for(self, severity: str, mode: str) -> str | None:

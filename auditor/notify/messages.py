@@ -1,5 +1,5 @@
 """Slack messages from a :class:`~auditor.notify.lifecycle.Plan`: text from Jinja2 templates
-(``alerts/slack/*.j2``, overridable with ``slack.templates_dir``), Block Kit built here.
+(``auditor/templates/slack/*.j2``, overridable with ``slack.templates_dir``), Block Kit built here.
 
 One message per audit and channel that has news (new findings grouped by severity, reminders,
 expired waivers, the change-drift section, an audit-health notice), and resolutions as thread
@@ -18,13 +18,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from jinja2 import ChainableUndefined, ChoiceLoader, Environment, FileSystemLoader
+from jinja2 import ChainableUndefined, ChoiceLoader, Environment, FileSystemLoader, TemplateError
 
 from ..model import SEVERITIES, Finding
+from ..package_data import package_path
 from ..state import parse_iso
+from ..yaml_lines import YamlFileError, read_text
 from .lifecycle import Plan, Resolution, finding_key
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "alerts" / "slack"
+TEMPLATES = package_path("templates", "slack")
 MAX_BLOCKS = 50
 MAX_SECTION = 3000
 MAX_HEADER = 150
@@ -100,7 +102,7 @@ def human_duration(seconds: float) -> str:
 
 
 class Templates:
-    """The Jinja2 environments: ``alerts/slack`` under an optional override folder."""
+    """The Jinja2 environments: the bundled ``templates/slack`` under an optional override folder."""
 
     def __init__(self, override: Path | None = None, now: Callable[[], datetime] | None = None):
         folders = [str(p) for p in (override, TEMPLATES) if p is not None]
@@ -124,6 +126,20 @@ class Templates:
 
     def render(self, name: str, **context: Any) -> str:
         return self.env.get_template(name).render(**context).strip()
+
+    def problems(self, folder: Path) -> list[str]:
+        """What is wrong with the templates in ``folder`` (not UTF-8, syntax, unknown filters), one line each."""
+        if not folder.is_dir():
+            return [f"{folder}: not a folder"]
+        out = []
+        for file in sorted(folder.glob("*.j2")):
+            try:
+                self.env.compile(read_text(file), file.name, str(file))
+            except YamlFileError as exc:
+                out.append(str(exc))
+            except TemplateError as exc:
+                out.append(f"{file}:{getattr(exc, 'lineno', None) or 1}: {getattr(exc, 'message', None) or exc}")
+        return out
 
     def render_plain(self, name: str, **context: Any) -> str:
         return self.plain.get_template(name).render(**context).strip()

@@ -144,7 +144,7 @@ class Notifier:
 
 
 def compare_with_previous(store: StateStore, result: AuditResult) -> None:
-    """Set ``result.changes`` from the store's previous snapshot (helper C's :func:`attach_changes`)."""
+    """Set ``result.changes`` from the store's previous snapshot (:func:`auditor.changes.attach_changes`)."""
     from ..changes import attach_changes
 
     attach_changes(result, store.previous_snapshot())

@@ -1,4 +1,4 @@
-"""The JSON report: the stable contract described by schemas/report.schema.json."""
+"""The JSON report: the stable contract described by auditor/schemas/report.schema.json."""
 from __future__ import annotations
 
 import json
@@ -42,6 +42,7 @@ def to_dict(result: AuditResult) -> dict[str, Any]:
         "duration_seconds": result.duration_seconds,
         "summary": summary(result),
         "errors": [e.as_dict() for e in result.errors],
+        "warnings": list(result.warnings),
         "waivers": result.waivers.as_dict() if result.waivers is not None else None,
         "changes": changes_section(result),
         "findings": [f.as_dict() for f in result.findings],

@@ -8,11 +8,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ..attributes import IDENTITY, At, resolve, table
+from ..package_data import package_path
 from ..yaml_lines import YamlFileError, field_path, line_for, read_yaml
 from .operators import check_value
-from .schema import Pack, param_uses
+from .schema import Condition, Pack, param_uses
 
-PACKAGE_RULES = Path(__file__).resolve().parents[2] / "rules"
+PACKAGE_RULES = package_path("packs")
 
 
 class RuleFileError(Exception):
@@ -62,7 +64,7 @@ def load_pack_file(path: Path) -> LoadedPack:
             problems.append(f"{path}:{line_for(loc, lines)}: "
                             f"{f'rule {rule}: ' if rule else ''}field {field}: {err['msg']}")
         raise RuleFileError(problems) from exc
-    problems = _param_value_problems(pack, path, lines)
+    problems = _param_value_problems(pack, path, lines) + _attribute_problems(pack, path, lines)
     if problems:
         raise RuleFileError(problems)
     return LoadedPack(pack, path, lines)
@@ -95,6 +97,36 @@ def _param_value_problems(pack: Pack, path: Path, lines: dict) -> list[str]:
             unset = "" if loc[-1] != "default" or "default" in param.model_fields_set else " (no default given)"
             problems.append(f"{path}:{line_for(loc if loc in lines else loc[:2], lines)}: {rule}field "
                             f"{field_path(loc)}: {problem}{unset}, for param '{name}' at {field_path(where)}")
+    return problems
+
+
+def _attribute_problems(pack: Pack, path: Path, lines: dict) -> list[str]:
+    """Every condition key's fields checked against the declared attributes (:mod:`auditor.attributes`)
+    of the resource type: the selector's against those of every type, a rule's against its own type's
+    (not checked for a type that declares none: the unknown type is reported)."""
+    problems: list[str] = []
+
+    def check(c: Condition, at: At, loc: tuple, rule: str) -> None:
+        if c.key is not None:
+            found, unknown = resolve(c.key, at)
+            problems.extend(f"{path}:{line_for((*loc, 'key'), lines)}: {rule}field {field_path((*loc, 'key'))}: {u}"
+                            for u in unknown)
+            if c.op is None:   # all/any/none with a key: the conditions are about each item there
+                at = found
+        for name in ("all", "any", "none"):
+            for j, sub in enumerate(getattr(c, name) or []):
+                check(sub, at, (*loc, name, j), rule)
+        if c.not_ is not None:
+            check(c.not_, at, (*loc, "not"), rule)
+
+    for j, c in enumerate(pack.selector):
+        check(c, (IDENTITY, "every resource type"), ("selector", j), "")
+    shapes = table()
+    for i, r in enumerate(pack.rules):
+        if r.resource in shapes:
+            for part, conditions in (("scope", r.scope), ("assert", r.assert_)):
+                for j, c in enumerate(conditions):
+                    check(c, (shapes[r.resource], r.resource), ("rules", i, part, j), f"rule {r.id}: ")
     return problems
 
 
@@ -147,7 +179,7 @@ def load_packs(paths: Iterable[Path], known_types: Iterable[str] | None = None) 
 
 
 def rules_root() -> Path:
-    """The shipped ``rules/`` folder."""
+    """The rule packs shipped in the package (``auditor/packs``: ``baseline/``, ``architectures/``)."""
     return PACKAGE_RULES
 
 

@@ -51,11 +51,14 @@ def html_endpoint(request) -> Iterator[str]:
         server.server_close()
 
 
-# 502 with a whole HTML page: botocore reads it as a generic error (code "502"); a 200 or a 5xx
-# whose body is not even well-formed markup: botocore raises ResponseParserError (no BotoCoreError).
+# 502 with a whole HTML page: botocore reads it as a generic error (code "502"); a 5xx whose body
+# is not even well-formed markup: botocore raises ResponseParserError (no BotoCoreError); any 2xx
+# HTML page, well-formed or not, is refused before botocore parses it (NotAnAwsAnswer).
 ANSWERS = [pytest.param((502, HTML), "502", id="502-html-page"),
-           pytest.param((200, b"<html><body>Bad gateway"), "ResponseParserError", id="200-broken-html"),
-           pytest.param((503, b"{oops"), "ResponseParserError", id="503-garbage")]
+           pytest.param((200, b"<html><body>Bad gateway"), "NotAnAwsAnswer", id="200-broken-html"),
+           pytest.param((503, b"{oops"), "ResponseParserError", id="503-garbage"),
+           # well-formed markup with status 200 would parse as an empty answer: every VPC gone, a false pass
+           pytest.param((200, b"<!DOCTYPE html>\n" + HTML), "NotAnAwsAnswer", id="200-html-page")]
 
 
 @pytest.mark.parametrize(("html_endpoint", "code"), ANSWERS, indirect=["html_endpoint"])
@@ -93,7 +96,7 @@ def _raising(exc: Exception):
 
 @pytest.mark.parametrize("html_endpoint", [(200, b"<html><body>Bad gateway")], indirect=True)
 def test_response_parser_error_in_a_collector_is_its_collector_error(account, html_endpoint, monkeypatch):
-    """Unit level: a real ResponseParserError from a client, through :func:`collect`."""
+    """Unit level: a real parser error from a client, through :func:`collect`."""
     monkeypatch.setenv("AWS_ENDPOINT_URL_EC2", html_endpoint)
 
     def vpcs(ctx):
@@ -102,9 +105,21 @@ def test_response_parser_error_in_a_collector_is_its_collector_error(account, ht
     snapshot = collect(AwsContext(region="us-east-1", max_attempts=1), only_types={"vpc"})
     errors = [e for e in snapshot.errors if e.service == "ec2"]
     assert errors
-    assert {(e.operation, e.code) for e in errors} == {("DescribeVpcs", "ResponseParserError")}
-    assert all(e.message.startswith("Unable to parse response") and len(e.message) <= 200 for e in errors)
+    assert {(e.operation, e.code) for e in errors} == {("DescribeVpcs", "NotAnAwsAnswer")}
+    assert {e.message for e in errors} == {"HTTP 200 answer is an HTML page (Content-Type text/html), not an AWS response"}
     assert "vpc" in snapshot.failed_types()
+
+
+@pytest.mark.parametrize(("html_endpoint", "what"), [((200, HTML), "an HTML page"), ((200, b"OK\n"), "not JSON")],
+                         indirect=["html_endpoint"], ids=["html", "plain-text"])
+def test_a_json_service_answering_something_else_is_its_collector_error(account, html_endpoint, what, monkeypatch):
+    """ECS speaks JSON: botocore would read a 200 that is not JSON as an empty list of clusters."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_ECS", html_endpoint)
+    snapshot = collect(AwsContext(region="us-east-1", max_attempts=1), only_types={"ecs_cluster"})
+    [error] = [e for e in snapshot.errors if e.service == "ecs"]
+    assert (error.operation, error.code) == ("ListClusters", "NotAnAwsAnswer")
+    assert error.message == f"HTTP 200 answer is {what} (Content-Type text/html), not an AWS response"
+    assert "ecs_cluster" in snapshot.failed_types()
 
 
 def test_error_message_of_a_parser_error_is_short():

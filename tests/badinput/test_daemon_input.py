@@ -218,8 +218,10 @@ def test_a_failed_first_audit_uses_the_configured_labels_and_is_not_ready(tmp_pa
     assert not readiness.ready and "the last audit failed" in readiness.reason
 
 
-def test_a_damaged_state_file_does_not_stop_the_audit(tmp_path, monkeypatch, json_logs):
-    (tmp_path / "state.sqlite3").write_bytes(b"this is not a database" * 200)
+@pytest.mark.parametrize("content, reason", [(b"this is not a database" * 200, "damaged"), (b"", "empty")])
+def test_a_damaged_or_empty_state_file_costs_no_audit_and_is_counted_once(tmp_path, monkeypatch, json_logs,
+                                                                          content, reason):
+    (tmp_path / "state.sqlite3").write_bytes(content)
     store = MetricsStore()
     registry = make_registry(store)
     monkeypatch.setattr(runner_module, "run_audit", Audits(_result(), _result()))
@@ -228,6 +230,9 @@ def test_a_damaged_state_file_does_not_stop_the_audit(tmp_path, monkeypatch, jso
     runner()
     assert _runs(registry, TARGET, "success") == 2
     assert [r["outcome"] for r in json_logs() if r.get("event") == "audit"] == ["success", "success"]
+    assert registry.get_sample_value("auditor_state_recoveries_total", {"reason": reason}) == 1
+    other = {"damaged": "empty", "empty": "damaged"}[reason]
+    assert registry.get_sample_value("auditor_state_recoveries_total", {"reason": other}) == 0
 
 
 @pytest.mark.parametrize("where", ["configure", "compare", "finish", "failed"])
@@ -286,6 +291,29 @@ def test_metrics_that_cannot_be_built_make_a_failed_audit(tmp_path, monkeypatch,
     runner()
     assert _runs(registry, TARGET, "success") == 1 and _runs(registry, TARGET, "failed") == 1
 
+
+
+def test_a_failed_audit_after_a_restart_is_labelled_like_the_last_process_successes(tmp_path, monkeypatch, json_logs):
+    monkeypatch.setattr(runner_module, "run_audit", Audits(_result(), RuntimeError("boom")))
+    first = _runner(tmp_path, MetricsStore())
+    first()   # evaluated: its labels are kept in the state file
+    first.close()
+    store = MetricsStore()   # a new process: nothing in memory
+    registry = make_registry(store)
+    second = _runner(tmp_path, store)
+    second()
+    assert _runs(registry, TARGET, "failed") == 1
+    line = [r for r in json_logs() if r.get("event") == "audit"][-1]
+    assert (line["account"], line["environment"]) == (ACCOUNT, "production")
+
+
+def test_a_failed_audit_of_another_target_does_not_borrow_labels(tmp_path, monkeypatch, json_logs):
+    monkeypatch.setattr(runner_module, "run_audit", Audits(_result(), RuntimeError("boom")))
+    _runner(tmp_path, MetricsStore())()
+    store = MetricsStore()
+    registry = make_registry(store)
+    _runner(tmp_path, store, environment="staging")()   # another configured environment: another target
+    assert _runs(registry, dict(TARGET, account="", environment="staging"), "failed") == 1
 
 # --- HTTP -----------------------------------------------------------------------------------------
 

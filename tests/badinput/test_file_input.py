@@ -76,3 +76,20 @@ def test_a_damaged_price_file_is_refused(capsys, tmp_path, content, message):
     code, out, err = run(capsys, "prices", "show", "--region", "us-east-1", "--prices", str(path))
     assert (code, out) == (2, "") and "Traceback" not in err
     assert err.startswith(f"error: {path}: {message}")
+
+
+@pytest.mark.parametrize("content,message", [
+    ("caf\u00e9 {{ n }}\n".encode("latin-1"), "1: not UTF-8 text (byte 0xe9 at offset 3)"),
+    (b"ok\n{{ n + }}\n", "2: unexpected 'end of print statement'"),
+    (b"{{ n | nosuchfilter }}\n", "1: No filter named 'nosuchfilter'."),
+])
+def test_a_damaged_slack_template_is_refused_at_start(capsys, tmp_path, monkeypatch, content, message):
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-planted-secret")
+    (tmp_path / "slack").mkdir()
+    template = tmp_path / "slack" / "finding.j2"
+    template.write_bytes(content)
+    config = tmp_path / "auditor.yaml"
+    config.write_text("architecture: mattilda\nslack: {enabled: true, channels: {default: '#drift'}, templates_dir: slack}\n")
+    code, out, err = run(capsys, "serve", "--check", "--config", str(config))
+    assert code == 2 and "Traceback" not in out + err and "xoxb-planted-secret" not in out + err
+    assert f"{config}: slack.templates_dir: {template}:{message}" in _problems("config", out, err).splitlines()

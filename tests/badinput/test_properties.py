@@ -2,8 +2,9 @@
 resource document, whatever its shape, and evaluating every pack (deployments included) over
 arbitrary resources of every type the rules read returns findings, never an exception.
 
-Relations are derived from collector output, whose shapes the collectors fix (tests/collect), so
-the snapshot here carries the arbitrary attributes without derived relations."""
+Deriving relations over arbitrary documents of the collected types (shaped like the declared
+attributes, with any value anywhere) never raises either: a step that trips is an error of its
+types, and the other steps go on."""
 from __future__ import annotations
 
 import json
@@ -14,7 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from auditor.audit import load_ruleset
-from auditor.model import Resource, Snapshot
+from auditor.collect import attribute_shapes
+from auditor.model import CollectorError, Resource, Snapshot
+from auditor.relations import STEPS, derive
 from auditor.rules.loader import architecture_names
 
 RULESETS = {name: load_ruleset(name) for name in architecture_names()}
@@ -67,3 +70,42 @@ def test_an_audit_over_arbitrary_resources_returns_findings(data):
     ruleset = RULESETS[data.draw(st.sampled_from(sorted(RULESETS)))]
     findings = ruleset.evaluate(snapshot)
     assert findings and {f.status for f in findings} <= {"pass", "fail", "error", "skip"}
+
+
+SHAPES = attribute_shapes()
+RELATED_TYPES = sorted({t for _, types in STEPS for t in types} | {"route_table", "internet_gateway", "network_interface",
+                                                                  "ecs_task_definition", "scalable_target",
+                                                                  "cloudwatch_alarm"} & set(SHAPES))
+
+
+def shaped(shape, depth: int = 0):
+    """Documents with the declared names (each possibly missing) and any value, or a nested shape's."""
+    anything = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner,
+                                                                                                 max_size=3), max_leaves=8)
+    fields = {}
+    for name, inner in (shape or {}).items():
+        value = anything
+        if inner and depth < 2:
+            value = anything | shaped(inner, depth + 1) | st.lists(shaped(inner, depth + 1), max_size=2)
+        fields[name] = value
+    return st.fixed_dictionaries({}, optional=fields)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_deriving_relations_over_arbitrary_documents_never_raises(data):
+    ids = st.sampled_from(["a", "b", "c"])
+    resources = []
+    for i in range(data.draw(st.integers(1, 10))):
+        rtype = data.draw(st.sampled_from(RELATED_TYPES))
+        attributes = data.draw(shaped(SHAPES[rtype]))
+        for ref in ("vpc_id", "subnet_id", "route_table_id", "load_balancer_arn", "cluster_name"):
+            if ref in SHAPES[rtype] and data.draw(st.booleans()):
+                attributes[ref] = data.draw(ids)   # references that resolve, so steps reach deeper
+        resources.append(Resource(type=rtype, id=data.draw(ids) if i % 2 else f"{rtype}-{i}", account="123456789012",
+                                  region="eu-west-1", name=f"r{i}", arn=None, tags={}, environment=None,
+                                  attributes=attributes))
+    errors: list[CollectorError] = []
+    out = derive(resources, errors)
+    assert [(r.type, r.id) for r in out] == [(r.type, r.id) for r in resources]
+    assert all(e.service == "auditor" and e.operation.startswith("derive ") and e.resource_types for e in errors)

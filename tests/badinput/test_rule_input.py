@@ -1,7 +1,8 @@
 """Rule files that parse but could not run: "valid" means "will run".
 
-A bad JMESPath key, a bad regular expression, a value of the wrong type for its operator (written
-in the rule or reached through a parameter), a folder holding no rule file: each is refused by
+A bad JMESPath key, a key naming an attribute its resource type does not have, a bad regular
+expression, a value of the wrong type for its operator (written in the rule or reached through a
+parameter), a folder holding no rule file: each is refused by
 ``rules validate``, ``rules test`` and ``audit`` with exit 2 and one line naming the file, the line,
 the rule and the field, never a traceback. A rule that still raises while evaluating gives
 ``error`` findings for itself only."""
@@ -59,6 +60,23 @@ BAD = {   # name -> (condition, limit param, test params, line, field, message)
                    COND_LINE, f"{A0}.any[1].key",
                    "invalid JMESPath expression 'a..b': Expecting: ['quoted_identifier', 'unquoted_identifier', "
                    "'lbracket', 'lbrace'], got: dot at column 2"),
+    "attribute misspelt": ("{key: publically_accessible, op: ne, value: true}", None, None, COND_LINE, f"{A0}.key",
+                           "unknown attribute 'publically_accessible' of rds_instance (did you mean "
+                           "'publicly_accessible'?)"),
+    "nested attribute misspelt": ("{key: db_subnet_group.vpcid, op: exists, value: true}", None, None, COND_LINE,
+                                  f"{A0}.key", "unknown attribute 'vpcid' of rds_instance.db_subnet_group (did you "
+                                  "mean 'vpc_id'?)"),
+    "attribute of another type": ("{key: length(listners), op: ge, value: 1}", None, None, COND_LINE, f"{A0}.key",
+                                  "unknown attribute 'listners' of rds_instance"),
+    "attribute in a filter": ("{key: \"length(alarms[?metricname == 'CPUUtilization'])\", op: ge, value: 1}", None,
+                              None, COND_LINE, f"{A0}.key",
+                              "unknown attribute 'metricname' of rds_instance.alarms (did you mean 'metric_name'?)"),
+    "attribute of the items": ("{key: subnets, all: [{key: publik, op: eq, value: false}]}", None, None, COND_LINE,
+                               f"{A0}.all[0].key",
+                               "unknown attribute 'publik' of rds_instance.subnets (did you mean 'public'?)"),
+    "attribute with a param": ("{key: allocated_storag, op: ge, value: {param: limit}}", None, None, COND_LINE,
+                               f"{A0}.key", "unknown attribute 'allocated_storag' of rds_instance (did you mean "
+                               "'allocated_storage'?)"),
     "regex": ('{key: name, op: regex, value: "(["}', None, None, COND_LINE, f"{A0}.value",
               'op regex: invalid regular expression "([": unterminated character set at position 1'),
     "regex not a string": ("{key: name, op: regex, value: [a]}", None, None, COND_LINE, f"{A0}.value",
@@ -150,6 +168,45 @@ def test_bad_param_in_the_pack_selector(tmp_path, capsys):
     assert code == 2 and "Traceback" not in out + err
     assert err.splitlines() == [f"error: {path}:6: field params.limit.default: op in: needs a list, got 3, "
                                 "for param 'limit' at selector[0].value"]
+
+
+def test_unknown_attribute_in_the_pack_selector(tmp_path, capsys):
+    path = _write(tmp_path, "{key: multi_az, op: eq, value: true}")
+    path.write_text(path.read_text().replace("params:\n", "selector:\n  - {key: tag.Project, op: eq, value: x}\nparams:\n"))
+    code, out, err = run(capsys, "rules", "validate", str(path))
+    assert code == 2 and "Traceback" not in out + err
+    assert err.splitlines() == [f"error: {path}:4: field selector[0].key: unknown attribute 'tag' of every resource type "
+                                "(did you mean 'tags'?)"]
+
+
+def test_unknown_attribute_of_the_derived_deployment_type(tmp_path, capsys):
+    """The audit derives ``deployment`` resources: their attributes are declared too; inline test
+    documents may hold any key."""
+    path = _write(tmp_path, "{key: budget.limit, op: le, value: 100}")
+    path.write_text(path.read_text().replace("resource: rds_instance", "resource: deployment"))
+    code, out, err = run(capsys, "rules", "validate", str(path))
+    assert code == 2 and "Traceback" not in out + err
+    assert err.splitlines() == [f"error: {path}:{COND_LINE}: rule x.one: field {A0}.key: unknown attribute 'limit' of "
+                                "deployment.budget (did you mean 'limit_usd'?)"]
+    path.write_text(path.read_text().replace("budget.limit", "budget.limit_usd"))
+    assert run(capsys, "rules", "validate", str(path)) == (0, "1 files, 1 rules: valid\n", "")
+
+
+MISSPELT_NE = "{key: publically_accessible, op: ne, value: true}"
+
+
+def test_a_misspelt_key_no_longer_passes_every_resource(tmp_path, account, capsys):
+    """No document has ``publically_accessible``, so ``ne true`` holds on each: the rule would pass a
+    public database. Refused at load, the audit exits 2 instead of reporting that pass."""
+    public = Resource(type="rds_instance", id="db1", account="1", region="r", name="db1",
+                      attributes={"publicly_accessible": True})
+    [cr] = RuleSet([load_pack_text(MISSPELT_NE)]).rules
+    assert cr.failures(Snapshot("1", "r", [public]).document(public)) == []
+    path = _write(tmp_path, MISSPELT_NE)
+    code, out, err = audit(capsys, "--architecture", "mattilda", "--rules", str(path))
+    assert code == 2 and "Traceback" not in out + err
+    assert err.splitlines() == [f"error: {path}:{COND_LINE}: rule x.one: field {A0}.key: unknown attribute "
+                                "'publically_accessible' of rds_instance (did you mean 'publicly_accessible'?)"]
 
 
 @pytest.mark.parametrize("content", [None, {"notes.txt": "pack: x\n"}, {"sub/README.md": "# none\n"}])

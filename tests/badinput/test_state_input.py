@@ -148,9 +148,10 @@ def test_audit_with_a_garbage_state_file_reports_and_warns(account, capsys, tmp_
     assert code == 1 and report["findings"]
     assert err == (f"warning: state file {path} was damaged (file is not a database); moved to {aside} "
                    "and started a new one\n")
+    assert report["warnings"] == [err.removeprefix("warning: ").rstrip("\n")]   # the report names it too
     assert aside.read_bytes() == GARBAGE
     code, report, err = _audit_with_state(capsys, path)   # the new store works: no warning, changes reported
-    assert code == 1 and err == "" and report["changes"]["changed"] == 0
+    assert code == 1 and err == "" and report["changes"]["changed"] == 0 and report["warnings"] == []
 
 
 def test_audit_with_a_damaged_page_in_its_state_file_reports_and_warns(account, capsys, tmp_path):
@@ -172,6 +173,7 @@ def test_audit_with_an_empty_state_file_warns(account, capsys, tmp_path):
     path.write_bytes(b"")
     _, report, err = _audit_with_state(capsys, path)
     assert report["findings"] and err == f"warning: state file {path} was empty; started a new one\n"
+    assert report["warnings"] == [f"state file {path} was empty; started a new one"]
 
 
 def test_audit_with_a_state_file_it_cannot_read_exits_2_before_collecting(capsys, tmp_path, monkeypatch):
@@ -181,3 +183,13 @@ def test_audit_with_a_state_file_it_cannot_read_exits_2_before_collecting(capsys
     monkeypatch.setattr(state_module.os, "access", lambda *_a, **_k: False)
     code, out, err = audit(capsys, "--architecture", "mattilda", "--state", str(path))
     assert (code, out, err) == (2, "", f"error: {path}: cannot read and write the state file: permission denied\n")
+
+
+def test_the_markdown_report_names_a_replaced_state_file(account, capsys, tmp_path):
+    deploy("mattilda", "production", account)
+    path = tmp_path / "state.sqlite3"
+    path.write_bytes(GARBAGE)
+    _code, out, _err = audit(capsys, "--architecture", "mattilda", "--format", "markdown", "--state", str(path))
+    [aside] = _aside(path)
+    assert f"## Warnings\n\n- state file {path} was damaged (file is not a database); moved to {aside} " \
+           "and started a new one\n" in out

@@ -11,6 +11,7 @@ import pytest
 from auditor import cli
 from auditor.cost.prices import PriceTable
 from auditor.emulated.demo import deploy
+from auditor.package_data import package_path
 
 H = 730   # hours per month
 # Bundled us-east-1 on-demand prices, as the hand computations below use them.
@@ -86,7 +87,7 @@ EXPECTED = {
 BUDGETS = {("mattilda", "staging"): 77, ("mattilda", "production"): 122, ("miss-you-app", "production"): 136,
            ("miss-you-app", "development"): 50, ("fckdoomscroll", "production"): 110,
            ("fckdoomscroll", "development"): 60, ("portfolio", "development"): 130}
-SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "report.schema.json").read_text())
+SCHEMA = json.loads(package_path("schemas", "report.schema.json").read_text())
 
 
 def cost_json(capsys, architecture: str, *args: str) -> tuple[int, dict]:

@@ -31,8 +31,7 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-DASHBOARDS = REPO / "dashboards"
-ALERTS = REPO / "alerts"
+MONITORING = REPO / "auditor" / "monitoring"   # the dashboard and the alerting rules
 CONTRACT = REPO / "docs" / "metrics.md"
 
 SUBSTITUTIONS = {
@@ -48,7 +47,7 @@ _VARIABLE = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)|\[\[(\w+)(?::\w+)?\]\]")
 
 @dataclass(frozen=True)
 class Query:
-    source: str      # where it comes from, e.g. "dashboards/auditor.json panel 7 'Compliance over time' A"
+    source: str      # where it comes from, e.g. "auditor/monitoring/auditor.json panel 7 'Compliance over time' A"
     expr: str        # PromQL with the Grafana variables substituted
     raw: str         # as written in the file
     kind: str        # "panel", "variable" (the series a label_values() variable reads) or "alert"
@@ -76,11 +75,11 @@ def iter_panels(panels: Iterable[dict]) -> Iterator[dict]:
 
 
 def dashboard_files() -> list[Path]:
-    return sorted(DASHBOARDS.glob("*.json"))
+    return sorted(MONITORING.glob("*.json"))
 
 
 def rule_files() -> list[Path]:
-    return sorted(ALERTS.glob("*.rules.yml"))
+    return sorted(MONITORING.glob("*.rules.yml"))
 
 
 def _rel(path: Path) -> str:
@@ -116,7 +115,7 @@ def alert_queries(path: Path) -> Iterator[Query]:
 
 
 def query_details() -> Iterator[Query]:
-    """Every query of dashboards/*.json (panel targets, variables) and alerts/*.rules.yml."""
+    """Every query of auditor/monitoring/*.json (panel targets, variables) and *.rules.yml."""
     for path in dashboard_files():
         yield from dashboard_queries(path)
     for path in rule_files():

@@ -19,11 +19,11 @@ HERE = Path(__file__).resolve().parent
 
 
 REPO = q.REPO
-RULES = REPO / "alerts" / "auditor.rules.yml"
-ALERTMANAGER = REPO / "alerts" / "alertmanager.example.yml"
-PROMETHEUS = REPO / "alerts" / "prometheus.example.yml"
+RULES = q.MONITORING / "auditor.rules.yml"
+ALERTMANAGER = q.MONITORING / "alertmanager.example.yml"
+PROMETHEUS = q.MONITORING / "prometheus.example.yml"
 RUNBOOK = REPO / "docs" / "runbooks" / "auditor.md"
-DASHBOARD = REPO / "dashboards" / "auditor.json"
+DASHBOARD = q.MONITORING / "auditor.json"
 RULE_TESTS = sorted(HERE.glob("*.yml"))
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 ALERT_SEVERITIES = {"critical", "warning", "info"}

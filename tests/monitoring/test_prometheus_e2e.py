@@ -1,5 +1,5 @@
 """End to end: ``auditor serve`` audits a drifted emulated account, a real Prometheus scrapes it
-and evaluates alerts/auditor.rules.yml, and every dashboard and alert query returns what it should.
+and evaluates auditor/monitoring/auditor.rules.yml, and every dashboard and alert query returns what it should.
 
 The stack (module scope, about 14 s to build, 6 of them waiting for Prometheus to pick up its
 static target: its discovery manager passes targets on at most every 5 s):
@@ -15,7 +15,7 @@ static target: its discovery manager passes targets on at most every 5 s):
   (``cost.actual_spend``) and the bundled price table only, HTTP on 127.0.0.1 (port 0: the OS
   picks a free one, read back from the ``start`` log line);
 - ``/usr/bin/prometheus`` (Debian's 2.42) in a temp dir, configured from
-  alerts/prometheus.example.yml (job ``auditor``, the rule file) with 1 s scrape and evaluation
+  auditor/monitoring/prometheus.example.yml (job ``auditor``, the rule file) with 1 s scrape and evaluation
   intervals and no Alertmanager.
 
 Instant queries all run at one time, a rule evaluation that saw only successful scrapes (see
@@ -69,12 +69,12 @@ from auditor.emulated.demo import deploy, free_port
 pytestmark = pytest.mark.slow
 
 REPO = q.REPO
-RULES = REPO / "alerts" / "auditor.rules.yml"
-EXAMPLE_CONFIG = REPO / "alerts" / "prometheus.example.yml"
+RULES = q.MONITORING / "auditor.rules.yml"
+EXAMPLE_CONFIG = q.MONITORING / "prometheus.example.yml"
 
 WAIT_SECONDS = 30.0          # bound of every wait loop
 AUDIT_INTERVAL_SECONDS = 2   # the daemon audits again every 2 s: counters move between scrapes
-JOB = "auditor"              # the scrape job of alerts/prometheus.example.yml
+JOB = "auditor"              # the scrape job of prometheus.example.yml
 ARCHITECTURE, ENVIRONMENT = "mattilda", "production"
 DRIFTS = ["ecs-ssh-open", "db-single-az", "cache-node-type"]
 ACCOUNT, REGION = "123456789012", "us-east-1"   # moto's account, the region the daemon is given
@@ -102,7 +102,8 @@ ACTUAL_SPEND = {"Amazon Elastic Container Service": 41.25, "Amazon Relational Da
 ACTUAL_BY_LABEL = {"fargate": 41.25, "rds": 9.5, "elasticache": 0.0, "nat_gateway": 18.75, "load_balancer": 12.5,
                    "secrets_manager": 0.0, "cloudwatch": 2.25, "ecr": 0.0, "other": 1.75}
 
-_ALERT = "alerts/auditor.rules.yml alert "
+_ALERT = "auditor/monitoring/auditor.rules.yml alert "
+_PANEL = "auditor/monitoring/auditor.json panel "
 _NO_SILENT_RULE = (
     "no architecture-pack rule finds nothing to judge in this deployment (no drift here removes or "
     "re-tags a resource): auditor_rule_skipped_deployments{reason=\"nothing\"} is 0 for every pack rule. "
@@ -123,6 +124,8 @@ EXPECTED_EMPTY = {
         "every audit succeeds: the failed/incomplete outcome counters stay 0",
     _ALERT + "AuditorConfigReloadFailed":
         "no SIGHUP is sent: auditor_config_reloads_total{outcome=\"failure\"} stays 0",
+    _ALERT + "AuditorStateFileReplaced":
+        "the state file is new and healthy: auditor_state_recoveries_total stays 0",
     _ALERT + "AuditorTargetDown":
         "the target is up (waited for before querying)",
     _ALERT + "AuditorTargetMissing":
@@ -131,12 +134,12 @@ EXPECTED_EMPTY = {
         "no AWS call fails (ECR's LifecyclePolicyNotFoundException is a normal answer, not an error)",
     _ALERT + "AuditorCostEstimateIncomplete":
         "the bundled price table prices every line of the emulated deployment: 0 unpriced lines",
-    "dashboards/auditor.json panel 16 'AWS API errors' A":
+    _PANEL + "16 'AWS API errors' A":
         "no AWS call fails in this healthy audit, so auditor_aws_api_errors_total has no series yet",
     # EXPECTED_MATCHING_NOTHING is empty: every architecture-pack rule finds something to judge here
     _ALERT + "AuditorRuleMatchesNothing": _NO_SILENT_RULE,
-    "dashboards/auditor.json panel 30 'Rules that applied to nothing' A": _NO_SILENT_RULE,
-    "dashboards/auditor.json panel 30 'Rules that applied to nothing' B": _NO_SILENT_RULE,
+    _PANEL + "30 'Rules that applied to nothing' A": _NO_SILENT_RULE,
+    _PANEL + "30 'Rules that applied to nothing' B": _NO_SILENT_RULE,
 }
 
 # Architecture-pack rules that find nothing to judge in this state
@@ -323,7 +326,7 @@ class Prometheus:
 
 
 def prometheus_config(target: str) -> dict:
-    """alerts/prometheus.example.yml with 1 s intervals, the local target, no Alertmanager."""
+    """prometheus.example.yml with 1 s intervals, the local target, no Alertmanager."""
     config = yaml.safe_load(EXAMPLE_CONFIG.read_text())
     config["global"].update(scrape_interval="1s", scrape_timeout="1s", evaluation_interval="1s")
     config["rule_files"] = [str((EXAMPLE_CONFIG.parent / f).resolve()) for f in config["rule_files"]]
@@ -731,7 +734,7 @@ def test_rules_that_applied_to_nothing(stack):
     assert len(judged) >= 30   # the other rules judged something
 
     # out of scope: the rule's scope leaves production out
-    pack = yaml.safe_load((REPO / "rules" / "architectures" / f"{ARCHITECTURE}.yaml").read_text())
+    pack = yaml.safe_load((REPO / "auditor" / "packs" / "architectures" / f"{ARCHITECTURE}.yaml").read_text())
     scopes = {rule["id"]: rule.get("scope", []) for rule in pack["rules"]}
     for rule in EXPECTED_OUT_OF_SCOPE:
         assert {"key": "environment", "op": "ne", "value": ENVIRONMENT} in scopes[rule], rule

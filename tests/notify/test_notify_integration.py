@@ -94,6 +94,7 @@ def test_settings_keys_environment_and_problems(tmp_path, monkeypatch):
     path = tmp_path / "auditor.yaml"
     path.write_text("slack:\n  enabled: true\n  channels: {default: C123}\n  reminder_interval: 36h\n"
                     "  templates_dir: my-templates\nstate:\n  path: data/state.sqlite3\n")
+    (tmp_path / "my-templates").mkdir()
     with pytest.raises(ConfigError, match="no Slack credentials: set the environment variable SLACK_BOT_TOKEN"):
         load_config(path)
     monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)

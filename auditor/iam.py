@@ -1,0 +1,55 @@
+"""The least-privilege IAM policy of the auditor (``auditor iam-policy``), derived from the calls each
+collector declares (:func:`auditor.collect.collector`), plus optional statements for the calls made
+outside collectors. sts:GetCallerIdentity needs no permission.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, NamedTuple
+
+from .audit import audited_types, load_ruleset
+from .collect import selected
+
+# botocore service names whose IAM prefix differs; the operation names are the IAM action names.
+IAM_PREFIX = {"elbv2": "elasticloadbalancing"}
+REQUIRED_SID = "AuditorReadOnly"
+# secretsmanager:GetSecretValue on this when no --secret-arn is given: to be replaced (the README says how).
+SECRET_PLACEHOLDER = "arn:aws:secretsmanager:REGION:ACCOUNT_ID:secret:SECRET_NAME-??????"
+
+
+class Extra(NamedTuple):
+    sid: str
+    service: str
+    calls: tuple[str, ...]
+
+
+EXTRAS = {   # what `--with` adds, in statement order
+    "cost-explorer": Extra("AuditorCostExplorerOptional", "ce", ("GetCostAndUsage",)),   # cost/spend.py
+    "pricing": Extra("AuditorPriceListOptional", "pricing", ("GetProducts",)),            # cost/refresh.py
+    "slack-secret": Extra("AuditorSlackSecretOptional", "secretsmanager", ("GetSecretValue",)),   # notify/secrets.py
+}
+
+
+def action(service: str, operation: str) -> str:
+    """The IAM action of a botocore service's operation, e.g. ``elasticloadbalancing:DescribeTags``."""
+    return f"{IAM_PREFIX.get(service, service)}:{operation}"
+
+
+def _statement(sid: str, actions: Iterable[str], resource: str = "*") -> dict[str, Any]:
+    return {"Sid": sid, "Effect": "Allow", "Action": sorted(set(actions)), "Resource": resource}
+
+
+def policy(architecture: str | None = None, extras: Iterable[str] = (), secret_arn: str | None = None) -> dict[str, Any]:
+    """The policy an audit needs: of ``architecture`` (its rule set's collectors) or of any audit,
+    with the optional statements of ``extras`` (keys of EXTRAS; ``secret_arn`` scopes slack-secret).
+    Raises ValueError for an unknown extra, RuleFileError for an unknown architecture."""
+    unknown = [e for e in extras if e not in EXTRAS]
+    if unknown:
+        raise ValueError(f"unknown {', '.join(unknown)} (known: {', '.join(EXTRAS)})")
+    types = audited_types(load_ruleset(architecture)) if architecture else None
+    statements = [_statement(REQUIRED_SID, (action(c.service, op) for c in selected(types) for op in c.calls))]
+    for name, extra in EXTRAS.items():
+        if name in extras:
+            resource = (secret_arn or SECRET_PLACEHOLDER) if name == "slack-secret" else "*"
+            statements.append(_statement(extra.sid, (action(extra.service, op) for op in extra.calls), resource))
+    return {"Version": "2012-10-17", "Statement": statements}

@@ -1,0 +1,114 @@
+"""The attribute table (auditor.attributes) is true: the documents of the emulated accounts hold
+every declared attribute, and nothing else."""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from auditor.attributes import IDENTITY, Shape, table
+from auditor.audit import known_resource_types
+from auditor.aws import AwsContext
+from auditor.collect import collect, load_all
+from auditor.cost.deployment import deployment_costs, deployment_resources
+from auditor.cost.estimate import Assumptions
+from auditor.cost.prices import PriceTable
+from auditor.emulated.architectures import ENVIRONMENTS, spec
+from auditor.emulated.builder import build
+from auditor.emulated.neighbour import billing
+from auditor.rules.engine import RuleSet
+from auditor.rules.loader import load_packs, rules_root
+
+REGION = "us-east-1"
+SHAPES = table()
+
+KNOWN_ABSENT = {   # declared structures that no emulated document fills, and why
+    "cloudwatch_alarm.metrics": "no metric-math alarm",
+    "ecs_cluster.default_capacity_provider_strategy": "no capacity provider strategy (launch type FARGATE)",
+    "ecs_service.deployment_configuration.alarms": "no deployment alarms",
+    "ecs_task_definition.runtime_platform": "no runtime platform set",
+    "ecs_task_definition.containers.health_check": "no container health check",
+    "elasticache_cluster.log_delivery": "no log delivery configured",
+    "listener.default_actions.fixed_response": "no fixed-response action",
+    "scalable_target.policies.step_adjustments": "target tracking policies only",
+    "scalable_target.suspended": "no suspended scaling",
+}
+
+
+@pytest.fixture(scope="module")
+def documents(tmp_path_factory) -> list[dict[str, Any]]:
+    """Every document of one account holding each architecture and the neighbour application,
+    with each deployment's derived ``deployment`` resource."""
+    with pytest.MonkeyPatch.context() as env, mock_aws():
+        env.setenv("AWS_DEFAULT_REGION", REGION)
+        env.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))   # the bundled prices only
+        env.delenv("AWS_ENDPOINT_URL", raising=False)
+        for architecture, environments in ENVIRONMENTS.items():
+            build(spec(architecture, environments[0]))
+        build(billing())
+        boto3.client("elasticache").create_cache_cluster(   # no architecture has one outside a replication group
+            CacheClusterId="standalone", Engine="memcached", CacheNodeType="cache.t3.micro", NumCacheNodes=1)
+        snapshot = collect(AwsContext(region=REGION, max_attempts=2))
+        ruleset = RuleSet(load_packs([rules_root()], known_resource_types()))
+        costs = deployment_costs(snapshot, ruleset, PriceTable.load(), Assumptions())
+        judged = snapshot.with_resources(deployment_resources(costs, snapshot))
+        return [dict(judged.document(r)) for r in judged]
+
+
+Keys = dict[tuple[int, str], set[str]]
+"""(the shape declaring a key, the key) -> the key's paths, e.g. "rds_instance.db_subnet_group.vpc_id".
+Shapes are shared (every type's ``alarms``): a key is found once any use of its shape holds it."""
+
+
+def _declared(shape: Shape | None, where: str, out: Keys) -> Keys:
+    for k, v in (shape or {}).items():
+        out.setdefault((id(shape), k), set()).add(f"{where}.{k}")
+        _declared(v, f"{where}.{k}", out)
+    return out
+
+
+def _found(value: Any, shape: Shape | None, where: str, out: Keys) -> Keys:
+    """The keys in ``value``, as deep as ``shape`` declares its structure (undeclared ones: ``(0, path)``)."""
+    if shape is not None and isinstance(value, list):
+        for item in value:
+            _found(item, shape, where, out)
+    elif shape is not None and isinstance(value, dict):
+        for k, v in value.items():
+            out.setdefault((id(shape), k) if k in shape else (0, f"{where}.{k}"), set()).add(f"{where}.{k}")
+            _found(v, shape.get(k), f"{where}.{k}", out)
+    return out
+
+
+def _all_found(documents: list[dict[str, Any]]) -> Keys:
+    found: Keys = {}
+    for d in documents:
+        _found(d, SHAPES[d["type"]], d["type"], found)
+    return found
+
+
+def test_every_document_key_is_declared(documents):
+    assert {d["type"] for d in documents} == set(SHAPES), "the emulated account should hold every type"
+    assert [path for shape, path in _all_found(documents) if shape == 0] == []
+
+
+def test_every_declared_attribute_is_in_some_document(documents):
+    declared: Keys = {}
+    for rtype, s in SHAPES.items():
+        _declared(s, rtype, declared)
+    found = _all_found(documents)
+    absent = [paths for key, paths in declared.items() if key not in found]
+    excused = tuple(f"{p}." for p in KNOWN_ABSENT)
+    assert sorted(min(paths) for paths in absent if not any(p.startswith(excused) for p in paths)) == []
+    assert [p for p in KNOWN_ABSENT if not any(q.startswith(f"{p}.") for paths in absent for q in paths)] == [], \
+        "found now: no longer known absent"
+
+
+def test_every_collected_type_declares_its_attributes():
+    for c in load_all().values():
+        module = importlib.import_module(c.fn.__module__)
+        assert set(c.produces) <= set(module.ATTRIBUTES), c.name
+        assert not any(IDENTITY.keys() & module.ATTRIBUTES[t].keys() for t in c.produces), c.name
+        assert set(getattr(module, "VOLATILE", ())) <= {a for s in module.ATTRIBUTES.values() for a in s}, c.name
