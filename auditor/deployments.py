@@ -13,6 +13,7 @@ application's resources in a shared VPC stay its own.
 """
 from __future__ import annotations
 
+import logging
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -23,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 from .attributes import shape
 from .model import Resource, Snapshot
 from .relations import parse_image, requires
+
+log = logging.getLogger("auditor.deployments")
 
 if TYPE_CHECKING:
     from .rules.engine import PackSelector
@@ -285,10 +288,21 @@ def _closure(seeds: list[Resource], look: _Lookup, foreign: set[Key]) -> dict[Ke
             continue
         members[(r.type, r.id)] = r
         for edge in OWNS.get(r.type, ()):
-            todo.extend(edge(r, look))
+            todo.extend(_follow(edge, r, look))
         for edge in CONTAINS.get(r.type, ()):
-            todo.extend(m for m in edge(r, look) if (m.type, m.id) not in foreign)
+            todo.extend(m for m in _follow(edge, r, look) if (m.type, m.id) not in foreign)
     return members
+
+
+def _follow(edge: Callable[[Resource, _Lookup], Iterable[Resource]], r: Resource, look: _Lookup) -> list[Resource]:
+    """What ``edge`` reaches from ``r``; an attribute of a shape the edge does not expect (never a
+    collector's) reaches nothing and is logged, so one odd document costs its edge, not the audit."""
+    try:
+        return list(edge(r, look))
+    except (AttributeError, TypeError, ValueError, KeyError) as exc:
+        log.warning(f"deployments: cannot follow {edge.__name__.lstrip('_')} from {r.type} {r.id}: "
+                    f"{type(exc).__name__}: {exc}", extra={"event": "deployments"})
+        return []
 
 
 def membership_types() -> set[str]:

@@ -109,3 +109,14 @@ def test_deriving_relations_over_arbitrary_documents_never_raises(data):
     out = derive(resources, errors)
     assert [(r.type, r.id) for r in out] == [(r.type, r.id) for r in resources]
     assert all(e.service == "auditor" and e.operation.startswith("derive ") and e.resource_types for e in errors)
+
+
+@pytest.mark.parametrize("value", ["0", 1.0, [{"target_group_arn": ["x"]}]])
+def test_an_odd_membership_attribute_costs_its_edge_not_the_audit(value, caplog):
+    """Found by the property above: a service whose ``load_balancers`` is no list of mappings."""
+    service = Resource(type="ecs_service", id="svc", account="123456789012", region="eu-west-1", name="svc", arn=None,
+                       tags={"Project": "fckdoomscroll"}, environment=None, attributes={"load_balancers": value})
+    findings = RULESETS["fckdoomscroll"].evaluate(Snapshot("123456789012", "eu-west-1", [service]))
+    assert findings and {f.status for f in findings} <= {"pass", "fail", "error", "skip"}
+    if not isinstance(value, list):
+        assert "deployments: cannot follow service_target_groups from ecs_service svc" in caplog.text

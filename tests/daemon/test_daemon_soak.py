@@ -29,6 +29,7 @@ def slope_mb_per_100_audits(samples: list[dict]) -> float:
     return 100 * sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
 
 
+@pytest.mark.timeout(1500)   # about 250 s alone, several times that beside other work
 def test_hundreds_of_audits_leave_memory_threads_and_files_flat():
     done = subprocess.run([sys.executable, str(SOAK), "--audits", str(AUDITS), "--warm-up", str(WARM_UP),
                            "--every", str(EVERY), "--json"], capture_output=True, text=True, timeout=1200)
