@@ -427,14 +427,6 @@ def _data_store_relations(ix: _Index, subnets: dict, out: dict[tuple[str, str], 
             "alarms": ix.alarms({"CacheClusterId": cc.id})}
 
 
-STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("subnets", ("subnet",)), ("vpcs", ("vpc",)), ("nat_gateways", ("nat_gateway",)),
-    ("security_groups", ("security_group",)), ("ecs", ("ecs_service", "ecs_cluster", "target_group")),
-    ("load_balancers", ("load_balancer", "listener")),
-    ("data_stores", ("rds_instance", "elasticache_replication_group", "elasticache_cluster")))
-"""Each derivation step and the types whose relations it sets: a step that fails costs those types."""
-
-
 def derive(resources: list[Resource], errors: list[CollectorError] | None = None) -> list[Resource]:
     """Return the resources with their ``relations`` filled in.
 
@@ -455,19 +447,20 @@ def derive(resources: list[Resource], errors: list[CollectorError] | None = None
         subnets.update(_subnet_relations(ix))
         rel.update({("subnet", k): v for k, v in subnets.items()})
 
-    run = {
-        "subnets": subnet_step,
-        "vpcs": lambda: rel.update({("vpc", k): v for k, v in _vpc_relations(ix, subnets).items()}),
-        "nat_gateways": lambda: rel.update({("nat_gateway", n.id): _nat_relations(n, subnets, ix)
-                                            for n in ix.of("nat_gateway")}),
-        "security_groups": lambda: rel.update({("security_group", k): v
-                                               for k, v in _security_group_relations(ix).items()}),
-        "ecs": lambda: _ecs_relations(ix, subnets, rel),
-        "load_balancers": lambda: _load_balancer_relations(ix, subnets, rel),
-        "data_stores": lambda: _data_store_relations(ix, subnets, rel),
-    }
-    every_type = tuple(t for _, types in STEPS for t in types)
-    for name, types, step in [("index", every_type, index), *((n, t, run[n]) for n, t in STEPS)]:
+    steps = [   # name, the types whose relations it sets (a step that fails costs those), the step
+        ("index", tuple(RELATIONS), index),
+        ("subnets", ("subnet",), subnet_step),
+        ("vpcs", ("vpc",), lambda: rel.update({("vpc", k): v for k, v in _vpc_relations(ix, subnets).items()})),
+        ("nat_gateways", ("nat_gateway",), lambda: rel.update(
+            {("nat_gateway", n.id): _nat_relations(n, subnets, ix) for n in ix.of("nat_gateway")})),
+        ("security_groups", ("security_group",), lambda: rel.update(
+            {("security_group", k): v for k, v in _security_group_relations(ix).items()})),
+        ("ecs", ("ecs_service", "ecs_cluster", "target_group"), lambda: _ecs_relations(ix, subnets, rel)),
+        ("load_balancers", ("load_balancer", "listener"), lambda: _load_balancer_relations(ix, subnets, rel)),
+        ("data_stores", ("rds_instance", "elasticache_replication_group", "elasticache_cluster"),
+         lambda: _data_store_relations(ix, subnets, rel)),
+    ]
+    for name, types, step in steps:
         try:
             step()
         except Exception as exc:

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from auditor.audit import load_ruleset
 from auditor.collect import attribute_shapes
 from auditor.model import CollectorError, Resource, Snapshot
-from auditor.relations import STEPS, derive
+from auditor.relations import RELATIONS, derive
 from auditor.rules.loader import architecture_names
 
 RULESETS = {name: load_ruleset(name) for name in architecture_names()}
@@ -73,7 +73,7 @@ def test_an_audit_over_arbitrary_resources_returns_findings(data):
 
 
 SHAPES = attribute_shapes()
-RELATED_TYPES = sorted({t for _, types in STEPS for t in types} | {"route_table", "internet_gateway", "network_interface",
+RELATED_TYPES = sorted(set(RELATIONS) | {"route_table", "internet_gateway", "network_interface",
                                                                   "ecs_task_definition", "scalable_target",
                                                                   "cloudwatch_alarm"} & set(SHAPES))
 
