@@ -14,22 +14,18 @@ import json
 import logging
 import os
 import resource
-import subprocess
-import sys
 import tempfile
 import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
-import requests
 from prometheus_client import generate_latest
 
 from auditor.audit import load_ruleset
 from auditor.daemon.config import DaemonConfig
 from auditor.daemon.metrics import MetricsStore, make_registry
 from auditor.daemon.runner import AuditRunner
-from auditor.emulated.demo import REGION, deploy, free_port
+from auditor.emulated.demo import REGION, deploy, moto_process
 
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                     "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION}
@@ -42,26 +38,6 @@ def usage() -> dict[str, float]:
         kb = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
     return {"rss_mb": round(kb / 1024, 1), "threads": threading.active_count(),
             "fds": len(os.listdir("/proc/self/fd"))}
-
-
-@contextmanager
-def moto_process():
-    """moto's server in a process of its own; yields its endpoint."""
-    port = free_port()
-    server = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "moto_server"), "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                requests.get(f"{endpoint}/moto-api/", timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        yield endpoint
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def soak(endpoint: str, audits: int, warm_up: int, every: int, state: Path) -> dict:

@@ -8,18 +8,17 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import jsonschema
 import pytest
-import requests
 from cli_runner import REPORT_SCHEMA, audit_json, failing
 from cli_runner import run as run_cli
 from wheel_build import ROOT, build_wheel, install_wheel
 
-from auditor.emulated.demo import deploy, free_port
+from auditor.emulated.demo import deploy
+from auditor.emulated.demo import moto_process as emulated_moto_process
 
 PACKAGE = ROOT / "auditor"
 BUNDLED = ("packs", "schemas", "templates", "monitoring")
@@ -131,23 +130,8 @@ def test_the_wheel_carries_its_files_and_no_extras(installed, tmp_path):
 @pytest.fixture(scope="module")
 def moto_process() -> Iterator[str]:
     """moto's server from the project's virtualenv, in a process of its own; yields its endpoint."""
-    port = free_port()
-    server = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(f"{endpoint}/moto-api/", timeout=1)
-                break
-            except requests.ConnectionError:
-                assert time.monotonic() < deadline and server.poll() is None, "moto_server did not start"
-                time.sleep(0.1)
+    with emulated_moto_process() as endpoint:
         yield endpoint
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 @pytest.mark.slow

@@ -15,8 +15,12 @@ from __future__ import annotations
 import functools
 import logging
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -63,6 +67,30 @@ def moto_server() -> Iterator[str]:
     finally:
         server.stop()
 
+
+
+@contextmanager
+def moto_process(timeout: float = 30) -> Iterator[str]:
+    """moto's server (from this Python's environment) in a process of its own, unpatched: an
+    account whose memory is not this process's, or that another installation reaches."""
+    port = free_port()
+    server = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                requests.get(f"{url}/moto-api/", timeout=1)
+                break
+            except requests.ConnectionError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError(f"moto_server did not start on port {port}") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 def fake_session() -> boto3.Session:
     return boto3.Session(region_name=REGION, **_FAKE)
