@@ -45,6 +45,29 @@ def resolve(key: str, at: At) -> tuple[At, list[str]]:
     return _walk(jmespath.compile(key).parsed, at, problems), problems
 
 
+class _Reads(dict):
+    """A shape that admits any field and records those read from the document itself."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: set[str] = set()
+
+    def __contains__(self, name: object) -> bool:
+        self.names.add(str(name))
+        return True
+
+    def __getitem__(self, name: str) -> None:
+        return None   # what lies inside is not followed
+
+
+def top_level(key: str) -> frozenset[str]:
+    """The document's own fields that ``key`` reads: ``tags`` for ``tags.Project``, ``rules`` and
+    ``port`` for ``rules[?priority > `1`] || port``."""
+    reads = _Reads()
+    resolve(key, (reads, "document"))
+    return frozenset(reads.names)
+
+
 def _walk(node: dict[str, Any], at: At, problems: list[str]) -> At:
     kind, children = node["type"], node.get("children", [])
     shape_, where = at

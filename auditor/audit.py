@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .aws import ApiStats, AuditSetupError, AwsContext
+from .aws import AWS_ERRORS, ApiStats, AuditSetupError, AwsContext, classify, error_code, error_message
 from .collect import ProgressFn, collect, load_all
 from .cost.deployment import DeploymentCost, deployment_costs, deployment_resources, needed_types, with_actual
 from .cost.estimate import Assumptions
@@ -18,9 +20,12 @@ from .deployments import DERIVED, membership_types
 from .model import SEVERITIES, CollectorError, Finding, Snapshot, normalize_environment
 from .rules.engine import RuleSet
 from .rules.loader import load_packs, pack_paths
-from .waivers import WaiverOutcome, apply_waivers, load_waivers
+from .targets import Target, own_session, session_for
+from .waivers import WaiverFileError, WaiverOutcome, apply_waivers, load_waivers
 
 if TYPE_CHECKING:
+    import boto3
+
     from .changes import ResourceChange
     from .cost.spend import SpendReader
 
@@ -70,7 +75,10 @@ class AuditResult:
 
     @property
     def complete(self) -> bool:
-        return not self.errors
+        """Every rule judged what it had to: no type left unknown, no finding in ``error``. A call
+        that failed for one resource without touching what any rule reads (an image size that only
+        the cost estimate uses) stays in ``errors`` and leaves the audit complete."""
+        return not any(e.whole_type for e in self.errors) and not any(f.status == "error" for f in self.findings)
 
 
 def known_resource_types() -> set[str]:
@@ -141,7 +149,8 @@ _STATUS_ORDER = {"fail": 0, "error": 1, "waived": 2, "pass": 3, "skip": 4}
 
 def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
     return sorted(findings, key=lambda f: (_STATUS_ORDER[f.status], SEVERITIES.index(f.severity),
-                                           f.rule_id, str(f.resource.get("id"))))
+                                           f.rule_id, str(f.resource.get("id")),
+                                           str(f.resource.get("account")), str(f.resource.get("region"))))
 
 
 def _environment_of(findings: list[Finding], snapshot: Snapshot) -> str | None:
@@ -152,3 +161,159 @@ def _environment_of(findings: list[Finding], snapshot: Snapshot) -> str | None:
         if r is not None and r.environment:
             envs.add(r.environment)
     return ",".join(sorted(envs)) or None
+
+
+# -- many targets (auditor.targets): one audit per account × region, each in isolation -------------
+
+class TargetSetupError(AuditSetupError):
+    """A target whose credentials or identity AWS refused: the call, its error code and category."""
+
+    def __init__(self, what: str, call: str, exc: BaseException, region: str):
+        self.service, self.operation = call.split(":")
+        self.code, self.category = error_code(exc), classify(exc, region)
+        super().__init__(f"{what} ({call}): {self.code}: {error_message(exc)}")
+
+
+@dataclass(frozen=True)
+class TargetFailure:
+    """A target that could not be audited, and why (never its credentials or external id)."""
+
+    target: Target
+    service: str
+    operation: str
+    code: str
+    category: str
+    message: str
+    duration_seconds: float
+
+    @classmethod
+    def of(cls, target: Target, exc: AuditSetupError, seconds: float) -> TargetFailure:
+        if isinstance(exc, TargetSetupError):
+            return cls(target, exc.service, exc.operation, exc.code, exc.category, str(exc), round(seconds, 3))
+        return cls(target, "auditor", "setup", type(exc).__name__, "other", str(exc), round(seconds, 3))
+
+
+@dataclass
+class FleetResult:
+    """The audits of several targets: each target's result or its failure."""
+
+    architecture: str | None
+    targets: list[Target]
+    results: dict[str, AuditResult]       # by Target.key, in target order
+    failures: dict[str, TargetFailure]    # by Target.key, in target order
+    started_at: str
+    duration_seconds: float
+
+    @property
+    def findings(self) -> list[Finding]:
+        return sort_findings(f for r in self.results.values() for f in r.findings)
+
+    def failing(self, at_or_above: str = "info") -> list[Finding]:
+        return [f for r in self.results.values() for f in r.failing(at_or_above)]
+
+    @property
+    def architecture_packs(self) -> frozenset[str]:
+        return frozenset().union(*(r.architecture_packs for r in self.results.values()))
+
+    @property
+    def complete(self) -> bool:
+        return not self.failures and all(r.complete for r in self.results.values())
+
+    def combined(self) -> AuditResult:
+        """The whole fleet as one result: findings, errors, resources and costs of every audited target;
+        account, region and environment list the distinct values, comma-separated."""
+        results = list(self.results.values())
+        findings = self.findings
+        resources = [r for res in results for r in res.snapshot]
+        errors = tuple(e for res in results for e in res.errors)
+        vanished: Counter[str] = Counter()
+        for res in results:
+            vanished.update(res.snapshot.vanished)
+        account = ",".join(sorted({t.account for t in self.targets}))
+        region = ",".join(sorted({t.region for t in self.targets}))
+        stats = ApiStats()
+        for res in results:
+            stats.calls.update(res.api_stats.calls)
+            stats.errors.update(res.api_stats.errors)
+            stats.retries.update(res.api_stats.retries)
+        prices = [res.prices for res in results]
+        return AuditResult(
+            architecture=self.architecture,
+            environment=",".join(sorted({e for res in results if res.environment for e in res.environment.split(",")}))
+            or None,
+            account=account, region=region, started_at=self.started_at, duration_seconds=self.duration_seconds,
+            findings=findings, errors=errors,
+            snapshot=Snapshot(account, region, resources, errors, collected_at=self.started_at,
+                              vanished=+vanished),   # + drops zero counts
+            api_stats=stats, waivers=_combined_waivers(findings, [r.waivers for r in results]),
+            costs=[c for res in results for c in res.costs],
+            prices=prices[0] if prices and all(p == prices[0] for p in prices) else {},
+            architecture_packs=self.architecture_packs,
+            warnings=list(dict.fromkeys(w for res in results for w in res.warnings)))
+
+
+def _combined_waivers(findings: list[Finding], outcomes: list[WaiverOutcome | None]) -> WaiverOutcome | None:
+    """One outcome for the fleet: a waiver is stale only if it matched nothing in any target."""
+    known = [o for o in outcomes if o is not None]
+    if not known:
+        return None
+    stale = [w for w in known[0].stale if all(w in o.stale for o in known[1:])]
+    return WaiverOutcome(findings=findings, stale=stale, expired=[e for o in known for e in o.expired],
+                         waivers=known[0].waivers, today=known[0].today)
+
+
+def run_target(options: AuditOptions, target: Target, ruleset: RuleSet, base: boto3.Session, *,
+               endpoint_url: str | None = None, progress: ProgressFn | None = None,
+               cancel: threading.Event | None = None, today: date | None = None,
+               spend: SpendReader | None = None) -> AuditResult:
+    """:func:`run_audit` of one target with a session of its own (the role assumed, or ``base``'s
+    credentials) in ``target.region``. Raises TargetSetupError when AWS refuses the role or the identity,
+    and what run_audit raises."""
+    session = session_for(target, base, endpoint_url=endpoint_url) if target.role else own_session(base, target.region)
+    if target.role is not None:
+        try:
+            session.get_credentials().get_frozen_credentials()
+        except AWS_ERRORS as exc:
+            raise TargetSetupError(f"cannot assume {target.role.role_arn}", "sts:AssumeRole", exc, target.region) \
+                from exc
+    aws = AwsContext(region=target.region, max_attempts=options.max_attempts, session=session,
+                     endpoint_url=endpoint_url)
+    try:
+        aws.account   # noqa: B018 -- the identity, before any collector runs
+    except AuditSetupError as exc:
+        raise TargetSetupError("cannot identify the AWS account", "sts:GetCallerIdentity", exc.__cause__ or exc,
+                               target.region) from exc
+    return run_audit(options, ruleset, aws=aws, progress=progress, cancel=cancel, today=today, spend=spend)
+
+
+def run_fleet(options: AuditOptions, targets: Iterable[Target], ruleset: RuleSet, base: boto3.Session, *,
+              max_concurrent: int = 4, endpoint_url: str | None = None, progress: ProgressFn | None = None,
+              cancel: threading.Event | None = None, today: date | None = None,
+              spend: SpendReader | None = None) -> FleetResult:
+    """Audit every target, ``max_concurrent`` at once. A target whose setup fails (AuditSetupError) is
+    that target's failure; the waiver and price files, shared by all, are checked first."""
+    targets = list(targets)
+    if options.waivers is not None:
+        load_waivers(options.waivers)
+    load_prices(options.prices)
+    started = datetime.now(UTC)
+    t0 = time.perf_counter()
+
+    def audit(target: Target) -> AuditResult | TargetFailure:
+        begun = time.perf_counter()
+        try:
+            return run_target(options, target, ruleset, base, endpoint_url=endpoint_url, progress=progress,
+                              cancel=cancel, today=today, spend=spend)
+        except WaiverFileError:
+            raise
+        except AuditSetupError as exc:
+            return TargetFailure.of(target, exc, time.perf_counter() - begun)
+
+    with ThreadPoolExecutor(max_workers=max_concurrent, thread_name_prefix="target") as pool:
+        outcomes = list(pool.map(audit, targets))
+    return FleetResult(
+        architecture=options.architecture, targets=targets,
+        results={t.key: o for t, o in zip(targets, outcomes, strict=True) if isinstance(o, AuditResult)},
+        failures={t.key: o for t, o in zip(targets, outcomes, strict=True) if isinstance(o, TargetFailure)},
+        started_at=started.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        duration_seconds=round(time.perf_counter() - t0, 3))

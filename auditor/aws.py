@@ -58,13 +58,63 @@ def normal_answer(service: str, operation: str, code: str) -> None:
     NORMAL_ANSWERS.setdefault((service, operation), set()).add(code)
 
 
+# What kind of failure an AWS error is (:func:`classify`): the report's ``errors`` and the
+# ``category`` label of ``auditor_aws_api_errors_total`` carry it.
+DENIED, THROTTLED, NOT_FOUND = "denied", "throttled", "not_found"
+REGION_UNAVAILABLE, OPT_IN_REQUIRED, OTHER = "region_unavailable", "opt_in_required", "other"
+CATEGORIES = (DENIED, THROTTLED, NOT_FOUND, REGION_UNAVAILABLE, OPT_IN_REQUIRED, OTHER)
+
+_DENIED = frozenset({
+    "AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedAccess", "AuthorizationError",
+    "AuthorizationErrorException", "UnauthorizedException", "NotAuthorized", "Forbidden", "ForbiddenException"})
+_THROTTLED = frozenset({
+    "Throttling", "ThrottlingException", "ThrottledException", "RequestLimitExceeded", "TooManyRequestsException",
+    "RequestThrottled", "RequestThrottledException", "SlowDown", "ProvisionedThroughputExceededException",
+    "EC2ThrottledException", "PriorRequestNotComplete", "BandwidthLimitExceeded"})
+_NOT_FOUND = re.compile(r"NotFound|^NoSuch")
+_NO_ENDPOINT = frozenset({"EndpointConnectionError", "UnknownEndpoint", "UnknownEndpointError",
+                          "EndpointResolutionError", "UnknownRegionError"})
+_UNSUPPORTED = frozenset({"InvalidAction", "UnsupportedOperation", "UnsupportedOperationException",
+                          "OperationNotSupportedException"})
+# Credentials refused. In an opt-in region that the account has not enabled, STS answers
+# InvalidClientTokenId, EC2 AuthFailure and JSON services UnrecognizedClientException: the same
+# codes as bad credentials. They count as ``opt_in_required`` in the regions below (AWS's opt-in
+# regions, whose only usual cause of these codes is a disabled region), as ``denied`` elsewhere.
+_REFUSED_CREDENTIALS = frozenset({"AuthFailure", "InvalidClientTokenId", "UnrecognizedClientException"})
+OPT_IN_REGIONS = frozenset({
+    "af-south-1", "ap-east-1", "ap-east-2", "ap-south-2", "ap-southeast-3", "ap-southeast-4", "ap-southeast-5",
+    "ap-southeast-6", "ap-southeast-7", "ca-west-1", "eu-central-2", "eu-south-1", "eu-south-2", "il-central-1",
+    "me-central-1", "me-south-1", "mx-central-1"})
+
+
+def classify(error: BaseException | str, region: str | None = None) -> str:
+    """The category of an AWS error (an exception or its code): denied, throttled (after botocore's
+    retries), not_found, region_unavailable, opt_in_required or other."""
+    code = error if isinstance(error, str) else error_code(error)
+    message = "" if isinstance(error, str) else error_message(error).lower()
+    if code in _DENIED:
+        return DENIED
+    if code in _THROTTLED:
+        return THROTTLED
+    if code == "OptInRequired":
+        return OPT_IN_REQUIRED
+    if code in _REFUSED_CREDENTIALS:
+        return OPT_IN_REQUIRED if region in OPT_IN_REGIONS else DENIED
+    if code in _NO_ENDPOINT or (code in _UNSUPPORTED and "region" in message):
+        return REGION_UNAVAILABLE
+    if _NOT_FOUND.search(code):
+        return NOT_FOUND
+    return OTHER
+
+
 @dataclass
 class ApiStats:
-    """Counts of AWS API calls and their errors, by service, operation and error code."""
+    """Counts of AWS API calls, and of their errors by service, operation, error code and category."""
 
     calls: Counter = field(default_factory=Counter)
     errors: Counter = field(default_factory=Counter)
     retries: Counter = field(default_factory=Counter)
+    region: str | None = None   # for :func:`classify`
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def on_after_call(self, http_response, parsed, model, **_kwargs) -> None:
@@ -73,7 +123,7 @@ class ApiStats:
             self.calls[(service, model.name)] += 1
             code = (parsed or {}).get("Error", {}).get("Code")
             if code and code not in NORMAL_ANSWERS.get((service, model.name), ()):
-                self.errors[(service, model.name, code)] += 1
+                self.errors[(service, model.name, code, classify(code, self.region))] += 1
 
     def on_after_call_error(self, exception, model=None, **_kwargs) -> None:
         if model is None:
@@ -81,7 +131,7 @@ class ApiStats:
         service = model.service_model.service_name
         with self._lock:
             self.calls[(service, model.name)] += 1
-            self.errors[(service, model.name, type(exception).__name__)] += 1
+            self.errors[(service, model.name, type(exception).__name__, classify(exception, self.region))] += 1
 
 
 def is_aws_error(exc: BaseException) -> bool:
@@ -135,7 +185,7 @@ class AwsContext:
         self.config = Config(retries={"mode": retry_mode, "total_max_attempts": max_attempts},
                              connect_timeout=10, read_timeout=30, max_pool_connections=20,
                              user_agent_extra="auditor")
-        self.stats = ApiStats()
+        self.stats = ApiStats(region=self.region)
         self._clients: dict[str, object] = {}
         self._lock = threading.Lock()
         self._account: str | None = None

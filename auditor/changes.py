@@ -1,7 +1,8 @@
 """Change drift: what changed in the account between the previous audit's snapshot and this one.
 
 :func:`snapshot_state` turns a :class:`~auditor.model.Snapshot` into a plain, JSON-serializable
-dict that the state store keeps between audits (``StateStore.save_snapshot``). Each resource is
+dict that the state store keeps between audits, one per account and region
+(``StateStore.save_snapshot``), so each target is compared with its own last state. Each resource is
 kept by ``"type/id"`` with its name, ARN, tags and attributes; relations (derived from other
 resources), volatile attributes (each collector module's ``VOLATILE``: timestamps, counts of
 running tasks, alarm states...) and transient types (``TRANSIENT``: network interfaces, which
@@ -154,6 +155,8 @@ def snapshot_state(snapshot: Snapshot) -> dict[str, Any]:
         resources[f"{r.type}/{r.id}"] = {
             "type": r.type, "id": r.id, "name": r.name, "arn": r.arn, "tags": _plain(r.tags),
             "attributes": _plain({k: v for k, v in r.attributes.items() if k not in volatile})}
+        if r.unknown:   # attributes a per-resource call could not read: never a change
+            resources[f"{r.type}/{r.id}"]["unknown"] = sorted(r.unknown)
     types = collected_types(snapshot)
     return {"version": STATE_VERSION, "account": snapshot.account, "region": snapshot.region,
             "collected_at": snapshot.collected_at,
@@ -165,24 +168,42 @@ def snapshot_state(snapshot: Snapshot) -> dict[str, Any]:
 def carry_forward(previous: Mapping[str, Any] | None, current: Mapping[str, Any]) -> dict[str, Any]:
     """The state to save after an audit: ``current``, plus the resources of ``previous`` for the
     types whose collection failed this time (``failed_types``) but not then, so that the next
-    audit compares those types with their last known state instead of skipping them."""
+    audit compares those types with their last known state instead of skipping them; likewise the
+    attributes one resource's failed call left unknown keep their last known value."""
     out = dict(current)
-    if previous is None or "resources" not in previous or current.get("collected_types") is None:
+    if previous is None or "resources" not in previous:
         return out
     for field in ("account", "region"):
         if previous.get(field) != current.get(field):
             return out
     old, old_types = _resources(previous)
+    out["resources"] = {k: _last_known(old.get(k), v) for k, v in current.get("resources", {}).items()}
+    if current.get("collected_types") is None:
+        return out
     if old_types is None:
         return out
     missing = old_types & set(current.get("failed_types") or ())
     if not missing:
         return out
-    resources = dict(current["resources"])
+    resources = dict(out["resources"])
     resources.update({k: v for k, v in old.items() if str(v.get("type")) in missing})
     out["resources"] = dict(sorted(resources.items()))
     out["collected_types"] = sorted(set(current["collected_types"]) | missing)
     return out
+
+
+def _last_known(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``after`` with the attributes (and tags) it could not read taken from ``before``: the audit that
+    reads them again compares with the last value known. What ``before`` did not know stays unknown."""
+    unknown = after.get("unknown")
+    if not unknown or not isinstance(before, Mapping):
+        return after
+    attributes = dict(after.get("attributes") or {})
+    attributes.update({k: v for k, v in (before.get("attributes") or {}).items() if k in unknown})
+    tags = before.get("tags") if "tags" in unknown else after.get("tags")
+    still = sorted(set(unknown) & set(before.get("unknown") or ()))
+    return {k: v for k, v in {**after, "tags": tags, "attributes": attributes, "unknown": still}.items()
+            if k != "unknown" or v}
 
 
 def _resources(state: Mapping[str, Any]) -> tuple[Mapping[str, Any], set[str] | None]:
@@ -259,9 +280,12 @@ def _resource_changes(before: Mapping[str, Any], after: Mapping[str, Any],
     out: list[AttributeChange] = []
     for field in ("name", "arn") if identity else ():
         _diff_value(field, before.get(field), after.get(field), out)
-    _diff_value("tags", before.get("tags") or {}, after.get("tags") or {}, out)
-    old = {k: v for k, v in (before.get("attributes") or {}).items() if k not in volatile}
-    new = {k: v for k, v in (after.get("attributes") or {}).items() if k not in volatile}
+    unknown = {*(before.get("unknown") or ()), *(after.get("unknown") or ())}   # unread on either side
+    if "tags" not in unknown:
+        _diff_value("tags", before.get("tags") or {}, after.get("tags") or {}, out)
+    skip = volatile | unknown
+    old = {k: v for k, v in (before.get("attributes") or {}).items() if k not in skip}
+    new = {k: v for k, v in (after.get("attributes") or {}).items() if k not in skip}
     _diff_value("", old, new, out)
     return tuple(out)
 
@@ -323,7 +347,7 @@ def attach_changes(result: AuditResult,
                    ) -> list[ResourceChange] | None:
     """Compute the changes since ``previous`` and set ``result.changes`` and ``result.compared_to``.
 
-    ``previous`` is what ``StateStore.previous_snapshot()`` returns: ``(state, iso time)`` or
+    ``previous`` is what ``StateStore.previous_snapshot(account, region)`` returns: ``(state, iso time)`` or
     None (a bare state is accepted too; its ``collected_at`` is the time). With no previous
     state, or one of another account or region, there is nothing to compare: ``changes`` is
     None. Returns ``result.changes``.

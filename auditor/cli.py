@@ -15,7 +15,7 @@ import os
 import re
 import sys
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -26,9 +26,11 @@ from . import __version__
 from .audit import (
     AuditOptions,
     AuditResult,
+    FleetResult,
     known_resource_types,
     load_ruleset,
     run_audit,
+    run_fleet,
 )
 from .aws import AuditSetupError
 from .coverage import applied_to_nothing
@@ -44,6 +46,7 @@ from .rules.loader import (
     rules_root,
 )
 from .rules.schema import export_json_schema
+from .targets import TargetsConfig
 from .waivers import WaiverFileError, load_waivers
 
 EXIT_OK, EXIT_FINDINGS, EXIT_INCOMPLETE = 0, 1, 2
@@ -82,6 +85,16 @@ def _param(text: str) -> tuple[str, Any]:
         raise UsageError(f"--param {text}: the value is not valid YAML: {problem}") from exc
 
 
+def _known_region(text: str) -> str:
+    """A region of botocore's endpoint data (``demo --region``: moto emulates those)."""
+    import boto3
+
+    session = boto3.Session()
+    if not any(text in session.get_available_regions("ec2", p) for p in session.get_available_partitions()):
+        raise argparse.ArgumentTypeError(f"not a known AWS region: {text!r}")
+    return text
+
+
 def _add_rule_source(p: argparse.ArgumentParser) -> None:
     p.add_argument("--architecture", "-a", help=f"rule pack ({', '.join(architecture_names())})")
     p.add_argument("--rules", action="append", type=Path, default=[], metavar="PATH",
@@ -118,15 +131,37 @@ def _add_audit_options(p: argparse.ArgumentParser) -> None:
     _add_cost_options(p)
 
 
+def _add_target_options(p: argparse.ArgumentParser) -> None:
+    """Other accounts (roles to assume, or an organization's members), shards and concurrency."""
+    p.add_argument("--role-arn", dest="role_arns", action="append", default=[], metavar="ARN",
+                   help="audit the account of this IAM role, assumed with STS (repeatable)")
+    p.add_argument("--external-id", help="external id of the roles to assume (never logged)")
+    p.add_argument("--session-name", help="STS session name of the roles assumed (default: auditor)")
+    p.add_argument("--organization", action="store_true",
+                   help="audit the ACTIVE member accounts of the AWS Organization (organizations:ListAccounts)")
+    p.add_argument("--org-role-name", metavar="NAME",
+                   help="--organization: role assumed in each member (default: OrganizationAccountAccessRole)")
+    p.add_argument("--include-account", dest="include_accounts", action="append", default=[], metavar="ID",
+                   help="--organization: only these member accounts (repeatable)")
+    p.add_argument("--exclude-account", dest="exclude_accounts", action="append", default=[], metavar="ID",
+                   help="--organization: not these member accounts (repeatable)")
+    p.add_argument("--shard", metavar="I/N", help="audit shard I of N of the accounts x regions, split deterministically")
+    p.add_argument("--max-concurrent", type=int, metavar="N", help="targets audited at once (default 4, at most 32)")
+    p.add_argument("--targets", type=Path, metavar="FILE",
+                   help="YAML file whose 'targets:' mapping lists regions, accounts, organization, shard, max_concurrent")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="auditor", description=__doc__.split("\n")[0])
     parser.add_argument("--version", action="version", version=f"auditor {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    audit = sub.add_parser("audit", help="audit one AWS account and region")
+    audit = sub.add_parser("audit", help="audit AWS accounts and regions (default: the credentials' own account, one region)")
     _add_audit_options(audit)
-    audit.add_argument("--region", help="AWS region (default: the boto3 chain)")
-    audit.add_argument("--profile", help="AWS profile (default: the boto3 chain)")
+    audit.add_argument("--region", dest="regions", action="extend", type=_regions, default=[], metavar="REGION,...",
+                       help="AWS region (default: the boto3 chain); repeatable or comma-separated: each one audited")
+    audit.add_argument("--profile", help="AWS profile (default: the boto3 chain): the base credentials")
+    _add_target_options(audit)
     audit.add_argument("--slack", action="store_true",
                        help="send this audit's news to Slack (slack.* settings of --config or AUDITOR_SLACK__*; "
                             "the state file remembers what was sent)")
@@ -142,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="apply a documented drift before the audit (repeatable; 'list' to show them)")
     demo.add_argument("--deploy-environment", default="production",
                       help="environment of the emulated deployment (default: production)")
+    demo.add_argument("--region", default="us-east-1", type=_known_region,
+                      help="region the emulated deployment is built in and audited (default: us-east-1)")
     demo.add_argument("--serve", action="store_true",
                       help="run the daemon against the emulated account: /metrics, Slack messages on the terminal, "
                            "documented drifts applied and reverted in turn (Ctrl-C stops it)")
@@ -172,8 +209,11 @@ def build_parser() -> argparse.ArgumentParser:
     psub = prices.add_subparsers(dest="prices_command", required=True)
     refresh = psub.add_parser("refresh", help="rebuild regions from the Price List API (pricing:GetProducts) "
                                               "into the local cache")
-    refresh.add_argument("--region", action="append", required=True, metavar="REGION",
-                         help="region to price (repeatable)")
+    which = refresh.add_mutually_exclusive_group(required=True)
+    which.add_argument("--region", action="append", metavar="REGION",
+                       help="region to price (repeatable; regions of one partition)")
+    which.add_argument("--all-regions", action="store_true",
+                       help="every commercial (aws partition) region the Price List API lists for the priced services")
     refresh.add_argument("--cache", type=Path, metavar="FILE", help="price cache to write (default: "
                                                                     "$AUDITOR_COST__PRICES or ~/.cache/auditor/prices.json)")
     refresh.add_argument("--profile", help="AWS profile (default: the boto3 chain)")
@@ -186,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", "-c", type=Path, metavar="FILE",
                        help="YAML settings (default: $AUDITOR_CONFIG; AUDITOR_* variables override it)")
     serve.add_argument("--check", action="store_true", help="validate the settings and rules, then exit")
+    serve.add_argument("--shard", metavar="I/N",
+                       help="audit shard I of N of the targets (accounts x regions), split deterministically; "
+                            "overrides targets.shard (run N daemons, one per shard)")
 
     rules = sub.add_parser("rules", help="list, validate and test rule packs")
     rsub = rules.add_subparsers(dest="rules_command", required=True)
@@ -222,6 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"add optional statements: {', '.join(EXTRAS)}")
     iam.add_argument("--secret-arn", type=_secret_arn, metavar="ARN",
                      help="the Slack secret's ARN, the only resource slack-secret grants (implies it)")
+    iam.add_argument("--role-arn", dest="role_arns", action="append", type=_role_arn, default=[], metavar="ARN",
+                     help="a role of an audited account, the resources assume-role grants (implies it; repeatable)")
     return parser
 
 
@@ -332,7 +377,7 @@ def _load_ruleset(args: argparse.Namespace, options: AuditOptions) -> Any:
     return ruleset
 
 
-def _exit_code(result: AuditResult, fail_on: str, require_coverage: bool = False) -> int:
+def _exit_code(result: AuditResult | FleetResult, fail_on: str, require_coverage: bool = False) -> int:
     if not result.complete:
         return EXIT_INCOMPLETE
     if require_coverage:
@@ -354,7 +399,7 @@ def _options(args: argparse.Namespace, region: str | None = None) -> AuditOption
                         baseline=getattr(args, "baseline", "deployments"))
 
 
-def _report(args: argparse.Namespace, result: AuditResult) -> int:
+def _report(args: argparse.Namespace, result: AuditResult | FleetResult) -> int:
     if args.format == "table" and not args.output:
         from .report.table import to_table
         text = to_table(result, color=sys.stdout.isatty())
@@ -365,7 +410,10 @@ def _report(args: argparse.Namespace, result: AuditResult) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    options = _options(args)
+    targets = _targets_config(args)
+    if targets is not None:
+        return _audit_targets(args, targets)
+    options = _options(args, region=args.regions[0] if args.regions else None)
     ruleset = _load_ruleset(args, options)
     runtime = _state_runtime(args)
     if runtime is False:
@@ -388,6 +436,94 @@ def cmd_audit(args: argparse.Namespace) -> int:
     finally:
         if runtime:
             runtime.close()
+
+
+def _audit_targets(args: argparse.Namespace, config: TargetsConfig) -> int:
+    """One audit per account x region of ``config``, all in one report."""
+    import boto3
+
+    from .notify.messages import AuditInfo
+    from .targets import resolve
+
+    options = _options(args)
+    ruleset = _load_ruleset(args, options)
+    base = boto3.Session(profile_name=args.profile)
+    targets = resolve(config, base)
+    if not targets:
+        raise UsageError("no account x region to audit" + (f" in shard {config.shard}" if config.shard else ""))
+    runtime = _state_runtime(args)   # --state / --slack: each target's own rows, snapshot and messages
+    if runtime is False:
+        return EXIT_INCOMPLETE
+    try:
+        with _progress(not args.quiet) as progress:
+            fleet = run_fleet(options, targets, ruleset, base, max_concurrent=config.max_concurrent, progress=progress)
+        for failure in fleet.failures.values():
+            print(f"error: {failure.target.key} not audited: {failure.message}", file=sys.stderr)
+            if runtime:
+                _slack_summary(runtime.failed(
+                    {"exception": failure.code, "message": failure.message},
+                    AuditInfo(options.architecture, options.environment, failure.target.account,
+                              failure.target.region, fleet.started_at)))
+        for result in fleet.results.values() if runtime else ():
+            runtime.compare(result)
+        code = _report(args, fleet)
+        for result in fleet.results.values() if runtime else ():
+            _slack_summary(runtime.finish(result))
+        return code
+    finally:
+        if runtime:
+            runtime.close()
+
+
+TARGET_FLAGS = {"regions": "--region", "role_arn": "--role-arn", "external_id": "--external-id",
+                "session_name": "--session-name", "role_name": "--org-role-name", "include": "--include-account",
+                "exclude": "--exclude-account", "shard": "--shard", "max_concurrent": "--max-concurrent",
+                "accounts": "--role-arn"}
+
+
+def _targets_config(args: argparse.Namespace) -> TargetsConfig | None:
+    """The targets of --targets FILE or of the target flags (--shard and --max-concurrent apply to
+    both); None when none is given: the one account and region of the boto3 chain, as always."""
+    from pydantic import ValidationError
+
+    from .targets import TargetsFileError, load_targets, validation_message
+
+    org_only = {"--org-role-name": args.org_role_name, "--include-account": args.include_accounts,
+                "--exclude-account": args.exclude_accounts}
+    assume = {"external_id": args.external_id, "session_name": args.session_name}
+    given = [flag for flag, value in {"--region": args.regions[1:], "--role-arn": args.role_arns,
+                                      "--organization": args.organization, **org_only,
+                                      "--external-id": args.external_id, "--session-name": args.session_name}.items()
+             if value]
+    if args.targets is None and not given and args.shard is None and args.max_concurrent is None:
+        return None
+    if args.targets is not None:
+        if given or len(args.regions) == 1:
+            raise UsageError(f"--targets {args.targets}: give the targets in the file or as options, not both "
+                             f"(also given: {', '.join(given) or '--region'})")
+        try:
+            data = load_targets(args.targets).model_dump(exclude_unset=True)
+        except TargetsFileError as exc:
+            raise UsageError("\nerror: ".join(exc.problems)) from exc
+    else:
+        for flag, value in org_only.items():
+            if value and not args.organization:
+                raise UsageError(f"{flag}: only with --organization")
+        if (args.external_id or args.session_name) and not (args.role_arns or args.organization):
+            raise UsageError(f"{'--external-id' if args.external_id else '--session-name'}: only with --role-arn or "
+                             "--organization")
+        options = {k: v for k, v in assume.items() if v is not None}
+        data = {"regions": args.regions, "accounts": [{"role_arn": arn, **options} for arn in args.role_arns]}
+        if args.organization:
+            data["organization"] = {"include": args.include_accounts, "exclude": args.exclude_accounts, **options,
+                                    **({"role_name": args.org_role_name} if args.org_role_name else {})}
+    data.update({k: v for k, v in (("shard", args.shard), ("max_concurrent", args.max_concurrent)) if v is not None})
+    try:
+        return TargetsConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        flag = next((TARGET_FLAGS[p] for p in reversed(err["loc"]) if p in TARGET_FLAGS), "targets")
+        raise UsageError(f"{flag}: {validation_message(err)}") from exc
 
 
 def _state_runtime(args: argparse.Namespace) -> Any:
@@ -442,9 +578,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return serve(options, args.deploy_environment, args.drift, port=args.port, interval=args.interval,
                      drift_every=args.drift_every)
     ruleset = _load_ruleset(args, options)
-    with (emulated_account(architecture, args.deploy_environment, args.drift) as aws,
-          _progress(not args.quiet) as progress):
-        result = run_audit(options, ruleset, aws=aws, progress=progress)
+    with ExitStack() as stack:
+        try:   # an unknown drift, a region without the zones the spec places subnets in
+            aws = stack.enter_context(emulated_account(architecture, args.deploy_environment, args.drift,
+                                                       region=args.region))
+        except (KeyError, ValueError) as exc:
+            return _usage_error(str(exc.args[0]) if exc.args else str(exc))
+        with _progress(not args.quiet) as progress:
+            result = run_audit(options, ruleset, aws=aws, progress=progress)
     return _report(args, result)
 
 
@@ -507,16 +648,20 @@ def cmd_prices(args: argparse.Namespace) -> int:
             return EXIT_OK
         print(f"{args.region}: {info['prices']} prices from {info['file'] or 'nowhere'} "
               f"(as of {info['as_of'] or '-'}; {info['source'] or 'no table for this region'})")
+        if not info["prices"]:
+            print(f"  fill it from the Price List API: auditor prices refresh --region {args.region}")
         for price in entries:
             print(f"  {price.key:<48} ${price.usd:<10g} per {price.unit}")
         return EXIT_OK if info["prices"] else EXIT_INCOMPLETE
     from .aws import AwsContext
-    from .cost.refresh import PriceRefreshError, refresh
+    from .cost.refresh import COMMERCIAL, PriceRefreshError, listed_regions, pricing_endpoint, pricing_region, refresh
 
     cache = args.cache or default_cache_path()
-    aws = AwsContext(region="us-east-1", profile=args.profile)   # the Price List API answers in us-east-1
     try:
-        summaries = refresh(aws.client("pricing"), args.region, cache, datetime.now(UTC).date())
+        endpoint = pricing_region(args.region) if args.region else pricing_endpoint(COMMERCIAL)
+        client = AwsContext(region=endpoint, profile=args.profile).client("pricing")
+        regions = args.region or listed_regions(client, COMMERCIAL)
+        summaries = refresh(client, regions, cache, datetime.now(UTC).date())
     except PriceRefreshError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INCOMPLETE
@@ -656,15 +801,28 @@ def _extras(text: str) -> list[str]:
     return items
 
 
+def _regions(text: str) -> list[str]:
+    regions = [r.strip() for r in text.split(",") if r.strip()]
+    if not regions:
+        raise argparse.ArgumentTypeError(f"no region in {text!r}")
+    return regions
+
+
 def _secret_arn(text: str) -> str:
     if not re.fullmatch(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:\S+", text):
         raise argparse.ArgumentTypeError(f"not a Secrets Manager secret ARN: {text!r}")
     return text
 
 
+def _role_arn(text: str) -> str:
+    if not re.fullmatch(r"arn:aws[a-z-]*:iam::(\d{12}|\*):role/[\w+=,.@/*-]+", text):
+        raise argparse.ArgumentTypeError(f"not an IAM role ARN: {text!r}")
+    return text
+
+
 def cmd_iam_policy(args: argparse.Namespace) -> int:
-    extras = [*args.extras, "slack-secret"] if args.secret_arn else args.extras
-    print(json.dumps(policy(args.architecture, extras, args.secret_arn), indent=2))
+    extras = [*args.extras, *(["slack-secret"] if args.secret_arn else []), *(["assume-role"] if args.role_arns else [])]
+    print(json.dumps(policy(args.architecture, extras, args.secret_arn, args.role_arns), indent=2))
     return EXIT_OK
 
 
@@ -691,7 +849,7 @@ def cmd_monitoring(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from .daemon.service import main as serve
-    return serve(args.config, check=args.check)
+    return serve(args.config, check=args.check, shard=args.shard)
 
 
 COMMANDS = {"audit": cmd_audit, "demo": cmd_demo, "cost": cmd_cost, "prices": cmd_prices, "rules": cmd_rules,

@@ -1,6 +1,10 @@
 """The least-privilege IAM policy of the auditor (``auditor iam-policy``), derived from the calls each
 collector declares (:func:`auditor.collect.collector`), plus optional statements for the calls made
 outside collectors. sts:GetCallerIdentity needs no permission.
+
+Auditing other accounts (``targets``) adds ``assume-role`` (sts:AssumeRole on the roles to assume)
+and, with ``targets.organization``, ``organizations`` (organizations:ListAccounts) to the auditor's
+own role; each audited account holds a role with the read-only statement (deploy/audit-role.yaml).
 """
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ IAM_PREFIX = {"elbv2": "elasticloadbalancing"}
 REQUIRED_SID = "AuditorReadOnly"
 # secretsmanager:GetSecretValue on this when no --secret-arn is given: to be replaced (the README says how).
 SECRET_PLACEHOLDER = "arn:aws:secretsmanager:REGION:ACCOUNT_ID:secret:SECRET_NAME-??????"
+# sts:AssumeRole on this when no --role-arn is given: the audit role's name in every account.
+ROLE_PLACEHOLDER = "arn:aws:iam::*:role/ROLE_NAME"
 
 
 class Extra(NamedTuple):
@@ -25,8 +31,10 @@ class Extra(NamedTuple):
 
 EXTRAS = {   # what `--with` adds, in statement order
     "cost-explorer": Extra("AuditorCostExplorerOptional", "ce", ("GetCostAndUsage",)),   # cost/spend.py
-    "pricing": Extra("AuditorPriceListOptional", "pricing", ("GetProducts",)),            # cost/refresh.py
+    "pricing": Extra("AuditorPriceListOptional", "pricing", ("GetAttributeValues", "GetProducts")),   # cost/refresh.py
     "slack-secret": Extra("AuditorSlackSecretOptional", "secretsmanager", ("GetSecretValue",)),   # notify/secrets.py
+    "assume-role": Extra("AuditorAssumeRoleOptional", "sts", ("AssumeRole",)),                 # targets.py
+    "organizations": Extra("AuditorOrganizationsOptional", "organizations", ("ListAccounts",)),  # targets.py
 }
 
 
@@ -35,21 +43,25 @@ def action(service: str, operation: str) -> str:
     return f"{IAM_PREFIX.get(service, service)}:{operation}"
 
 
-def _statement(sid: str, actions: Iterable[str], resource: str = "*") -> dict[str, Any]:
+def _statement(sid: str, actions: Iterable[str], resource: str | list[str] = "*") -> dict[str, Any]:
     return {"Sid": sid, "Effect": "Allow", "Action": sorted(set(actions)), "Resource": resource}
 
 
-def policy(architecture: str | None = None, extras: Iterable[str] = (), secret_arn: str | None = None) -> dict[str, Any]:
+def policy(architecture: str | None = None, extras: Iterable[str] = (), secret_arn: str | None = None,
+           role_arns: Iterable[str] = ()) -> dict[str, Any]:
     """The policy an audit needs: of ``architecture`` (its rule set's collectors) or of any audit,
-    with the optional statements of ``extras`` (keys of EXTRAS; ``secret_arn`` scopes slack-secret).
-    Raises ValueError for an unknown extra, RuleFileError for an unknown architecture."""
+    with the optional statements of ``extras`` (keys of EXTRAS; ``secret_arn`` scopes slack-secret,
+    ``role_arns`` scope assume-role). Raises ValueError for an unknown extra, RuleFileError for an
+    unknown architecture."""
     unknown = [e for e in extras if e not in EXTRAS]
     if unknown:
         raise ValueError(f"unknown {', '.join(unknown)} (known: {', '.join(EXTRAS)})")
     types = audited_types(load_ruleset(architecture)) if architecture else None
     statements = [_statement(REQUIRED_SID, (action(c.service, op) for c in selected(types) for op in c.calls))]
+    resources: dict[str, Any] = {"slack-secret": secret_arn or SECRET_PLACEHOLDER,
+                                 "assume-role": sorted(set(role_arns)) or ROLE_PLACEHOLDER}
     for name, extra in EXTRAS.items():
         if name in extras:
-            resource = (secret_arn or SECRET_PLACEHOLDER) if name == "slack-secret" else "*"
-            statements.append(_statement(extra.sid, (action(extra.service, op) for op in extra.calls), resource))
+            statements.append(_statement(extra.sid, (action(extra.service, op) for op in extra.calls),
+                                         resources.get(name, "*")))
     return {"Version": "2012-10-17", "Statement": statements}

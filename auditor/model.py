@@ -88,6 +88,9 @@ class Resource:
     environment: str | None = None
     attributes: Mapping[str, Any] = field(default_factory=dict)
     relations: Mapping[str, Any] = field(default_factory=dict)
+    unknown: Mapping[str, str] = field(default_factory=dict)
+    """Attributes a per-resource call could not read (their value is None or empty), each with why:
+    "logs:ListTagsForResource AccessDeniedException: ..."; rules reading them report ``error``."""
 
     @property
     def ref(self) -> dict[str, Any]:
@@ -108,17 +111,33 @@ class Resource:
 
 @dataclass(frozen=True)
 class CollectorError:
-    """An AWS call that failed (after botocore's retries) and the resource types it left unknown."""
+    """An AWS call that failed (after botocore's retries). Without ``resource_id`` it left its
+    resource types unknown (every rule on them reports ``error``); with it, only ``attributes`` of
+    that one resource (of ``resource_types[0]``) are unknown."""
 
     service: str
     operation: str
     code: str
     message: str
     resource_types: tuple[str, ...]
+    category: str = "other"   # see auditor.aws.classify
+    resource_id: str | None = None
+    attributes: tuple[str, ...] = ()
+
+    @property
+    def whole_type(self) -> bool:
+        return self.resource_id is None
+
+    @property
+    def reason(self) -> str:
+        """How a finding names the failure: "logs:ListTagsForResource AccessDeniedException: ..."."""
+        return f"{self.service}:{self.operation} {self.code}: {self.message}"
 
     def as_dict(self) -> dict[str, Any]:
+        resource = None if self.whole_type else {"type": self.resource_types[0], "id": self.resource_id}
         return {"service": self.service, "operation": self.operation, "code": self.code,
-                "message": self.message, "resource_types": list(self.resource_types)}
+                "message": self.message, "category": self.category, "resource_types": list(self.resource_types),
+                "resource": resource, "attributes": list(self.attributes)}
 
 
 class Snapshot:
@@ -126,17 +145,20 @@ class Snapshot:
 
     def __init__(self, account: str, region: str, resources: Iterable[Resource],
                  errors: Iterable[CollectorError] = (), collected_at: str | None = None,
-                 collector_seconds: Mapping[str, float] | None = None):
+                 collector_seconds: Mapping[str, float] | None = None, vanished: Mapping[str, int] | None = None):
         self.account = account
         self.region = region
         self.collected_at = collected_at
         self.collector_seconds: Mapping[str, float] = dict(collector_seconds or {})
         self.errors: tuple[CollectorError, ...] = tuple(errors)
+        self.vanished: Mapping[str, int] = dict(sorted((vanished or {}).items()))
+        """Resources dropped by type: deleted between the list call and a call about them."""
         frozen = []
         for r in resources:
             object.__setattr__(r, "tags", freeze(r.tags))
             object.__setattr__(r, "attributes", freeze(r.attributes))
             object.__setattr__(r, "relations", freeze(r.relations))
+            object.__setattr__(r, "unknown", freeze(r.unknown))
             frozen.append(r)
         self._resources: tuple[Resource, ...] = tuple(frozen)
         by_type: dict[str, list[Resource]] = {}
@@ -151,7 +173,8 @@ class Snapshot:
     def with_resources(self, extra: Iterable[Resource]) -> Snapshot:
         """This snapshot plus resources derived from it (e.g. each deployment's cost estimate)."""
         return Snapshot(self.account, self.region, [*self._resources, *extra], self.errors,
-                        collected_at=self.collected_at, collector_seconds=self.collector_seconds)
+                        collected_at=self.collected_at, collector_seconds=self.collector_seconds,
+                        vanished=self.vanished)
 
     def memo(self, key: Any, compute: Callable[[], Any]) -> Any:
         """A value derived from this snapshot (e.g. its deployments), computed once."""
@@ -176,10 +199,11 @@ class Snapshot:
         return self._documents[(resource.type, resource.id)]
 
     def failed_types(self) -> dict[str, list[CollectorError]]:
-        """Resource types whose collection failed, with the errors that caused it."""
+        """Resource types whose collection failed, with the errors that caused it (errors that
+        left only some attributes of one resource unknown do not count)."""
         out: dict[str, list[CollectorError]] = {}
         for e in self.errors:
-            for t in e.resource_types:
+            for t in e.resource_types if e.whole_type else ():
                 out.setdefault(t, []).append(e)
         return out
 

@@ -2,16 +2,17 @@
 
 What it keeps between audits and across restarts:
 
-- ``findings``: the lifecycle of every finding that has failed (key: rule id + resource id):
-  first seen, last seen, resolved, its status (``fail``, ``waived``, ``resolved``), when it was
-  last re-announced, and the Slack message that announced it (the outbox row, then the channel
-  and ``ts`` Slack gave that message, for thread replies);
-- ``snapshot``: the normalized state of the last audit's resources
+- ``findings``: the lifecycle of every finding that has failed (key: account + region + rule id
+  + resource id, :func:`key_of`): first seen, last seen, resolved, its status (``fail``,
+  ``waived``, ``resolved``), when it was last re-announced, and the Slack message that announced
+  it (the outbox row, then the channel and ``ts`` Slack gave that message, for thread replies);
+- ``snapshot``: per account and region, the normalized state of its last audit's resources
   (:func:`auditor.changes.snapshot_state`) and its time, to report what changed;
 - ``outbox``: every Slack message, written before it is sent and marked sent only when Slack
   confirms it; ``in_flight_since`` marks an attempt whose outcome is unknown (a timeout, a crash)
   so that the next attempt first checks whether Slack has it;
-- ``notices``: one-time announcements (audit degraded / recovered, a waiver that expired);
+- ``notices``: one-time announcements (audit degraded / recovered, a waiver that expired), their
+  keys naming the account and region they are about;
 - ``meta``: this store's random id (it tags the Slack messages it sends) and small facts the
   daemon keeps across restarts (:meth:`StateStore.remembered`), e.g. the labels of each target's
   last evaluated audit.
@@ -19,6 +20,12 @@ What it keeps between audits and across restarts:
 The schema is versioned (``schema_version``) and migrates forward: :data:`MIGRATIONS` is the list
 of SQL steps, step *n* taking version *n-1* to *n*; opening a store applies the missing steps in
 one transaction. A store written by a newer auditor is refused (:class:`StateError`).
+
+Several targets (accounts x regions) share one store; every row belongs to one of them. Before
+schema 3 a store held one target's rows without saying which: migration 3 gives them the account
+and region of the stored snapshot (which names both; it was saved with those rows). Rows still
+without a target (a store that had findings but no snapshot) have account ``""`` and are adopted
+by the first audit recorded in the store (:meth:`StateStore.adopt`).
 
 A damaged file (not a database, or failing ``PRAGMA integrity_check``) is never used nor deleted:
 it is moved aside to ``<name>.corrupt-<UTC time>`` (with its ``-wal`` / ``-shm`` files) and a new
@@ -108,6 +115,37 @@ MIGRATIONS: tuple[str, ...] = (
         value TEXT NOT NULL
     );
     """,
+    # 3: rows keyed by account and region; the single target's rows until now take the account and
+    # region of its stored snapshot ("" when there is none: StateStore.adopt)
+    """
+    CREATE TABLE snapshots (
+        account TEXT NOT NULL,
+        region TEXT NOT NULL,
+        state TEXT NOT NULL,
+        taken_at TEXT NOT NULL,
+        PRIMARY KEY (account, region)
+    );
+    INSERT INTO snapshots (account, region, state, taken_at)
+        SELECT CASE WHEN json_valid(state) THEN COALESCE(CAST(json_extract(state, '$.account') AS TEXT), '') ELSE '' END,
+               CASE WHEN json_valid(state) THEN COALESCE(CAST(json_extract(state, '$.region') AS TEXT), '') ELSE '' END,
+               state, taken_at
+        FROM snapshot;
+    DROP TABLE snapshot;
+    ALTER TABLE snapshots RENAME TO snapshot;
+    CREATE TEMP TABLE legacy_target AS
+        SELECT COALESCE((SELECT account FROM snapshot), '') AS account,
+               COALESCE((SELECT region FROM snapshot), '') AS region;
+    ALTER TABLE findings ADD COLUMN account TEXT NOT NULL DEFAULT '';
+    ALTER TABLE findings ADD COLUMN region TEXT NOT NULL DEFAULT '';
+    UPDATE findings SET account = (SELECT account FROM legacy_target), region = (SELECT region FROM legacy_target);
+    UPDATE findings SET key = account || '|' || region || '|' || key;
+    CREATE INDEX findings_target ON findings (account, region, status);
+    UPDATE notices SET key = 'audit_health:' || (SELECT account || '|' || region FROM legacy_target)
+        WHERE key = 'audit_health';
+    UPDATE notices SET key = 'waiver_expired:' || (SELECT account || '|' || region FROM legacy_target) || '|'
+        || substr(key, 16) WHERE substr(key, 1, 15) = 'waiver_expired:';
+    DROP TABLE legacy_target;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -164,6 +202,8 @@ class FindingRow:
     message_channel: str | None = None
     message_ts: str | None = None
     detail: Mapping[str, Any] = field(default_factory=dict)   # the finding as reported (as_dict)
+    account: str = ""
+    region: str = ""
 
     @property
     def announced(self) -> bool:
@@ -192,8 +232,13 @@ _FINDING_COLUMNS = tuple(f.name for f in fields(FindingRow))   # the table's col
 _OUTBOX_COLUMNS = tuple(f.name for f in fields(OutboxRow))
 
 
-def key_of(rule_id: str, resource_id: str) -> str:
-    return f"{rule_id}|{resource_id}"
+def key_of(account: str, region: str, rule_id: str, resource_id: str) -> str:
+    """A finding's key in the store: its target (account and region), rule and resource."""
+    return f"{account}|{region}|{rule_id}|{resource_id}"
+
+
+HEALTH_NOTICE = "audit_health:"      # + account|region: the audit health of one target
+WAIVER_NOTICE = "waiver_expired:"    # + account|region|rule|resource|expiry: an expired waiver announced
 
 
 class StateStore:
@@ -390,24 +435,50 @@ class StateStore:
         self._execute("INSERT INTO meta (key, value) VALUES (?, ?) "
                       "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (f"remember:{key}", value))
 
+    def adopt(self, account: str, region: str) -> int:
+        """Give the rows of no known account (stored before schema 3 without a snapshot, or by an
+        audit that failed before it knew its account) whose region is ``region`` or unknown to
+        this target; returns the findings adopted. Where the target has the same row already, its
+        own wins."""
+        if not account:
+            return 0
+        with self.transaction():
+            cur = self._execute(
+                "UPDATE OR IGNORE findings SET account = ?, region = ?, key = ? || '|' || ? || '|' || "
+                "substr(key, length(region) + 3) WHERE account = '' AND region IN ('', ?)",
+                (account, region, account, region, region))
+            self._execute("DELETE FROM findings WHERE account = '' AND region IN ('', ?)", (region,))
+            for kind in (HEALTH_NOTICE, WAIVER_NOTICE):
+                for key in list(self.notices(kind + "|")):
+                    rest = key[len(kind) + 1:]
+                    old_region = rest.split("|", 1)[0]
+                    if old_region not in ("", region):
+                        continue
+                    new = f"{kind}{account}|{region}{rest[len(old_region):]}"
+                    self._execute("UPDATE OR IGNORE notices SET key = ? WHERE key = ?", (new, key))
+                    self._execute("DELETE FROM notices WHERE key = ?", (key,))
+            return cur.rowcount
+
     # -- snapshot -------------------------------------------------------------------------
 
-    def previous_snapshot(self) -> tuple[dict[str, Any], str] | None:
-        """The last saved snapshot state and its time, or None before the first audit."""
-        row = self._execute("SELECT state, taken_at FROM snapshot WHERE id = 1").fetchone()
+    def previous_snapshot(self, account: str, region: str) -> tuple[dict[str, Any], str] | None:
+        """The last saved snapshot state of the target and its time, or None before its first audit."""
+        row = self._execute("SELECT state, taken_at FROM snapshot WHERE account = ? AND region = ?",
+                            (account, region)).fetchone()
         return (json.loads(row["state"]), row["taken_at"]) if row else None
 
-    def save_snapshot(self, state: Mapping[str, Any], at: datetime | str) -> None:
+    def save_snapshot(self, account: str, region: str, state: Mapping[str, Any], at: datetime | str) -> None:
         taken = at if isinstance(at, str) else iso(at)
-        self._execute("INSERT INTO snapshot (id, state, taken_at) VALUES (1, ?, ?) "
-                      "ON CONFLICT (id) DO UPDATE SET state = excluded.state, taken_at = excluded.taken_at",
-                      (json.dumps(state, sort_keys=True, default=str), taken))
+        self._execute("INSERT INTO snapshot (account, region, state, taken_at) VALUES (?, ?, ?, ?) "
+                      "ON CONFLICT (account, region) DO UPDATE SET state = excluded.state, taken_at = excluded.taken_at",
+                      (account, region, json.dumps(state, sort_keys=True, default=str), taken))
 
     # -- findings -------------------------------------------------------------------------
 
-    def open_findings(self) -> dict[str, FindingRow]:
-        """Every finding not resolved (status fail or waived), by key."""
-        rows = self._execute("SELECT * FROM findings WHERE status != 'resolved' ORDER BY key").fetchall()
+    def open_findings(self, account: str, region: str) -> dict[str, FindingRow]:
+        """Every finding of the target not resolved (status fail or waived), by key."""
+        rows = self._execute("SELECT * FROM findings WHERE account = ? AND region = ? AND status != 'resolved' "
+                             "ORDER BY key", (account, region)).fetchall()
         return {r["key"]: _finding_row(r) for r in rows}
 
     def finding(self, key: str) -> FindingRow | None:
@@ -416,7 +487,7 @@ class StateStore:
 
     def put_finding(self, row: FindingRow) -> None:
         values = [getattr(row, c) for c in _FINDING_COLUMNS]
-        values[-1] = json.dumps(dict(row.detail), sort_keys=True, default=str)
+        values[_FINDING_COLUMNS.index("detail")] = json.dumps(dict(row.detail), sort_keys=True, default=str)
         placeholders = ", ".join("?" for _ in _FINDING_COLUMNS)
         updates = ", ".join(f"{c} = excluded.{c}" for c in _FINDING_COLUMNS[1:])
         self._execute(f"INSERT INTO findings ({', '.join(_FINDING_COLUMNS)}) VALUES ({placeholders}) "
@@ -481,8 +552,9 @@ class StateStore:
                       (key, value, json.dumps(dict(detail or {}), sort_keys=True, default=str), iso(at)))
 
     def notices(self, prefix: str = "") -> dict[str, str]:
-        rows = self._execute("SELECT key, value FROM notices WHERE key LIKE ? ORDER BY key",
-                             (prefix.replace("%", r"\%") + "%",)).fetchall()
+        """Notice key -> value of the notices whose key starts with ``prefix`` (literally)."""
+        rows = self._execute("SELECT key, value FROM notices WHERE substr(key, 1, ?) = ? ORDER BY key",
+                             (len(prefix), prefix)).fetchall()
         return {r["key"]: r["value"] for r in rows}
 
 

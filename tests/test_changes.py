@@ -268,6 +268,24 @@ def test_carry_forward_keeps_the_last_known_state_of_a_failed_type():
     assert carry_forward(dict(before, account="999999999999"), outage) == outage
 
 
+def test_attributes_one_audit_could_not_read_are_no_change_then_or_after():
+    """A per-resource call failed: its attributes (tags here) are unknown, not emptied; the saved state
+    keeps their last known value, so the audit that reads them again compares with that."""
+    denied = "rds:ListTagsForResource AccessDenied: not authorized"
+    unread = db(parameters=None)
+    object.__setattr__(unread, "unknown", {"parameters": denied, "tags": denied})
+    before = state(db())
+    blind = state(unread)
+    assert blind["resources"]["rds_instance/db-1"]["unknown"] == ["parameters", "tags"]
+    assert diff(before, blind) == []
+    saved = carry_forward(before, blind)
+    assert saved["resources"]["rds_instance/db-1"] == before["resources"]["rds_instance/db-1"]
+    assert carry_forward(None, blind) == blind   # nothing known before: still unknown, still no change
+    assert diff(saved, state(db())) == []
+    [change] = diff(saved, state(db(parameters={"max_connections": "200"})))
+    assert change.changes == (AttributeChange("parameters.max_connections", "100", "200"),)
+
+
 def test_volatile_keys_in_an_older_state_are_ignored_too():
     before = state(db())
     before["resources"]["rds_instance/db-1"]["attributes"]["status"] = "backing-up"
@@ -422,3 +440,33 @@ def test_real_audit_attaches_changes_to_the_report(mattilda):
     assert [c["path"] for c in new_revision["changes"]] == [
         "containers[mattilda-api].log_configuration", "revision"]
     assert new_revision["changes"][0]["after"] is None
+
+
+def test_two_regions_sharing_a_state_file_each_compare_with_their_own_snapshot(tmp_path, caplog):
+    from dataclasses import replace
+
+    from auditor.notify.config import SlackConfig, StateConfig
+    from auditor.notify.runtime import Runtime
+
+    def audit_of(region: str, *resources: Resource) -> AuditResult:
+        resources = tuple(replace(r, region=region) for r in resources)
+        result = result_of(*resources)
+        result.region = result.snapshot.region = region
+        return result
+    runtime = Runtime()
+    runtime.configure(StateConfig(path=tmp_path / "state.sqlite3"), SlackConfig())
+    try:
+        seen = []
+        for _ in range(3):   # us-east-1 and eu-west-1 in turn, each unchanged
+            for result in (audit_of(REGION, sg(), db()), audit_of("eu-west-1", service())):
+                runtime.compare(result)
+                seen.append((result.region, result.changes))
+                runtime.finish(result)
+        assert seen[:2] == [(REGION, None), ("eu-west-1", None)]   # the first audit of each: nothing to compare
+        assert seen[2:] == [(REGION, []), ("eu-west-1", [])] * 2    # never the other region's resources
+        assert "changes not compared" not in caplog.text
+        changed = audit_of("eu-west-1", service(desired_count=3))
+        runtime.compare(changed)
+        assert [(c.kind, c.type, paths(c)) for c in changed.changes] == [("changed", "ecs_service", ["desired_count"])]
+    finally:
+        runtime.close()

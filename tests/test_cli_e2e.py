@@ -7,13 +7,18 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
+import boto3
+import jsonschema
 import pytest
 import requests
-from cli_runner import audit, failing
+from cli_runner import REPORT_SCHEMA, audit, failing
 from cli_runner import audit_json as _audit_json
 
 from auditor import cli
+from auditor.emulated.architectures import spec
+from auditor.emulated.builder import build
 from auditor.emulated.demo import deploy
+from auditor.targets import RoleSpec, Target, session_for
 
 
 def audit_json(capsys, *args: str) -> tuple[int, dict]:
@@ -158,3 +163,75 @@ def test_demo_command(capsys):
     report = json.loads(capsys.readouterr().out)
     # and the info finding: the document's cost table leaves out the NAT gateway, secrets and alarms
     assert code == 1 and set(failing(report)) == {"mattilda.rds.multi_az_production", "mattilda.cost.unitemized"}
+
+
+# -- many accounts and regions --------------------------------------------------------------------
+
+BASE, OTHER, DENIED = "123456789012", "111111111111", "222222222222"
+
+
+def _role(account: str) -> str:
+    return f"arn:aws:iam::{account}:role/auditor"
+
+
+def _fleet_report(capsys, *args: str) -> tuple[int, dict, str]:
+    code, out, err = audit(capsys, "--architecture", "mattilda", "--format", "json", *args)
+    report = json.loads(out)
+    jsonschema.validate(report, REPORT_SCHEMA)
+    return code, report, err
+
+
+def _auditor_role(iam, trusted: str) -> None:
+    """The role of deploy/audit-role.yaml, simplified: trusts ``trusted``, may do everything."""
+    iam.create_role(RoleName="auditor", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": trusted}, "Action": "sts:AssumeRole"}]}))
+    iam.put_role_policy(RoleName="auditor", PolicyName="all", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+
+
+def test_two_accounts_two_regions_one_denied(iam_enforced, capsys, monkeypatch):
+    """BASE (through a role of its own) and OTHER, each in us-east-1 and eu-west-1 with different
+    deployments; DENIED's role is refused by moto's IAM checks (the caller's policy denies
+    sts:AssumeRole on it). Every other target's findings are those of auditing it alone."""
+    endpoint = iam_enforced
+    deploy("mattilda", "production", endpoint, ["db-single-az"], region="us-east-1")
+    deploy("mattilda", "staging", endpoint, region="eu-west-1")   # IAM is global: not production again
+    iam = boto3.client("iam", region_name="us-east-1", endpoint_url=endpoint)
+    iam.create_user(UserName="auditor")
+    iam.put_user_policy(UserName="auditor", PolicyName="read", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"},
+                                               {"Effect": "Deny", "Action": "sts:AssumeRole", "Resource": _role(DENIED)}]}))
+    key = iam.create_access_key(UserName="auditor")["AccessKey"]
+    _auditor_role(iam, f"arn:aws:iam::{BASE}:user/auditor")
+    other = session_for(Target(OTHER, "us-east-1", RoleSpec(role_arn=_role(OTHER))), boto3.Session(region_name="us-east-1"))
+    _auditor_role(other.client("iam"), f"arn:aws:iam::{BASE}:user/auditor")
+    build(spec("mattilda", "production", "us-east-1"), other)   # and nothing in OTHER's eu-west-1
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+    monkeypatch.delenv("AWS_SESSION_TOKEN")
+    requests.post(f"{endpoint}/moto-api/reset-auth", data=b"0", timeout=10)
+
+    roles = [arg for account in (BASE, OTHER, DENIED) for arg in ("--role-arn", _role(account))]
+    code, report, err = _fleet_report(capsys, "--region", "us-east-1,eu-west-1", *roles, "--external-id", "ext-7f3a",
+                                      "--max-concurrent", "3")
+    assert code == 2
+    assert [(t["account"], t["region"], t["status"]) for t in report["targets"]] == [
+        (OTHER, "eu-west-1", "audited"), (OTHER, "us-east-1", "audited"), (BASE, "eu-west-1", "audited"),
+        (BASE, "us-east-1", "audited"), (DENIED, "eu-west-1", "failed"), (DENIED, "us-east-1", "failed")]
+    assert [(e["account"], e["region"], e["operation"], e["code"]) for e in report["errors"]] == [
+        (DENIED, "eu-west-1", "AssumeRole", "AccessDenied"), (DENIED, "us-east-1", "AssumeRole", "AccessDenied")]
+    assert f"error: {DENIED}/us-east-1 not audited: cannot assume {_role(DENIED)} (sts:AssumeRole): AccessDenied" in err
+    assert "ext-7f3a" not in err + json.dumps(report)
+    assert {(f["resource"]["account"], f["resource"]["region"]) for f in failing(report)["mattilda.rds.multi_az_production"]} \
+        == {(BASE, "us-east-1")}
+    for target in report["targets"][:4]:
+        account, region = target["account"], target["region"]
+        code_alone, alone, _ = _fleet_report(capsys, "--region", region, "--role-arn", _role(account))
+        mine = [f for f in report["findings"] if (f["resource"]["account"], f["resource"]["region"]) == (account, region)]
+        assert mine == alone["findings"] and mine, (account, region)
+        assert target["summary"] == alone["targets"][0]["summary"]
+        assert code_alone == (1 if any(f["severity"] != "info" for fs in failing(alone).values() for f in fs) else 0)
+    deployments = {(t["account"], t["region"]): [d["environment"] for d in t["cost"]["deployments"]]
+                   for t in report["targets"][:4]}
+    assert deployments == {(OTHER, "eu-west-1"): [], (OTHER, "us-east-1"): ["production"],
+                           (BASE, "eu-west-1"): ["staging"], (BASE, "us-east-1"): ["production"]}

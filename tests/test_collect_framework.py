@@ -50,14 +50,14 @@ def _failing(exc):
     return fn
 
 
-@pytest.mark.parametrize("exc,code", [
+@pytest.mark.parametrize("exc,code,category", [
     (ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "DescribeDBInstances"),
-     "AccessDeniedException"),
+     "AccessDeniedException", "denied"),
     (ClientError({"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}, "DescribeDBInstances"),
-     "Throttling"),
-    (EndpointConnectionError(endpoint_url="https://rds.invalid"), "EndpointConnectionError"),
+     "Throttling", "throttled"),
+    (EndpointConnectionError(endpoint_url="https://rds.invalid"), "EndpointConnectionError", "region_unavailable"),
 ])
-def test_a_failing_collector_is_recorded_and_the_rest_goes_on(aws, monkeypatch, exc, code):
+def test_a_failing_collector_is_recorded_and_the_rest_goes_on(aws, monkeypatch, exc, code, category):
     load_all()
     name = next(n for n, c in REGISTRY.items() if "rds_instance" in c.produces)
     c = REGISTRY[name]
@@ -65,8 +65,8 @@ def test_a_failing_collector_is_recorded_and_the_rest_goes_on(aws, monkeypatch, 
     boto3.client("ec2", region_name="us-east-1").create_vpc(CidrBlock="10.9.0.0/16")
     snap = collect(aws, only_types={"rds_instance", "vpc"})
     [err] = snap.errors
-    assert (err.service, err.code) == ("rds", code)
-    assert "rds_instance" in err.resource_types
+    assert (err.service, err.code, err.category) == ("rds", code, category)
+    assert "rds_instance" in err.resource_types and err.whole_type and "rds_instance" in snap.failed_types()
     assert any(v.attributes["cidr_block"] == "10.9.0.0/16" for v in snap.of_type("vpc"))
 
 
@@ -81,3 +81,46 @@ def test_a_missing_ecr_lifecycle_policy_is_an_answer_not_an_api_error(aws):
     assert snap.of_type("ecr_repository")[0].attributes["lifecycle_policy"] is None
     assert aws.stats.calls[("ecr", "GetLifecyclePolicy")] == 1
     assert not aws.stats.errors
+
+
+def _denied(operation: str) -> ClientError:
+    return ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, operation)
+
+
+def _items(ctx):
+    """One resource whose tags are denied, one that vanished, one read whole."""
+    for rid, exc in (("denied", _denied("ListTags")), ("gone", ClientError({"Error": {"Code": "Gone"}}, "ListTags")),
+                     ("whole", None)):
+        with ctx.item("ec2", "thing_f", rid, gone=("Gone",)) as item:
+            tags = item.call(("tags",), _raise, exc) if exc else {"Owner": "me"}
+            yield item.resource(tags=tags, size=1)
+
+
+def _raise(exc):
+    raise exc
+
+
+def test_a_fault_of_one_resource_stays_with_it(aws, monkeypatch):
+    monkeypatch.setitem(REGISTRY, "ec2.items", Collector("ec2.items", "ec2", ("thing_f",), _items))
+    snap = collect(aws, only_types={"thing_f"})
+    assert [(r.id, dict(r.unknown)) for r in snap.of_type("thing_f")] == [
+        ("denied", {"tags": "ec2:ListTags AccessDenied: no", "environment": "ec2:ListTags AccessDenied: no"}),
+        ("whole", {})]
+    [err] = snap.errors
+    assert (err.resource_id, err.attributes, err.whole_type) == ("denied", ("tags",), False)
+    assert snap.failed_types() == {} and snap.vanished == {"thing_f": 1}
+
+
+def test_a_whole_type_error_replaces_the_faults_before_it(aws, monkeypatch):
+    def items_then_list_fails(ctx):
+        yield from _items(ctx)
+        raise _denied("ListThings")
+    monkeypatch.setitem(REGISTRY, "ec2.items", Collector("ec2.items", "ec2", ("thing_f",), items_then_list_fails))
+    snap = collect(aws, only_types={"thing_f"})
+    assert [(e.operation, e.whole_type) for e in snap.errors] == [("ListThings", True)]
+    assert not snap.of_type("thing_f") and snap.vanished == {}
+
+
+def test_an_audit_wide_environment_stays_known_when_tags_are_not(aws):
+    forced = CollectContext(aws, "123456789012", environment="prod")
+    assert forced.resource("vpc", "v", unknown={"tags": "why"}).unknown == {"tags": "why"}

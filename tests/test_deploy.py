@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import types
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
 TEMPLATES = sorted(DEPLOY.glob("*.yaml"))
 SIDECAR_TEMPLATE = DEPLOY / "ecs-sidecar.yaml"
+AUDIT_ROLE_TEMPLATE = DEPLOY / "audit-role.yaml"
 EXAMPLE_PARAMETERS = DEPLOY / "ecs-sidecar.parameters.example.json"
 POLICY = json.loads((ROOT / "docs" / "iam-policy.json").read_text())
 DOCKERFILE = re.sub(r"\\\n\s*", " ", (ROOT / "Dockerfile").read_text())
@@ -47,14 +50,19 @@ SIDECAR = {**BASE, "AppImage": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/sho
 SLACK_SECRET = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:auditor/slack-bot-token-AbC123"
 PARAMS_PARAMETER = "arn:aws:ssm:eu-west-1:123456789012:parameter/auditor/params"
 KMS_KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+AUDIT_ROLES = "arn:aws:iam::210987654321:role/auditor-read-only,arn:aws:iam::*:role/auditor-org-read-only"
+ASSUME_SID = "AuditorAssumeRoleOptional"
 EVERYTHING = {**SIDECAR, "Architecture": "mattilda", "AuditEnvironment": "production", "AuditRegion": "eu-west-1",
               "PackParamsParameterArn": PARAMS_PARAMETER, "SlackTokenSecretArn": SLACK_SECRET,
               "SlackTokenSecretJsonKey": "token", "SlackChannel": "C0123456789", "SecretsKmsKeyArn": KMS_KEY,
               "CostExplorer": "true", "PriceListApi": "true", "StateFileSystemId": "fs-0123456789abcdef0",
-              "AppPolicyArns": "arn:aws:iam::123456789012:policy/shop"}
+              "AppPolicyArns": "arn:aws:iam::123456789012:policy/shop", "AuditRoleArns": AUDIT_ROLES,
+              "OrganizationAccounts": "true"}
 SERVICE = {**BASE, "Mode": "service", "Cluster": "audit", "Subnets": "subnet-0123456789abcdef0,subnet-0fedcba9876543210",
            "ExtraSecurityGroupIds": "sg-0bbbbbbbbbbbbbbbb", "ServiceDiscoveryNamespaceId": "ns-abcdefghijklmnop",
-           "Architecture": "portfolio", "PackParams": '{"project": "portfolio"}'}
+           "Architecture": "portfolio", "PackParams": '{"project": "portfolio"}',
+           "Targets": json.dumps({"regions": ["eu-west-1", "us-east-1"], "accounts": [
+               {"role_arn": "arn:aws:iam::210987654321:role/auditor-read-only"}]}), "Shard": "2/3"}
 CASES = {"sidecar, defaults": SIDECAR, "sidecar, everything": EVERYTHING, "service": SERVICE,
          "service, everything": {**EVERYTHING, **SERVICE, "PackParams": ""}}
 # What the two container secrets hold at run time, for the daemon's own validation.
@@ -311,6 +319,8 @@ def setting_exists(name: str) -> bool:
         if not (isinstance(model, type) and hasattr(model, "model_fields")) or part not in model.model_fields:
             return False
         annotation = model.model_fields[part].annotation
+        optional = [a for a in typing.get_args(annotation) if a is not type(None)]   # X | None: X
+        annotation = optional[0] if len(optional) == 1 and isinstance(annotation, types.UnionType) else annotation
         model = dict if getattr(annotation, "__origin__", None) is dict else annotation
     return True
 
@@ -343,6 +353,13 @@ def test_the_daemon_accepts_the_environment_of_the_task(case, monkeypatch):
     assert config.params == json.loads(environ.get("AUDITOR_PARAMS", "{}"))
     assert config.slack.enabled is bool(stack.params["SlackTokenSecretArn"])
     assert config.cost.actual_spend is (stack.params["CostExplorer"] == "true")
+    if not (stack.params["Targets"] or stack.params["Shard"]):
+        assert config.targets is None
+        return
+    targets = json.loads(stack.params["Targets"] or "{}")
+    assert config.targets.regions == targets.get("regions", [])
+    assert [a.role_arn for a in config.targets.accounts] == [a["role_arn"] for a in targets.get("accounts", [])]
+    assert config.targets.shard == (stack.params["Shard"] or None)
 
 
 def test_task_role_policy_is_docs_iam_policy():
@@ -351,16 +368,41 @@ def test_task_role_policy_is_docs_iam_policy():
     required = [s for s in statements if "Fn::If" not in s]
     optional = {s["Fn::If"][1]["Sid"]: s["Fn::If"] for s in statements if "Fn::If" in s}
     assert required == [s for s in POLICY["Statement"] if not s["Sid"].endswith("Optional")]
+    assert optional[ASSUME_SID][1]["Resource"] == {"Ref": "AuditRoleArns"}   # the roles named, not the placeholder
     assert {sid: branches[1] for sid, branches in optional.items()} == \
-        {s["Sid"]: s for s in POLICY["Statement"] if s["Sid"].endswith("Optional")}
+        {s["Sid"]: with_roles(s, {"Ref": "AuditRoleArns"}) for s in POLICY["Statement"] if s["Sid"].endswith("Optional")}
     for sid, (condition, _, otherwise) in optional.items():
         assert otherwise == {"Ref": "AWS::NoValue"}, sid
         assert not Stack(template, **SIDECAR).condition(condition), f"{sid} is on by default"
     # Resolved: defaults give the required statements only, everything on gives the whole file.
     assert Stack(template, **SIDECAR).task_role_statements() == required
-    assert Stack(template, **EVERYTHING).task_role_statements() == POLICY["Statement"]
+    assert Stack(template, **EVERYTHING).task_role_statements() == \
+        [with_roles(s, AUDIT_ROLES.split(",")) for s in POLICY["Statement"]]
     assert Stack(template, **EVERYTHING).properties("TaskRole")["ManagedPolicyArns"] == [EVERYTHING["AppPolicyArns"]]
     assert "ManagedPolicyArns" not in Stack(template, **SIDECAR).properties("TaskRole")
+
+
+def with_roles(statement: dict[str, Any], resource: Any) -> dict[str, Any]:
+    """A statement of docs/iam-policy.json, the AssumeRole one with the roles of the stack."""
+    return {**statement, "Resource": resource} if statement["Sid"] == ASSUME_SID else statement
+
+
+def test_audit_role_is_the_read_only_statement_trusting_the_auditor_only():
+    template = load(AUDIT_ROLE_TEMPLATE)
+    auditor = "arn:aws:iam::123456789012:role/auditor-TaskRole-ABC"
+    plain = Stack(template, AuditorRoleArn=auditor).properties("AuditRole")
+    statements = plain["Policies"][0]["PolicyDocument"]["Statement"]
+    assert statements == [s for s in POLICY["Statement"] if s["Sid"] == "AuditorReadOnly"]
+    with_ce = Stack(template, AuditorRoleArn=auditor, CostExplorer="true").properties("AuditRole")
+    assert with_ce["Policies"][0]["PolicyDocument"]["Statement"][1:] == \
+        [s for s in POLICY["Statement"] if s["Sid"] == "AuditorCostExplorerOptional"]
+    (trust,) = plain["AssumeRolePolicyDocument"]["Statement"]
+    assert trust == {"Effect": "Allow", "Principal": {"AWS": auditor}, "Action": "sts:AssumeRole"}
+    (trust,) = Stack(template, AuditorRoleArn=auditor, ExternalId="fleet-7f3a")\
+        .properties("AuditRole")["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Condition"] == {"StringEquals": {"sts:ExternalId": "fleet-7f3a"}}
+    assert template["Parameters"]["ExternalId"]["NoEcho"] is True
+    assert plain["RoleName"] == "auditor-read-only" and plain["MaxSessionDuration"] == "3600"
 
 
 def test_cost_explorer_statement_comes_with_the_setting_that_uses_it():

@@ -19,20 +19,22 @@ import pytest
 from auditor.audit import AuditOptions, run_audit
 from auditor.aws import AwsContext
 from auditor.collect import REGISTRY, load_all
-from auditor.cost.refresh import PriceRefreshError, refresh_region
+from auditor.cost.refresh import PriceRefreshError, listed_regions, refresh_region
 from auditor.cost.spend import SpendReader
 from auditor.emulated.architectures import ENVIRONMENTS
-from auditor.iam import EXTRAS, REQUIRED_SID, SECRET_PLACEHOLDER, action, policy
+from auditor.iam import EXTRAS, REQUIRED_SID, ROLE_PLACEHOLDER, SECRET_PLACEHOLDER, action, policy
 from auditor.notify.config import SlackConfig
 from auditor.notify.secrets import resolve, secretsmanager_reader
 from tests.cli_runner import run
 
 DOCS_POLICY = Path(__file__).resolve().parents[1] / "docs" / "iam-policy.json"
-DOCS_EXTRAS = ("cost-explorer", "pricing")   # the docs file and the ECS template: no Slack secret (ECS injects it)
+# The docs file and the ECS template: no Slack secret (ECS injects it).
+DOCS_EXTRAS = ("cost-explorer", "pricing", "assume-role", "organizations")
 NO_PERMISSION_NEEDED = {"sts:GetCallerIdentity"}
 # Declared calls that no emulated audit makes, with the reason (none today).
 NOT_EXERCISED: dict[str, str] = {}
 READ_VERBS = ("Describe", "List", "Get")
+ROLE_ARN = "arn:aws:iam::210987654321:role/auditor-read-only"
 SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:auditor/slack-bot-token-AbC123"
 
 
@@ -102,14 +104,16 @@ def test_every_declared_call_is_made_by_some_audit(audits):
 
 
 def test_price_list_refresh_calls_only_what_pricing_grants():
-    """No moto Price List API: the hook answers every GetProducts page with an empty list."""
+    """No moto Price List API: the hook answers every page with an empty list (a region, then every
+    region the API lists: --all-regions)."""
     aws = AwsContext(region="us-east-1")
     aws.session.events.register("before-call.pricing.*", lambda **_: (
-        SimpleNamespace(status_code=200, headers={}), {"PriceList": [], "FormatVersion": "aws_v1"}))
-    try:
-        refresh_region(aws.client("pricing"), "us-east-1", date(2026, 1, 1))
-    except PriceRefreshError:
-        pass   # empty answers may leave prices missing: only the calls matter here
+        SimpleNamespace(status_code=200, headers={}), {"PriceList": [], "FormatVersion": "aws_v1", "AttributeValues": []}))
+    for refresh in (lambda client: refresh_region(client, "us-east-1", date(2026, 1, 1)), listed_regions):
+        try:
+            refresh(aws.client("pricing"))
+        except PriceRefreshError:
+            pass   # empty answers may leave prices missing: only the calls matter here
     assert {action(s, op) for s, op in aws.stats.calls} == actions(policy(extras=["pricing"]), "AuditorPriceListOptional")
 
 
@@ -130,13 +134,16 @@ def test_policy_only_reads(architecture):
     sids = [s["Sid"] for s in document["Statement"]]
     assert sids == [REQUIRED_SID, *(e.sid for e in EXTRAS.values())]
     assert all(re.fullmatch(r"[A-Za-z0-9]+", sid) for sid in sids)
+    placeholders = {EXTRAS["slack-secret"].sid: SECRET_PLACEHOLDER, EXTRAS["assume-role"].sid: ROLE_PLACEHOLDER}
     for statement in document["Statement"]:
         assert statement["Effect"] == "Allow" and statement["Action"] == sorted(set(statement["Action"]))
-        assert all(a.split(":")[1].startswith(READ_VERBS) for a in statement["Action"]), statement["Sid"]
+        # sts:AssumeRole grants what the audited account's role grants: the read-only statement (audit-role.yaml)
+        assert all(a.split(":")[1].startswith(READ_VERBS) or a == "sts:AssumeRole" for a in statement["Action"])
+        assert ("sts:AssumeRole" in statement["Action"]) is (statement["Sid"] == EXTRAS["assume-role"].sid)
         assert not any(re.match(r"ssm:GetParameter|kms:Decrypt$|s3:GetObject$", a) for a in statement["Action"])
         secret = statement["Sid"] == EXTRAS["slack-secret"].sid
         assert ("secretsmanager:GetSecretValue" in statement["Action"]) is secret
-        assert statement["Resource"] == (SECRET_PLACEHOLDER if secret else "*")
+        assert statement["Resource"] == placeholders.get(statement["Sid"], "*")
     assert actions(policy(architecture)) <= actions(policy())
 
 
@@ -150,12 +157,16 @@ def test_cli_prints_the_policy(capsys):
     code, out, _ = run(capsys, "iam-policy", "-a", "portfolio", "--with", "pricing", "--secret-arn", SECRET_ARN)
     assert code == 0 and json.loads(out) == policy("portfolio", ["pricing", "slack-secret"], SECRET_ARN)
     assert json.loads(out)["Statement"][-1]["Resource"] == SECRET_ARN
+    code, out, _ = run(capsys, "iam-policy", "--role-arn", ROLE_ARN, "--role-arn", ROLE_ARN)
+    assert code == 0 and json.loads(out)["Statement"][-1] == {
+        "Sid": "AuditorAssumeRoleOptional", "Effect": "Allow", "Action": ["sts:AssumeRole"], "Resource": [ROLE_ARN]}
 
 
 @pytest.mark.parametrize("args, message", [
     (["-a", "nope"], "unknown architecture 'nope'"),
     (["--with", "pricing,s3"], "unknown item s3"),
     (["--secret-arn", "auditor/slack"], "not a Secrets Manager secret ARN"),
+    (["--role-arn", "auditor-read-only"], "not an IAM role ARN"),
 ])
 def test_cli_errors_on_one_line(capsys, args, message):
     code, out, err = run(capsys, "iam-policy", *args)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,22 @@ def _inline_cases():
 @pytest.mark.parametrize("result", list(_inline_cases()))
 def test_inline_rule_case(result):
     assert result.actual == result.expected
+
+
+# A region or zone name (us-east-1, eu-west-1a, us-gov-west-1) or an AWS host: bound to one region.
+REGION_BOUND = re.compile(r"\b[a-z]{2}(?:-gov)?-(?:north|south|east|west|central)+-\d[a-z]?\b|amazonaws\.com")
+
+
+@pytest.mark.parametrize("loaded", _shipped(), ids=lambda lp: lp.pack.pack)
+def test_no_condition_is_bound_to_a_region(loaded):
+    """Selectors, parameters, scopes and asserts judge a deployment the same way in any region:
+    zones by letter or count, registries by account and region, never a region's name."""
+    pack = loaded.pack
+    conditions = {"selector": [c.model_dump(exclude_none=True) for c in pack.selector],
+                  "params": {k: v.model_dump() for k, v in pack.params.items()},
+                  **{r.id: [c.model_dump(exclude_none=True) for c in (*r.scope, *r.assert_)] for r in pack.rules}}
+    bound = {where: found for where, value in conditions.items() if (found := REGION_BOUND.findall(json.dumps(value)))}
+    assert bound == {}
 
 
 def test_every_quote_is_in_the_document_it_cites(capsys):

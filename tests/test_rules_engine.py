@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from auditor.model import CollectorError, Resource, Snapshot
-from auditor.rules.engine import RuleSet, compile_condition
+from auditor.rules.engine import RuleSet, _View, compile_condition
 from auditor.rules.loader import LoadedPack
 from auditor.rules.operators import OPERATORS
 from auditor.rules.schema import Condition, Pack
@@ -179,3 +179,51 @@ def test_snapshot_documents_are_immutable():
         doc["nested"]["list"].append(2)
     with pytest.raises(TypeError):
         doc["multi_az"] = True
+
+
+TAGS_DENIED = "rds:ListTagsForResource AccessDenied: no"
+
+
+def _baseline(*rules: dict) -> LoadedPack:
+    tests = [{"name": "p", "expect": "pass", "resource": {"multi_az": True, "tags": {"Owner": "x"}}},
+             {"name": "f", "expect": "fail", "resource": {"multi_az": False, "tags": {}}}]
+    pack = Pack.model_validate({"pack": "b", "title": "b", "params": {
+        "az": {"default": False, "environments": {"production": True}}}, "rules": [
+        {"title": r["id"], "severity": "low", "resource": "rds_instance", "doc": {"file": "d", "quote": "q"},
+         "remediation": "r", "tests": tests, **r} for r in rules]})
+    return LoadedPack(pack, path="b.yaml")  # type: ignore[arg-type]
+
+
+def _unknown(rid: str, **attrs):
+    return Resource(type="rds_instance", id=rid, account="1", region="r", name=rid, environment=None,
+                    attributes=attrs, unknown={"tags": TAGS_DENIED, "environment": TAGS_DENIED})
+
+
+def test_unknown_attributes_error_only_the_rules_that_read_them():
+    pack = _baseline(
+        {"id": "az", "assert": [{"key": "multi_az", "op": "eq", "value": True}]},
+        {"id": "owner", "assert": [{"key": "tags.Owner", "op": "exists", "value": True}]},
+        {"id": "az_by_env", "assert": [{"key": "multi_az", "op": "eq", "value": {"param": "az"}}]},
+        {"id": "scoped", "scope": [{"key": "tags.Tier", "op": "eq", "value": "db"}],
+         "assert": [{"key": "multi_az", "op": "eq", "value": True}]},
+        {"id": "items", "assert": [{"key": "parameter_groups", "all": [{"key": "tags", "op": "exists", "value": True}]}]})
+    snap = Snapshot("1", "r", [_unknown("blind", multi_az=False, parameter_groups=[]),
+                               _db("seen", "production", multi_az=True, parameter_groups=[])])
+    found = {(f.rule_id, f.resource["id"]): f for f in RuleSet([pack]).evaluate(snap, baseline="account")}
+    assert {k: f.status for k, f in found.items()} == {
+        ("az", "blind"): "fail", ("az", "seen"): "pass",
+        ("owner", "blind"): "error", ("owner", "seen"): "fail",
+        ("az_by_env", "blind"): "error", ("az_by_env", "seen"): "pass",   # its value depends on the environment
+        ("scoped", "blind"): "error",                                       # cannot tell whether it applies
+        ("items", "blind"): "pass", ("items", "seen"): "pass"}              # tags of the items, not of the resource
+    assert found[("owner", "blind")].message == f"cannot evaluate: {TAGS_DENIED}"
+    reads = {cr.rule.id: cr.reads for cr in RuleSet([pack]).rules}
+    assert reads == {"az": {"multi_az"}, "owner": {"tags"}, "az_by_env": {"multi_az", "environment"},
+                     "scoped": {"tags", "multi_az"}, "items": {"parameter_groups"}}
+
+
+def test_a_deployment_gives_the_environment_that_unknown_tags_hide():
+    blind = _unknown("blind", multi_az=False)
+    assert _View.blind(blind, {"environment": None}, frozenset({"environment", "multi_az"})) == TAGS_DENIED
+    assert _View.blind(blind, {"environment": "production"}, frozenset({"environment", "multi_az"})) is None
+    assert _View.blind(blind, {"environment": "production"}, frozenset({"tags", "environment"})) == TAGS_DENIED

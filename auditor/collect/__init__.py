@@ -7,22 +7,32 @@ operations it calls (botocore names, which are the IAM actions: :mod:`auditor.ia
 least-privilege policy from them).
 Each module declares the attributes of the types it yields in ``ATTRIBUTES`` (see
 :mod:`auditor.attributes`): rule keys are checked against them.
+
+A fault stays with its resource: the calls that list a type fail the whole collector (nothing of
+its types is known), but a call about one resource runs through :meth:`CollectContext.item`: its
+failure leaves that resource's attributes the call reads unknown (``Resource.unknown``, and a
+:class:`~auditor.model.CollectorError` naming the resource), and an answer that the resource is gone
+(deleted between the list call and this one) drops it, counted in ``Snapshot.vanished``.
 """
 from __future__ import annotations
 
+import copy
 import importlib
+import logging
 import pkgutil
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections import Counter
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from ..attributes import IDENTITY, Shape
-from ..aws import AwsContext, error_code, error_message, is_aws_error
+from ..aws import AwsContext, classify, error_code, error_message, is_aws_error
 from ..model import CollectorError, Resource, Snapshot, normalize_environment
 
 
@@ -37,6 +47,8 @@ class Collector:
 
 REGISTRY: dict[str, Collector] = {}
 RESERVED_KEYS = frozenset(IDENTITY)
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def collector(service: str, *produces: str, calls: Iterable[str]):
@@ -88,8 +100,66 @@ def transient_types() -> frozenset[str]:
     return frozenset(t for m in modules for t in getattr(importlib.import_module(m), "TRANSIENT", ()))
 
 
+class Vanished(Exception):
+    """A call about one resource answered that the resource no longer exists."""
+
+
+class Item:
+    """One resource being collected (see :meth:`CollectContext.item`)."""
+
+    def __init__(self, ctx: CollectContext, service: str, rtype: str, rid: str, gone: Iterable[str]):
+        self.ctx, self.service, self.type, self.id = ctx, service, rtype, rid
+        self.gone = frozenset(gone)
+        self.unknown: dict[str, str] = {}
+
+    def call(self, attributes: Iterable[str], fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+        """``fn(*args, **kwargs)``, a call about this resource. On an AWS error: raise
+        :class:`Vanished` for a code of ``gone``, else leave ``attributes`` unknown and return None."""
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            if not is_aws_error(exc):
+                raise
+            self._failed(tuple(attributes), exc)
+            return None
+
+    def _failed(self, attributes: tuple[str, ...], exc: Exception) -> None:
+        code = error_code(exc)
+        op = getattr(exc, "operation_name", None) or getattr(self.ctx.aws, "last_operation", lambda: None)() or "unknown"
+        if code in self.gone:
+            log.debug("%s %s vanished during the audit: %s:%s answered %s", self.type, self.id, self.service, op, code)
+            raise Vanished(code) from exc
+        err = CollectorError(self.service, op, code, error_message(exc), (self.type,),
+                             classify(exc, self.ctx.region), self.id, attributes)
+        self.ctx.faults.append(err)
+        self.unknown.update(dict.fromkeys(attributes, err.reason))
+
+    def resource(self, **fields: Any) -> Resource:
+        """The resource (see :meth:`CollectContext.resource`) with the attributes left unknown."""
+        return self.ctx.resource(self.type, self.id, unknown=self.unknown, **fields)
+
+
+def remember(cache: dict[Hashable, Any], key: Hashable, fetch: Callable[[], T]) -> T:
+    """``fetch()`` once per key, its AWS error included (raised again to every later caller):
+    a lookup several resources share (a parameter group) is read, or fails, once."""
+    if key not in cache:
+        try:
+            cache[key] = (fetch(), None)
+        except Exception as exc:
+            if not is_aws_error(exc):
+                raise
+            cache[key] = (None, exc)
+    value, exc = cache[key]
+    if exc is not None:
+        raise exc
+    return value
+
+
 class CollectContext:
-    """What a collector needs: clients, paging, identity and how to read the environment tag."""
+    """What a collector needs: clients, paging, identity and how to read the environment tag.
+
+    ``faults`` (per-resource errors) and ``vanished`` (dropped resources by type) are those of one
+    collector: :func:`collect` gives each its own context (:meth:`fork`)."""
 
     def __init__(self, aws: AwsContext, account: str, environment_tag: str = "Environment",
                  environment: str | None = None):
@@ -98,9 +168,32 @@ class CollectContext:
         self.region = aws.region
         self.environment_tag = environment_tag
         self.environment_override = normalize_environment(environment)
+        self.faults: list[CollectorError] = []
+        self.vanished: Counter[str] = Counter()
         self._shared: dict[str, Any] = {}
         self._shared_locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
+
+    def fork(self) -> CollectContext:
+        """A context for one collector: the same clients and shared reads, its own faults."""
+        child = copy.copy(self)
+        child.faults, child.vanished = [], Counter()
+        return child
+
+    @contextmanager
+    def item(self, service: str, rtype: str, rid: str, gone: Iterable[str] = ()) -> Iterator[Item]:
+        """Collect one resource whose per-resource calls go through ``Item.call``; when one answers
+        a code of ``gone`` (the resource was deleted meanwhile) the block ends and the resource is
+        dropped, counted in ``vanished``."""
+        try:
+            yield Item(self, service, rtype, rid, gone)
+        except Vanished:
+            self.vanish(rtype)
+
+    def vanish(self, rtype: str, count: int = 1) -> None:
+        """Count resources of ``rtype`` deleted between the call that listed them and one about them."""
+        if count:
+            self.vanished[rtype] += count
 
     def shared(self, key: str, fetch: Callable[[], Any]) -> Any:
         """Read once per audit what several collectors need (e.g. the ECS services list).
@@ -133,14 +226,20 @@ class CollectContext:
         return None
 
     def resource(self, rtype: str, rid: str, *, arn: str | None = None, name: str | None = None,
-                 tags: Mapping[str, str] | None = None, **attributes: Any) -> Resource:
+                 tags: Mapping[str, str] | None = None, unknown: Mapping[str, str] | None = None,
+                 **attributes: Any) -> Resource:
+        """A resource; ``unknown`` names the attributes that could not be read (unknown tags make
+        the environment unknown too, unless it is given for the whole audit)."""
         clash = RESERVED_KEYS.intersection(attributes)
         if clash:
             raise ValueError(f"{rtype} attributes {sorted(clash)} clash with the identity fields")
         tags = dict(tags or {})
+        unknown = dict(unknown or {})
+        if "tags" in unknown and not self.environment_override:
+            unknown.setdefault("environment", unknown["tags"])
         return Resource(type=rtype, id=rid, arn=arn, name=name, account=self.account,
                         region=self.region, tags=tags, environment=self.environment_of(tags),
-                        attributes=attributes)
+                        attributes=attributes, unknown=unknown)
 
 
 def tag_dict(tags: Iterable[Mapping[str, str]] | Mapping[str, str] | None) -> dict[str, str]:
@@ -205,31 +304,34 @@ def collect(aws: AwsContext, *, environment_tag: str = "Environment", environmen
     wanted = selected(only_types)
     resources: list[Resource] = []
     errors: list[CollectorError] = []
+    vanished: Counter[str] = Counter()
     durations: dict[str, float] = {}
 
     def cancelled() -> bool:
         return cancel is not None and cancel.is_set()
 
-    def run(c: Collector) -> tuple[Collector, list[Resource], CollectorError | None, float]:
+    def run(c: Collector) -> tuple[Collector, list[Resource], list[CollectorError], Counter[str], float]:
         if cancelled():
             raise AuditCancelled(f"collector {c.name} not started")
         t0 = time.perf_counter()
+        own = ctx.fork()
         last_operation = getattr(aws, "last_operation", lambda: None)
         if hasattr(aws, "forget_last_operation"):
             aws.forget_last_operation()
         try:
-            return c, list(c.fn(ctx)), None, time.perf_counter() - t0
+            return c, list(c.fn(own)), own.faults, own.vanished, time.perf_counter() - t0
         except AuditCancelled:
             raise
         except Exception as exc:
             # Any failure of an AWS call (AWS's error answers, botocore's own failures, answers
-            # botocore cannot parse such as a proxy's HTML page) is this collector's error: the
-            # rules on its types report ``error``. Anything else is a bug and propagates.
+            # botocore cannot parse such as a proxy's HTML page) outside a per-resource call is this
+            # collector's error: the rules on its types report ``error``. Anything else is a bug.
             if not is_aws_error(exc):
                 raise
             op = getattr(exc, "operation_name", None) or last_operation() or "unknown"
-            err = CollectorError(c.service, op, error_code(exc), error_message(exc), c.produces)
-            return c, [], err, time.perf_counter() - t0
+            err = CollectorError(c.service, op, error_code(exc), error_message(exc), c.produces,
+                                 classify(exc, aws.region))
+            return c, [], [err], Counter(), time.perf_counter() - t0
 
     pool = ThreadPoolExecutor(max_workers=max(1, workers))
     abandon = False
@@ -243,12 +345,12 @@ def collect(aws: AwsContext, *, environment_tag: str = "Environment", environmen
             if cancelled():
                 raise AuditCancelled("audit cancelled while collecting")
             for fut in sorted(finished, key=order.__getitem__):
-                c, items, err, seconds = fut.result()
+                c, items, errs, gone, seconds = fut.result()
                 done_count += 1
                 durations[c.name] = seconds
                 resources.extend(items)
-                if err:
-                    errors.append(err)
+                errors.extend(errs)
+                vanished.update(gone)
                 if progress:
                     progress(c, done_count, len(wanted))
     except AuditCancelled:
@@ -258,4 +360,4 @@ def collect(aws: AwsContext, *, environment_tag: str = "Environment", environmen
         pool.shutdown(wait=not abandon, cancel_futures=abandon)
     resources.sort(key=lambda r: (r.type, r.id))
     return Snapshot(ctx.account, ctx.region, derive(resources, errors), errors, collected_at=started,
-                    collector_seconds=durations)
+                    collector_seconds=durations, vanished=vanished)

@@ -4,7 +4,8 @@ Alarms come from ``describe_alarms(AlarmTypes=["MetricAlarm"])``; composite alar
 collected, and alarm tags are not read (that would cost one ``list_tags_for_resource`` call per
 alarm), so ``tags`` is always empty. Dashboards come from ``list_dashboards`` plus one
 ``get_dashboard`` per dashboard, whose JSON body is parsed leniently (an unreadable body gives
-``widget_count`` None).
+``widget_count`` None; a failing call leaves what the body gives unknown; a dashboard deleted
+meanwhile is dropped).
 
 Resource types (their attributes: ``ATTRIBUTES``; the volatile ones: ``VOLATILE``):
 
@@ -72,27 +73,31 @@ def dashboards(ctx: CollectContext) -> Iterator[Resource]:
     client = ctx.client("cloudwatch")
     for d in ctx.paginate("cloudwatch", "list_dashboards", "DashboardEntries"):
         name = d["DashboardName"]
-        body = client.get_dashboard(DashboardName=name).get("DashboardBody")
-        widgets = _widgets(body)
-        types: set[str] = set()
-        metrics: set[str] = set()
-        values: set[str] = set()
-        for w in widgets or []:
-            if isinstance(w.get("type"), str):
-                types.add(w["type"])
-            props = w.get("properties")
-            if isinstance(props, dict):
-                for row in _metric_rows(props.get("metrics")):
-                    metrics.add(f"{row[0]}/{row[1]}")
-                    values.update(v for v in row[3::2] if isinstance(v, str))
-        yield ctx.resource(
-            "cloudwatch_dashboard", name, arn=d.get("DashboardArn"), name=name,
-            dashboard_name=name,
-            widget_count=None if widgets is None else len(widgets),
-            widget_types=sorted(types),
-            metrics=sorted(metrics),
-            dimension_values=sorted(values),
-        )
+        with ctx.item("cloudwatch", "cloudwatch_dashboard", name, gone=("ResourceNotFound",)) as item:
+            answer = item.call(_BODY_READS, client.get_dashboard, DashboardName=name)
+            body = dict.fromkeys(_BODY_READS) if answer is None else _body(answer.get("DashboardBody"))
+            yield item.resource(arn=d.get("DashboardArn"), name=name, dashboard_name=name, **body)
+
+
+_BODY_READS = ("widget_count", "widget_types", "metrics", "dimension_values")
+
+
+def _body(body: str | None) -> dict[str, Any]:
+    """What a dashboard body shows: the ``_BODY_READS`` attributes."""
+    widgets = _widgets(body)
+    types: set[str] = set()
+    metrics: set[str] = set()
+    values: set[str] = set()
+    for w in widgets or []:
+        if isinstance(w.get("type"), str):
+            types.add(w["type"])
+        props = w.get("properties")
+        if isinstance(props, dict):
+            for row in _metric_rows(props.get("metrics")):
+                metrics.add(f"{row[0]}/{row[1]}")
+                values.update(v for v in row[3::2] if isinstance(v, str))
+    return {"widget_count": None if widgets is None else len(widgets), "widget_types": sorted(types),
+            "metrics": sorted(metrics), "dimension_values": sorted(values)}
 
 
 def _dimensions(dims: list[dict] | None) -> dict[str, str]:

@@ -33,7 +33,7 @@ from typing import Any
 
 from ..attributes import shape
 from ..model import Resource
-from . import CollectContext, collector, tag_dict
+from . import CollectContext, Item, collector, tag_dict
 
 PERMISSION = shape("protocol from_port to_port source_kind cidr group_id group_owner_id prefix_list_id description")
 """An ingress or egress entry of a security group."""
@@ -96,28 +96,40 @@ def vpcs(ctx: CollectContext) -> Iterator[Resource]:
     ec2 = ctx.client("ec2")
     for v in ctx.paginate("ec2", "describe_vpcs", "Vpcs"):
         vpc_id = v["VpcId"]
-        dns = {}
-        for attribute, key in (("enableDnsSupport", "EnableDnsSupport"),
-                               ("enableDnsHostnames", "EnableDnsHostnames")):
-            reply = ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute=attribute)
-            dns[key] = _bool((reply.get(key) or {}).get("Value"))
-        tags = tag_dict(v.get("Tags"))
-        yield ctx.resource(
-            "vpc", vpc_id, arn=_arn(ctx, "vpc", vpc_id, v.get("OwnerId")), name=tags.get("Name"),
-            tags=tags,
-            owner_id=v.get("OwnerId"),
-            cidr_block=v.get("CidrBlock"),
-            cidr_blocks=_associated(v.get("CidrBlockAssociationSet"), "CidrBlock", "CidrBlockState")
-            or ([v["CidrBlock"]] if v.get("CidrBlock") else []),
-            ipv6_cidr_blocks=_associated(v.get("Ipv6CidrBlockAssociationSet"), "Ipv6CidrBlock",
-                                         "Ipv6CidrBlockState"),
-            is_default=bool(v.get("IsDefault", False)),
-            state=v.get("State"),
-            instance_tenancy=v.get("InstanceTenancy"),
-            dhcp_options_id=v.get("DhcpOptionsId"),
-            enable_dns_support=dns["EnableDnsSupport"],
-            enable_dns_hostnames=dns["EnableDnsHostnames"],
-        )
+        with ctx.item("ec2", "vpc", vpc_id, gone=("InvalidVpcID.NotFound",)) as item:
+            dns = {name: _vpc_attribute(item, ec2, attribute, key, name) for attribute, key, name in _DNS_ATTRIBUTES}
+            yield _vpc(item, v, dns)
+
+
+# describe_vpc_attribute: its Attribute, the key of its answer, the attribute it gives
+_DNS_ATTRIBUTES = (("enableDnsSupport", "EnableDnsSupport", "enable_dns_support"),
+                   ("enableDnsHostnames", "EnableDnsHostnames", "enable_dns_hostnames"))
+
+
+def _vpc_attribute(item: Item, ec2: Any, attribute: str, key: str, name: str) -> bool | None:
+    """One ``describe_vpc_attribute`` answer as a bool (None when the call failed: ``name`` unknown)."""
+    reply = item.call((name,), ec2.describe_vpc_attribute, VpcId=item.id, Attribute=attribute) or {}
+    return _bool((reply.get(key) or {}).get("Value"))
+
+
+def _vpc(item: Item, v: Mapping[str, Any], dns: dict[str, bool | None]) -> Resource:
+    vpc_id = v["VpcId"]
+    tags = tag_dict(v.get("Tags"))
+    return item.resource(
+        arn=_arn(item.ctx, "vpc", vpc_id, v.get("OwnerId")), name=tags.get("Name"),
+        tags=tags,
+        owner_id=v.get("OwnerId"),
+        cidr_block=v.get("CidrBlock"),
+        cidr_blocks=_associated(v.get("CidrBlockAssociationSet"), "CidrBlock", "CidrBlockState")
+        or ([v["CidrBlock"]] if v.get("CidrBlock") else []),
+        ipv6_cidr_blocks=_associated(v.get("Ipv6CidrBlockAssociationSet"), "Ipv6CidrBlock",
+                                     "Ipv6CidrBlockState"),
+        is_default=bool(v.get("IsDefault", False)),
+        state=v.get("State"),
+        instance_tenancy=v.get("InstanceTenancy"),
+        dhcp_options_id=v.get("DhcpOptionsId"),
+        **dns,
+    )
 
 
 @collector("ec2", "subnet", calls=("DescribeSubnets",))

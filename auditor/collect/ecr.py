@@ -2,7 +2,9 @@
 
 One ``describe_repositories`` walk, then per repository ``get_lifecycle_policy`` (a missing
 policy, LifecyclePolicyNotFoundException, gives None), ``list_tags_for_resource`` and a
-``describe_images`` walk for the stored size.
+``describe_images`` walk for the stored size (used by the cost estimate only). A failing
+per-repository call leaves what it reads unknown (None); a repository deleted meanwhile
+(RepositoryNotFoundException) is dropped.
 
 Resource types (their attributes: ``ATTRIBUTES``; the volatile ones: ``VOLATILE``):
 
@@ -36,22 +38,25 @@ def repositories(ctx: CollectContext) -> Iterator[Resource]:
     client = ctx.client("ecr")
     for r in ctx.paginate("ecr", "describe_repositories", "repositories"):
         name = r["repositoryName"]
-        policy = _lifecycle_policy(client, name, r.get("registryId"))
-        encryption = r.get("encryptionConfiguration") or {}
-        tags = client.list_tags_for_resource(resourceArn=r["repositoryArn"]).get("tags")
-        yield ctx.resource(
-            "ecr_repository", name, arn=r.get("repositoryArn"), name=name, tags=tag_dict(tags),
-            repository_name=name,
-            repository_uri=r.get("repositoryUri"),
-            registry_id=r.get("registryId"),
-            image_tag_mutability=r.get("imageTagMutability"),
-            scan_on_push=bool((r.get("imageScanningConfiguration") or {}).get("scanOnPush")),
-            encryption_type=encryption.get("encryptionType"),
-            kms_key=encryption.get("kmsKey"),
-            lifecycle_policy=policy,
-            lifecycle_rules=_rules(policy),
-            **_images(ctx, name, r.get("registryId")),
-        )
+        with ctx.item("ecr", "ecr_repository", name, gone=("RepositoryNotFoundException",)) as item:
+            policy = item.call(("lifecycle_policy", "lifecycle_rules"), _lifecycle_policy, client, name, r.get("registryId"))
+            tags = item.call(("tags",), client.list_tags_for_resource, resourceArn=r["repositoryArn"]) or {}
+            images = item.call(("image_count", "image_bytes"), _images, ctx, name, r.get("registryId")) or {}
+            encryption = r.get("encryptionConfiguration") or {}
+            yield item.resource(
+                arn=r.get("repositoryArn"), name=name, tags=tag_dict(tags.get("tags")),
+                repository_name=name,
+                repository_uri=r.get("repositoryUri"),
+                registry_id=r.get("registryId"),
+                image_tag_mutability=r.get("imageTagMutability"),
+                scan_on_push=bool((r.get("imageScanningConfiguration") or {}).get("scanOnPush")),
+                encryption_type=encryption.get("encryptionType"),
+                kms_key=encryption.get("kmsKey"),
+                lifecycle_policy=policy,
+                lifecycle_rules=None if "lifecycle_rules" in item.unknown else _rules(policy),
+                image_count=images.get("image_count"),
+                image_bytes=images.get("image_bytes"),
+            )
 
 
 normal_answer("ecr", "GetLifecyclePolicy", "LifecyclePolicyNotFoundException")  # no policy set

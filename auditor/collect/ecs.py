@@ -4,7 +4,10 @@ Clusters come from ``describe_clusters`` (include SETTINGS and TAGS, 100 per cal
 from ``list_services`` per cluster and ``describe_services`` (include TAGS, 10 per call); task
 definitions are every revision a service references plus the latest ACTIVE revision of each
 family (``describe_task_definition`` one at a time, include TAGS). Environment variable values
-are never kept, only their names; secrets keep their name and ``valueFrom`` ARN.
+are never kept, only their names; secrets keep their name and ``valueFrom`` ARN. Clusters and
+services deleted between the list and describe calls (reason MISSING, ClusterNotFoundException) are
+dropped and counted; a referenced revision that cannot be described is kept with every attribute
+unknown.
 
 Resource types (their attributes: ``ATTRIBUTES``; the volatile ones: ``VOLATILE``):
 
@@ -86,17 +89,28 @@ def _cluster_arns(ctx: CollectContext) -> list[str]:
 _SERVICES_CALLS = ("ListClusters", "ListServices", "DescribeServices")   # those of _services
 
 
-def _services(ctx: CollectContext) -> list[dict]:
-    """Raw ``describe_services`` entries of every service in every cluster, read once per audit."""
-    def fetch() -> list[dict]:
+def _missing(resp: dict) -> int:
+    """How many of the named resources a describe call did not find (deleted since they were listed)."""
+    return sum(f.get("reason") == "MISSING" for f in resp.get("failures") or [])
+
+
+def _services(ctx: CollectContext) -> tuple[list[dict], int]:
+    """Raw ``describe_services`` entries of every service in every cluster, read once per audit, and
+    how many listed services had vanished (a cluster deleted meanwhile holds none)."""
+    def fetch() -> tuple[list[dict], int]:
         ecs = ctx.client("ecs")
         out: list[dict] = []
+        missing = 0
         for cluster_arn in _cluster_arns(ctx):
-            arns = list(ctx.paginate("ecs", "list_services", "serviceArns", cluster=cluster_arn))
+            try:
+                arns = list(ctx.paginate("ecs", "list_services", "serviceArns", cluster=cluster_arn))
+            except ecs.exceptions.ClusterNotFoundException:
+                continue
             for batch in chunks(arns, 10):
                 resp = ecs.describe_services(cluster=cluster_arn, services=batch, include=["TAGS"])
                 out.extend(resp.get("services", []))
-        return out
+                missing += _missing(resp)
+        return out, missing
     return ctx.shared("ecs.services", fetch)
 
 
@@ -105,6 +119,7 @@ def clusters(ctx: CollectContext) -> Iterator[Resource]:
     ecs = ctx.client("ecs")
     for batch in chunks(_cluster_arns(ctx), 100):
         resp = ecs.describe_clusters(clusters=batch, include=["SETTINGS", "TAGS"])
+        ctx.vanish("ecs_cluster", _missing(resp))
         for c in resp.get("clusters", []):
             settings = {s.get("name"): s.get("value") for s in c.get("settings") or []}
             name = c.get("clusterName") or _cluster_name(c["clusterArn"])
@@ -156,7 +171,9 @@ def _network(cfg: dict | None) -> dict:
 
 @collector("ecs", "ecs_service", calls=_SERVICES_CALLS)
 def services(ctx: CollectContext) -> Iterator[Resource]:
-    for s in _services(ctx):
+    found, missing = _services(ctx)
+    ctx.vanish("ecs_service", missing)
+    for s in found:
         cluster_arn = s.get("clusterArn")
         yield ctx.resource(
             "ecs_service", s["serviceArn"], arn=s["serviceArn"], name=s.get("serviceName"),
@@ -238,19 +255,29 @@ def _task_definition(ctx: CollectContext, td: dict, tags: list | None) -> Resour
     )
 
 
+_TASK_DEFINITION_READS = ("tags", *ATTRIBUTES["ecs_task_definition"])   # what describe_task_definition gives
+
+
 @collector("ecs", "ecs_task_definition",
            calls=("ListTaskDefinitionFamilies", "DescribeTaskDefinition", *_SERVICES_CALLS))
 def task_definitions(ctx: CollectContext) -> Iterator[Resource]:
     ecs = ctx.client("ecs")
     seen: set[str] = set()
     families = list(ctx.paginate("ecs", "list_task_definition_families", "families", status="ACTIVE"))
-    referenced = [s["taskDefinition"] for s in _services(ctx) if s.get("taskDefinition")]
+    referenced = [s["taskDefinition"] for s in _services(ctx)[0] if s.get("taskDefinition")]
     for ref in families + referenced:
         if ref in seen:
             continue
-        resp = ecs.describe_task_definition(taskDefinition=ref, include=["TAGS"])
+        seen.add(ref)
+        with ctx.item("ecs", "ecs_task_definition", ref) as item:
+            resp = item.call(_TASK_DEFINITION_READS, ecs.describe_task_definition, taskDefinition=ref, include=["TAGS"])
+            if resp is None:
+                if ref.startswith("arn:"):   # a family's latest revision has no known ARN: only its error is kept
+                    yield item.resource(arn=ref, name=ref.rsplit("/", 1)[-1], **dict.fromkeys(ATTRIBUTES["ecs_task_definition"]))
+                continue
         td = resp["taskDefinition"]
         if ref in families and td.get("status") != "ACTIVE":
             continue  # a family without an ACTIVE revision (AWS filters these; moto does not)
-        seen.update((ref, td["taskDefinitionArn"]))
+        seen.add(td["taskDefinitionArn"])
         yield _task_definition(ctx, td, resp.get("tags"))
+

@@ -6,7 +6,9 @@ When no member is readable these fields are ``None``. Subnet IDs come from
 ``describe_cache_subnet_groups`` (listed once per run); ``parameters`` are the user-modified values
 of the cache parameter group (``describe_cache_parameters(Source="user")``, once per group; groups
 named ``default.*`` hold no changes and give ``{}``; an unknown group gives ``None``). Tags come
-from ``list_tags_for_resource`` per ARN.
+from ``list_tags_for_resource`` per ARN: AWS refuses it for a group or cluster that is not
+``available`` (InvalidReplicationGroupState...), whose tags are then unknown; a failing lookup of
+subnets or parameters leaves those unknown; a group or cluster deleted meanwhile is dropped.
 
 Resource types (their attributes: ``ATTRIBUTES``; the volatile ones: ``VOLATILE``):
 
@@ -21,7 +23,7 @@ from typing import Any
 
 from ..attributes import shape
 from ..model import Resource
-from . import CollectContext, collector, tag_dict
+from . import CollectContext, Item, collector, remember, tag_dict
 
 _LOG_DELIVERY = shape("log_type destination_type log_format status")
 ATTRIBUTES = {
@@ -42,6 +44,7 @@ VOLATILE = ("status",)
 SERVICE = "elasticache"
 # What cache_clusters calls: _cache_clusters, _tags and _Lookups.
 _CLUSTER_CALLS = ("DescribeCacheClusters", "ListTagsForResource", "DescribeCacheSubnetGroups", "DescribeCacheParameters")
+_GONE = ("ReplicationGroupNotFoundFault", "CacheClusterNotFound")   # ListTagsForResource on a deleted ARN
 
 
 @collector(SERVICE, "elasticache_replication_group", calls=("DescribeReplicationGroups", *_CLUSTER_CALLS))
@@ -52,41 +55,45 @@ def replication_groups(ctx: CollectContext) -> Iterator[Resource]:
     clusters = {c["CacheClusterId"]: c for c in _cache_clusters(ctx)}
     lookups = _Lookups(ctx)
     for rg in groups:
-        members = list(rg.get("MemberClusters") or [])
-        member = next((clusters[m] for m in members if m in clusters), {})
-        subnet_group = member.get("CacheSubnetGroupName")
-        param_group = (member.get("CacheParameterGroup") or {}).get("CacheParameterGroupName")
-        yield ctx.resource(
-            "elasticache_replication_group", rg["ReplicationGroupId"], arn=rg.get("ARN"),
-            name=rg["ReplicationGroupId"], tags=_tags(ctx, rg.get("ARN")),
-            description=rg.get("Description"),
-            status=rg.get("Status"),
-            engine=rg.get("Engine") or member.get("Engine"),
-            engine_version=member.get("EngineVersion") or rg.get("EngineVersion"),
-            cache_node_type=rg.get("CacheNodeType"),
-            member_clusters=members,
-            num_cache_clusters=len(members),
-            num_node_groups=len(rg.get("NodeGroups") or []),
-            automatic_failover=rg.get("AutomaticFailover"),
-            multi_az=rg.get("MultiAZ"),
-            at_rest_encryption_enabled=rg.get("AtRestEncryptionEnabled"),
-            transit_encryption_enabled=rg.get("TransitEncryptionEnabled"),
-            transit_encryption_mode=rg.get("TransitEncryptionMode"),
-            auth_token_enabled=rg.get("AuthTokenEnabled"),
-            kms_key_id=rg.get("KmsKeyId"),
-            snapshot_retention_limit=rg.get("SnapshotRetentionLimit"),
-            snapshot_window=rg.get("SnapshotWindow"),
-            cluster_enabled=rg.get("ClusterEnabled"),
-            cluster_mode=rg.get("ClusterMode"),
-            auto_minor_version_upgrade=rg.get("AutoMinorVersionUpgrade"),
-            data_tiering=rg.get("DataTiering"),
-            log_delivery=_log_delivery(rg),
-            parameter_group_name=param_group,
-            security_group_ids=_security_group_ids(member) if member else None,
-            cache_subnet_group_name=subnet_group,
-            subnet_ids=lookups.subnet_ids(subnet_group),
-            parameters=lookups.parameters(param_group),
-        )
+        with ctx.item(SERVICE, "elasticache_replication_group", rg["ReplicationGroupId"], gone=_GONE) as item:
+            yield _replication_group(item, rg, clusters, lookups)
+
+
+def _replication_group(item: Item, rg: dict, clusters: dict[str, dict], lookups: _Lookups) -> Resource:
+    members = list(rg.get("MemberClusters") or [])
+    member = next((clusters[m] for m in members if m in clusters), {})
+    subnet_group = member.get("CacheSubnetGroupName")
+    param_group = (member.get("CacheParameterGroup") or {}).get("CacheParameterGroupName")
+    return item.resource(
+        arn=rg.get("ARN"), name=rg["ReplicationGroupId"], tags=_tags(item, rg.get("ARN")),
+        description=rg.get("Description"),
+        status=rg.get("Status"),
+        engine=rg.get("Engine") or member.get("Engine"),
+        engine_version=member.get("EngineVersion") or rg.get("EngineVersion"),
+        cache_node_type=rg.get("CacheNodeType"),
+        member_clusters=members,
+        num_cache_clusters=len(members),
+        num_node_groups=len(rg.get("NodeGroups") or []),
+        automatic_failover=rg.get("AutomaticFailover"),
+        multi_az=rg.get("MultiAZ"),
+        at_rest_encryption_enabled=rg.get("AtRestEncryptionEnabled"),
+        transit_encryption_enabled=rg.get("TransitEncryptionEnabled"),
+        transit_encryption_mode=rg.get("TransitEncryptionMode"),
+        auth_token_enabled=rg.get("AuthTokenEnabled"),
+        kms_key_id=rg.get("KmsKeyId"),
+        snapshot_retention_limit=rg.get("SnapshotRetentionLimit"),
+        snapshot_window=rg.get("SnapshotWindow"),
+        cluster_enabled=rg.get("ClusterEnabled"),
+        cluster_mode=rg.get("ClusterMode"),
+        auto_minor_version_upgrade=rg.get("AutoMinorVersionUpgrade"),
+        data_tiering=rg.get("DataTiering"),
+        log_delivery=_log_delivery(rg),
+        parameter_group_name=param_group,
+        security_group_ids=_security_group_ids(member) if member else None,
+        cache_subnet_group_name=subnet_group,
+        subnet_ids=item.call(("subnet_ids",), lookups.subnet_ids, subnet_group),
+        parameters=item.call(("parameters",), lookups.parameters, param_group),
+    )
 
 
 @collector(SERVICE, "elasticache_cluster", calls=_CLUSTER_CALLS)
@@ -95,31 +102,35 @@ def cache_clusters(ctx: CollectContext) -> Iterator[Resource]:
     for c in _cache_clusters(ctx, ShowCacheClustersNotInReplicationGroups=True):
         if c.get("ReplicationGroupId"):
             continue
-        subnet_group = c.get("CacheSubnetGroupName")
-        param_group = (c.get("CacheParameterGroup") or {}).get("CacheParameterGroupName")
-        yield ctx.resource(
-            "elasticache_cluster", c["CacheClusterId"], arn=c.get("ARN"),
-            name=c["CacheClusterId"], tags=_tags(ctx, c.get("ARN")),
-            engine=c.get("Engine"),
-            engine_version=c.get("EngineVersion"),
-            cache_node_type=c.get("CacheNodeType"),
-            num_cache_nodes=c.get("NumCacheNodes"),
-            status=c.get("CacheClusterStatus"),
-            preferred_availability_zone=c.get("PreferredAvailabilityZone"),
-            preferred_maintenance_window=c.get("PreferredMaintenanceWindow"),
-            auto_minor_version_upgrade=c.get("AutoMinorVersionUpgrade"),
-            auth_token_enabled=c.get("AuthTokenEnabled"),
-            parameter_group_name=param_group,
-            security_group_ids=_security_group_ids(c),
-            cache_subnet_group_name=subnet_group,
-            subnet_ids=lookups.subnet_ids(subnet_group),
-            at_rest_encryption_enabled=c.get("AtRestEncryptionEnabled"),
-            transit_encryption_enabled=c.get("TransitEncryptionEnabled"),
-            snapshot_retention_limit=c.get("SnapshotRetentionLimit"),
-            snapshot_window=c.get("SnapshotWindow"),
-            log_delivery=_log_delivery(c),
-            parameters=lookups.parameters(param_group),
-        )
+        with ctx.item(SERVICE, "elasticache_cluster", c["CacheClusterId"], gone=_GONE) as item:
+            yield _cluster(item, c, lookups)
+
+
+def _cluster(item: Item, c: dict, lookups: _Lookups) -> Resource:
+    subnet_group = c.get("CacheSubnetGroupName")
+    param_group = (c.get("CacheParameterGroup") or {}).get("CacheParameterGroupName")
+    return item.resource(
+        arn=c.get("ARN"), name=c["CacheClusterId"], tags=_tags(item, c.get("ARN")),
+        engine=c.get("Engine"),
+        engine_version=c.get("EngineVersion"),
+        cache_node_type=c.get("CacheNodeType"),
+        num_cache_nodes=c.get("NumCacheNodes"),
+        status=c.get("CacheClusterStatus"),
+        preferred_availability_zone=c.get("PreferredAvailabilityZone"),
+        preferred_maintenance_window=c.get("PreferredMaintenanceWindow"),
+        auto_minor_version_upgrade=c.get("AutoMinorVersionUpgrade"),
+        auth_token_enabled=c.get("AuthTokenEnabled"),
+        parameter_group_name=param_group,
+        security_group_ids=_security_group_ids(c),
+        cache_subnet_group_name=subnet_group,
+        subnet_ids=item.call(("subnet_ids",), lookups.subnet_ids, subnet_group),
+        at_rest_encryption_enabled=c.get("AtRestEncryptionEnabled"),
+        transit_encryption_enabled=c.get("TransitEncryptionEnabled"),
+        snapshot_retention_limit=c.get("SnapshotRetentionLimit"),
+        snapshot_window=c.get("SnapshotWindow"),
+        log_delivery=_log_delivery(c),
+        parameters=item.call(("parameters",), lookups.parameters, param_group),
+    )
 
 
 def _cache_clusters(ctx: CollectContext, **kwargs: Any) -> Iterator[dict]:
@@ -127,10 +138,11 @@ def _cache_clusters(ctx: CollectContext, **kwargs: Any) -> Iterator[dict]:
                         ShowCacheNodeInfo=True, **kwargs)
 
 
-def _tags(ctx: CollectContext, arn: str | None) -> dict[str, str]:
+def _tags(item: Item, arn: str | None) -> dict[str, str]:
     if not arn:
         return {}
-    return tag_dict(ctx.client(SERVICE).list_tags_for_resource(ResourceName=arn).get("TagList"))
+    answer = item.call(("tags",), item.ctx.client(SERVICE).list_tags_for_resource, ResourceName=arn)
+    return tag_dict((answer or {}).get("TagList"))
 
 
 def _security_group_ids(cluster: dict) -> list[str]:
@@ -148,26 +160,21 @@ class _Lookups:
 
     def __init__(self, ctx: CollectContext):
         self.ctx = ctx
-        self._subnets: dict[str, list[str]] | None = None
-        self._parameters: dict[str, dict[str, Any]] = {}
+        self._read: dict[Any, Any] = {}   # answers and AWS errors, see remember()
 
     def subnet_ids(self, group: str | None) -> list[str] | None:
         if not group:
             return None
-        if self._subnets is None:
-            self._subnets = {
-                g["CacheSubnetGroupName"]: [s["SubnetIdentifier"] for s in g.get("Subnets") or []]
-                for g in self.ctx.paginate(SERVICE, "describe_cache_subnet_groups", "CacheSubnetGroups")}
-        return self._subnets.get(group)
+        return remember(self._read, "subnets", lambda: {
+            g["CacheSubnetGroupName"]: [s["SubnetIdentifier"] for s in g.get("Subnets") or []]
+            for g in self.ctx.paginate(SERVICE, "describe_cache_subnet_groups", "CacheSubnetGroups")}).get(group)
 
     def parameters(self, group: str | None) -> dict[str, Any] | None:
         if not group:
             return None
         if group.startswith("default."):
             return {}
-        if group not in self._parameters:
-            self._parameters[group] = {
-                p["ParameterName"]: p.get("ParameterValue")
-                for p in self.ctx.paginate(SERVICE, "describe_cache_parameters", "Parameters",
-                                           CacheParameterGroupName=group, Source="user")}
-        return self._parameters[group]
+        return remember(self._read, ("parameters", group), lambda: {
+            p["ParameterName"]: p.get("ParameterValue")
+            for p in self.ctx.paginate(SERVICE, "describe_cache_parameters", "Parameters",
+                                       CacheParameterGroupName=group, Source="user")})

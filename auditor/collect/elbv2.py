@@ -3,9 +3,12 @@
 Load balancers, listeners, rules, listener certificates and target groups come from the paginated
 ``describe_*`` calls; attributes from ``describe_load_balancer_attributes`` and
 ``describe_target_group_attributes`` (values kept as AWS strings, e.g. "true"); tags from
-``describe_tags`` in batches of 20 ARNs. Actions (listener defaults and rule actions) share one
-shape, ``ACTION``: redirect (its status_code "HTTP_301" or "HTTP_302") and fixed_response are None
-in actions of other types.
+``describe_tags`` in batches of 20 ARNs (a batch naming a resource deleted meanwhile is asked again
+one ARN at a time). A failing per-resource call leaves what it reads unknown; a resource deleted
+meanwhile is dropped. Listeners of gateway and network load balancers have no rules:
+``describe_rules`` is not called for them (on a gateway listener AWS answers ListenerNotFound).
+Actions (listener defaults and rule actions) share one shape, ``ACTION``: redirect (its status_code
+"HTTP_301" or "HTTP_302") and fixed_response are None in actions of other types.
 
 Resource types (their attributes: ``ATTRIBUTES``; the volatile ones: ``VOLATILE``):
 
@@ -25,8 +28,9 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..attributes import shape
+from ..aws import NOT_FOUND, classify, is_aws_error
 from ..model import Resource
-from . import CollectContext, chunks, collector, iso, snake_dict, tag_dict
+from . import CollectContext, Item, chunks, collector, iso, snake_dict, tag_dict
 
 ACTION = shape("type order target_group_arns",
                redirect=shape("protocol port host path query status_code"),
@@ -47,15 +51,34 @@ ATTRIBUTES = {
 VOLATILE = ("state",)
 
 _SECURE_PROTOCOLS = {"HTTPS", "TLS"}
+_WITHOUT_RULES = {"gateway", "network"}   # load balancer types whose listeners have no rules
+_LB_GONE, _LISTENER_GONE, _TG_GONE = ("LoadBalancerNotFound",), ("ListenerNotFound",), ("TargetGroupNotFound",)
+
+Tags = dict[str, "dict[str, str] | Exception"]
 
 
-def _tags(ctx: CollectContext, arns: list[str]) -> dict[str, dict[str, str]]:
-    """Tags by ARN, 20 ARNs per ``describe_tags`` call (the API limit)."""
-    out: dict[str, dict[str, str]] = {}
-    for batch in chunks(arns, 20):
-        for d in ctx.client("elbv2").describe_tags(ResourceArns=batch).get("TagDescriptions", []):
-            out[d["ResourceArn"]] = tag_dict(d.get("Tags"))
+def _tags(ctx: CollectContext, arns: list[str], size: int = 20) -> Tags:
+    """Tags by ARN, ``size`` ARNs per ``describe_tags`` call (the API limit is 20), or the AWS error
+    of the call. A batch that names a resource deleted meanwhile is asked again ARN by ARN."""
+    out: Tags = {}
+    for batch in chunks(arns, size):
+        try:
+            answer = ctx.client("elbv2").describe_tags(ResourceArns=batch).get("TagDescriptions", [])
+        except Exception as exc:
+            if not is_aws_error(exc):
+                raise
+            out.update(_tags(ctx, batch, 1) if size > 1 and classify(exc) == NOT_FOUND else dict.fromkeys(batch, exc))
+            continue
+        out.update({d["ResourceArn"]: tag_dict(d.get("Tags")) for d in answer})
     return out
+
+
+def _tags_of(tags: Tags, arn: str) -> dict[str, str]:
+    """The tags read for ``arn`` ({} when AWS gave none); raises the error of their call."""
+    found = tags.get(arn, {})
+    if isinstance(found, Exception):
+        raise found
+    return found
 
 
 def _attributes(items: Iterable[dict] | None) -> dict[str, Any]:
@@ -85,24 +108,26 @@ def load_balancers(ctx: CollectContext) -> Iterator[Resource]:
     tags = _tags(ctx, [lb["LoadBalancerArn"] for lb in lbs])
     for lb in lbs:
         arn = lb["LoadBalancerArn"]
-        attrs = elbv2.describe_load_balancer_attributes(LoadBalancerArn=arn).get("Attributes")
-        azs = lb.get("AvailabilityZones") or []
-        yield ctx.resource(
-            "load_balancer", arn, arn=arn, name=lb.get("LoadBalancerName"), tags=tags.get(arn, {}),
-            load_balancer_name=lb.get("LoadBalancerName"),
-            load_balancer_type=lb.get("Type"),
-            scheme=lb.get("Scheme"),
-            state=(lb.get("State") or {}).get("Code"),
-            vpc_id=lb.get("VpcId"),
-            dns_name=lb.get("DNSName"),
-            ip_address_type=lb.get("IpAddressType"),
-            subnet_ids=[z["SubnetId"] for z in azs if z.get("SubnetId")],
-            availability_zones=[z["ZoneName"] for z in azs if z.get("ZoneName")],
-            security_group_ids=list(lb.get("SecurityGroups") or []),
-            arn_suffix=_arn_suffix(arn),
-            created_time=iso(lb.get("CreatedTime")),
-            attributes=_attributes(attrs),
-        )
+        with ctx.item("elbv2", "load_balancer", arn, gone=_LB_GONE) as item:
+            own_tags = item.call(("tags",), _tags_of, tags, arn)   # first: it tells a deleted one without a call
+            attrs = item.call(("attributes",), elbv2.describe_load_balancer_attributes, LoadBalancerArn=arn)
+            azs = lb.get("AvailabilityZones") or []
+            yield item.resource(
+                arn=arn, name=lb.get("LoadBalancerName"), tags=own_tags,
+                load_balancer_name=lb.get("LoadBalancerName"),
+                load_balancer_type=lb.get("Type"),
+                scheme=lb.get("Scheme"),
+                state=(lb.get("State") or {}).get("Code"),
+                vpc_id=lb.get("VpcId"),
+                dns_name=lb.get("DNSName"),
+                ip_address_type=lb.get("IpAddressType"),
+                subnet_ids=[z["SubnetId"] for z in azs if z.get("SubnetId")],
+                availability_zones=[z["ZoneName"] for z in azs if z.get("ZoneName")],
+                security_group_ids=list(lb.get("SecurityGroups") or []),
+                arn_suffix=_arn_suffix(arn),
+                created_time=iso(lb.get("CreatedTime")),
+                attributes=None if attrs is None else _attributes(attrs.get("Attributes")),
+            )
 
 
 def _action(a: dict) -> dict:
@@ -148,33 +173,50 @@ def _rule(r: dict) -> dict:
 @collector("elbv2", "listener", calls=("DescribeLoadBalancers", "DescribeListeners", "DescribeTags",
                                        "DescribeListenerCertificates", "DescribeRules"))
 def listeners(ctx: CollectContext) -> Iterator[Resource]:
-    items = [li for lb in _load_balancers(ctx)
-             for li in ctx.paginate("elbv2", "describe_listeners", "Listeners",
-                                    LoadBalancerArn=lb["LoadBalancerArn"])]
+    lbs = _load_balancers(ctx)
+    without_rules = {lb["LoadBalancerArn"] for lb in lbs if lb.get("Type") in _WITHOUT_RULES}
+    items = [li for lb in lbs for li in _listeners_of(ctx, lb["LoadBalancerArn"])]
     tags = _tags(ctx, [li["ListenerArn"] for li in items])
     for li in items:
         arn = li["ListenerArn"]
-        certs = [c["CertificateArn"] for c in li.get("Certificates") or [] if c.get("CertificateArn")]
-        secure = li.get("Protocol") in _SECURE_PROTOCOLS
-        if secure:
-            for c in ctx.paginate("elbv2", "describe_listener_certificates", "Certificates", ListenerArn=arn):
-                if c.get("CertificateArn") and c["CertificateArn"] not in certs:
-                    certs.append(c["CertificateArn"])
-        rules = [_rule(r) for r in ctx.paginate("elbv2", "describe_rules", "Rules", ListenerArn=arn)
-                 if not r.get("IsDefault")]
-        rules.sort(key=lambda r: (r["priority"] is None, r["priority"] or 0))
-        yield ctx.resource(
-            "listener", arn, arn=arn, name=f"{_lb_name(li.get('LoadBalancerArn'))}:{li.get('Port')}",
-            tags=tags.get(arn, {}),
-            load_balancer_arn=li.get("LoadBalancerArn"),
-            port=li.get("Port"),
-            protocol=li.get("Protocol"),
-            ssl_policy=li.get("SslPolicy") if secure else None,
-            certificate_arns=certs,
-            alpn_policy=list(li.get("AlpnPolicy") or []),
-            default_actions=[_action(a) for a in li.get("DefaultActions") or []],
-            rules=rules,
-        )
+        with ctx.item("elbv2", "listener", arn, gone=_LISTENER_GONE) as item:
+            own_tags = item.call(("tags",), _tags_of, tags, arn)
+            secure = li.get("Protocol") in _SECURE_PROTOCOLS
+            certs = [c["CertificateArn"] for c in li.get("Certificates") or [] if c.get("CertificateArn")]
+            extra = item.call(("certificate_arns",), _certificates, ctx, arn) if secure else []
+            rules = [] if li.get("LoadBalancerArn") in without_rules else item.call(("rules",), _rules, ctx, arn)
+            yield item.resource(
+                arn=arn, name=f"{_lb_name(li.get('LoadBalancerArn'))}:{li.get('Port')}",
+                tags=own_tags,
+                load_balancer_arn=li.get("LoadBalancerArn"),
+                port=li.get("Port"),
+                protocol=li.get("Protocol"),
+                ssl_policy=li.get("SslPolicy") if secure else None,
+                certificate_arns=None if extra is None else certs + [c for c in extra if c not in certs],
+                alpn_policy=list(li.get("AlpnPolicy") or []),
+                default_actions=[_action(a) for a in li.get("DefaultActions") or []],
+                rules=rules,
+            )
+
+
+def _listeners_of(ctx: CollectContext, lb_arn: str) -> list[dict]:
+    """The listeners of one load balancer; none when it was deleted meanwhile (LoadBalancerNotFound)."""
+    try:
+        return list(ctx.paginate("elbv2", "describe_listeners", "Listeners", LoadBalancerArn=lb_arn))
+    except ctx.client("elbv2").exceptions.LoadBalancerNotFoundException:
+        return []
+
+
+def _certificates(ctx: CollectContext, listener_arn: str) -> list[str]:
+    return [c["CertificateArn"] for c in ctx.paginate("elbv2", "describe_listener_certificates", "Certificates",
+                                                      ListenerArn=listener_arn) if c.get("CertificateArn")]
+
+
+def _rules(ctx: CollectContext, listener_arn: str) -> list[dict]:
+    """The listener's non-default rules by priority."""
+    rules = [_rule(r) for r in ctx.paginate("elbv2", "describe_rules", "Rules", ListenerArn=listener_arn)
+             if not r.get("IsDefault")]
+    return sorted(rules, key=lambda r: (r["priority"] is None, r["priority"] or 0))
 
 
 @collector("elbv2", "target_group", calls=("DescribeTargetGroups", "DescribeTags", "DescribeTargetGroupAttributes"))
@@ -184,29 +226,36 @@ def target_groups(ctx: CollectContext) -> Iterator[Resource]:
     tags = _tags(ctx, [tg["TargetGroupArn"] for tg in tgs])
     for tg in tgs:
         arn = tg["TargetGroupArn"]
-        attrs = elbv2.describe_target_group_attributes(TargetGroupArn=arn).get("Attributes")
-        matcher = tg.get("Matcher") or {}
-        yield ctx.resource(
-            "target_group", arn, arn=arn, name=tg.get("TargetGroupName"), tags=tags.get(arn, {}),
-            target_group_name=tg.get("TargetGroupName"),
-            protocol=tg.get("Protocol"),
-            protocol_version=tg.get("ProtocolVersion"),
-            port=tg.get("Port"),
-            target_type=tg.get("TargetType"),
-            vpc_id=tg.get("VpcId"),
-            ip_address_type=tg.get("IpAddressType"),
-            arn_suffix=_arn_suffix(arn),
-            load_balancer_arns=list(tg.get("LoadBalancerArns") or []),
-            health_check={
-                "enabled": tg.get("HealthCheckEnabled"),
-                "protocol": tg.get("HealthCheckProtocol"),
-                "path": tg.get("HealthCheckPath"),
-                "port": tg.get("HealthCheckPort"),
-                "interval_seconds": tg.get("HealthCheckIntervalSeconds"),
-                "timeout_seconds": tg.get("HealthCheckTimeoutSeconds"),
-                "healthy_threshold": tg.get("HealthyThresholdCount"),
-                "unhealthy_threshold": tg.get("UnhealthyThresholdCount"),
-                "matcher": matcher.get("HttpCode") or matcher.get("GrpcCode"),
-            },
-            attributes=_attributes(attrs),
-        )
+        with ctx.item("elbv2", "target_group", arn, gone=_TG_GONE) as item:
+            own_tags = item.call(("tags",), _tags_of, tags, arn)
+            attrs = item.call(("attributes",), elbv2.describe_target_group_attributes, TargetGroupArn=arn)
+            yield _target_group(item, tg, own_tags, attrs)
+
+
+def _target_group(item: Item, tg: dict, tags: dict[str, str] | None, attrs: dict | None) -> Resource:
+    arn = tg["TargetGroupArn"]
+    matcher = tg.get("Matcher") or {}
+    return item.resource(
+        arn=arn, name=tg.get("TargetGroupName"), tags=tags,
+        target_group_name=tg.get("TargetGroupName"),
+        protocol=tg.get("Protocol"),
+        protocol_version=tg.get("ProtocolVersion"),
+        port=tg.get("Port"),
+        target_type=tg.get("TargetType"),
+        vpc_id=tg.get("VpcId"),
+        ip_address_type=tg.get("IpAddressType"),
+        arn_suffix=_arn_suffix(arn),
+        load_balancer_arns=list(tg.get("LoadBalancerArns") or []),
+        health_check={
+            "enabled": tg.get("HealthCheckEnabled"),
+            "protocol": tg.get("HealthCheckProtocol"),
+            "path": tg.get("HealthCheckPath"),
+            "port": tg.get("HealthCheckPort"),
+            "interval_seconds": tg.get("HealthCheckIntervalSeconds"),
+            "timeout_seconds": tg.get("HealthCheckTimeoutSeconds"),
+            "healthy_threshold": tg.get("HealthyThresholdCount"),
+            "unhealthy_threshold": tg.get("UnhealthyThresholdCount"),
+            "matcher": matcher.get("HttpCode") or matcher.get("GrpcCode"),
+        },
+        attributes=None if attrs is None else _attributes(attrs.get("Attributes")),
+    )

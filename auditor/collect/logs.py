@@ -1,7 +1,8 @@
 """CloudWatch Logs log groups.
 
 One ``describe_log_groups`` walk plus one ``list_tags_for_resource`` call per log group (tags
-carry Project/Environment). The ARN is the log group ARN without the trailing ``:*``.
+carry Project/Environment; if it fails, that group's tags are unknown; a group deleted meanwhile,
+ResourceNotFoundException, is dropped). The ARN is the log group ARN without the trailing ``:*``.
 
 Resource types (their attributes: ``ATTRIBUTES``; the volatile ones: ``VOLATILE``):
 
@@ -27,15 +28,16 @@ def log_groups(ctx: CollectContext) -> Iterator[Resource]:
     for g in ctx.paginate("logs", "describe_log_groups", "logGroups"):
         name = g["logGroupName"]
         arn = g.get("logGroupArn") or (g.get("arn") or "").removesuffix(":*") or None
-        tags = tag_dict(client.list_tags_for_resource(resourceArn=arn).get("tags")) if arn else {}
-        yield ctx.resource(
-            "log_group", name, arn=arn, name=name, tags=tags,
-            log_group_name=name,
-            retention_in_days=g.get("retentionInDays"),
-            kms_key_id=g.get("kmsKeyId"),
-            data_protection_status=g.get("dataProtectionStatus"),
-            log_group_class=g.get("logGroupClass"),
-            deletion_protection=g.get("deletionProtectionEnabled"),
-            metric_filter_count=g.get("metricFilterCount"),
-            stored_bytes=g.get("storedBytes"),
-        )
+        with ctx.item("logs", "log_group", name, gone=("ResourceNotFoundException",)) as item:
+            answer = item.call(("tags",), client.list_tags_for_resource, resourceArn=arn) if arn else None
+            yield item.resource(
+                arn=arn, name=name, tags=tag_dict((answer or {}).get("tags")),
+                log_group_name=name,
+                retention_in_days=g.get("retentionInDays"),
+                kms_key_id=g.get("kmsKeyId"),
+                data_protection_status=g.get("dataProtectionStatus"),
+                log_group_class=g.get("logGroupClass"),
+                deletion_protection=g.get("deletionProtectionEnabled"),
+                metric_filter_count=g.get("metricFilterCount"),
+                stored_bytes=g.get("storedBytes"),
+            )

@@ -2,7 +2,8 @@
 
 One ``describe_db_instances`` walk (tags come with it). Each custom DB parameter group is read once
 per run with ``describe_db_parameters(Source="user")``; groups named ``default.*`` hold no changes
-and are not read. A missing AWS field is ``None``.
+and are not read; when that call fails, ``parameters`` of the instances using the group are unknown.
+A missing AWS field is ``None``.
 
 Resource types (their attributes: ``ATTRIBUTES``; the volatile ones: ``VOLATILE``):
 
@@ -18,7 +19,7 @@ from typing import Any
 
 from ..attributes import shape
 from ..model import Resource
-from . import CollectContext, collector, tag_dict
+from . import CollectContext, Item, collector, remember, tag_dict
 
 ATTRIBUTES = {"rds_instance": shape(
     "engine engine_version instance_class status multi_az availability_zone secondary_availability_zone storage_type "
@@ -35,68 +36,69 @@ VOLATILE = ("status",)
 
 @collector("rds", "rds_instance", calls=("DescribeDBInstances", "DescribeDBParameters"))
 def rds_instances(ctx: CollectContext) -> Iterator[Resource]:
-    group_cache: dict[str, dict[str, Any]] = {}
+    group_cache: dict[str, Any] = {}
     for db in ctx.paginate("rds", "describe_db_instances", "DBInstances"):
         groups = [{"name": g.get("DBParameterGroupName"), "status": g.get("ParameterApplyStatus")}
                   for g in db.get("DBParameterGroups") or []]
-        parameters: dict[str, Any] = {}
-        for g in groups:
-            parameters.update(_user_parameters(ctx, g["name"], group_cache))
-        subnet_group = db.get("DBSubnetGroup")
-        yield ctx.resource(
-            "rds_instance", db["DBInstanceIdentifier"], arn=db.get("DBInstanceArn"),
-            name=db["DBInstanceIdentifier"], tags=tag_dict(db.get("TagList")),
-            engine=db.get("Engine"),
-            engine_version=db.get("EngineVersion"),
-            instance_class=db.get("DBInstanceClass"),
-            status=db.get("DBInstanceStatus"),
-            multi_az=bool(db.get("MultiAZ")),
-            availability_zone=db.get("AvailabilityZone"),
-            secondary_availability_zone=db.get("SecondaryAvailabilityZone"),
-            storage_type=db.get("StorageType"),
-            allocated_storage=db.get("AllocatedStorage"),
-            max_allocated_storage=db.get("MaxAllocatedStorage"),
-            iops=db.get("Iops"),
-            storage_throughput=db.get("StorageThroughput"),
-            storage_encrypted=bool(db.get("StorageEncrypted")),
-            kms_key_id=db.get("KmsKeyId"),
-            publicly_accessible=db.get("PubliclyAccessible"),
-            backup_retention_period=db.get("BackupRetentionPeriod"),
-            preferred_backup_window=db.get("PreferredBackupWindow"),
-            preferred_maintenance_window=db.get("PreferredMaintenanceWindow"),
-            deletion_protection=db.get("DeletionProtection"),
-            performance_insights_enabled=db.get("PerformanceInsightsEnabled"),
-            performance_insights_retention_period=db.get("PerformanceInsightsRetentionPeriod"),
-            monitoring_interval=db.get("MonitoringInterval"),
-            monitoring_role_arn=db.get("MonitoringRoleArn"),
-            enabled_cloudwatch_logs_exports=list(db.get("EnabledCloudwatchLogsExports") or []),
-            auto_minor_version_upgrade=db.get("AutoMinorVersionUpgrade"),
-            port=(db.get("Endpoint") or {}).get("Port") or db.get("DbInstancePort") or None,
-            db_name=db.get("DBName"),
-            master_username=db.get("MasterUsername"),
-            iam_database_authentication_enabled=db.get("IAMDatabaseAuthenticationEnabled"),
-            ca_certificate_identifier=db.get("CACertificateIdentifier"),
-            copy_tags_to_snapshot=db.get("CopyTagsToSnapshot"),
-            db_cluster_identifier=db.get("DBClusterIdentifier"),
-            vpc_security_group_ids=[g["VpcSecurityGroupId"] for g in db.get("VpcSecurityGroups") or []
-                                    if g.get("Status") == "active"],
-            db_subnet_group=None if not subnet_group else {
-                "name": subnet_group.get("DBSubnetGroupName"),
-                "vpc_id": subnet_group.get("VpcId"),
-                "subnet_ids": [s["SubnetIdentifier"] for s in subnet_group.get("Subnets") or []],
-            },
-            parameter_groups=groups,
-            parameters=parameters,
-        )
+        with ctx.item("rds", "rds_instance", db["DBInstanceIdentifier"]) as item:
+            parameters = item.call(("parameters",), _parameters, ctx, [g["name"] for g in groups], group_cache)
+            yield _instance(item, db, groups, parameters)
 
 
-def _user_parameters(ctx: CollectContext, group: str | None,
-                     cache: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The user-modified parameters of a DB parameter group, read once per group name."""
-    if not group or group.startswith("default."):
-        return {}
-    if group not in cache:
-        cache[group] = {p["ParameterName"]: p.get("ParameterValue")
-                        for p in ctx.paginate("rds", "describe_db_parameters", "Parameters",
-                                              DBParameterGroupName=group, Source="user")}
-    return cache[group]
+def _instance(item: Item, db: dict, groups: list[dict], parameters: dict[str, Any] | None) -> Resource:
+    subnet_group = db.get("DBSubnetGroup")
+    return item.resource(
+        arn=db.get("DBInstanceArn"), name=db["DBInstanceIdentifier"], tags=tag_dict(db.get("TagList")),
+        engine=db.get("Engine"),
+        engine_version=db.get("EngineVersion"),
+        instance_class=db.get("DBInstanceClass"),
+        status=db.get("DBInstanceStatus"),
+        multi_az=bool(db.get("MultiAZ")),
+        availability_zone=db.get("AvailabilityZone"),
+        secondary_availability_zone=db.get("SecondaryAvailabilityZone"),
+        storage_type=db.get("StorageType"),
+        allocated_storage=db.get("AllocatedStorage"),
+        max_allocated_storage=db.get("MaxAllocatedStorage"),
+        iops=db.get("Iops"),
+        storage_throughput=db.get("StorageThroughput"),
+        storage_encrypted=bool(db.get("StorageEncrypted")),
+        kms_key_id=db.get("KmsKeyId"),
+        publicly_accessible=db.get("PubliclyAccessible"),
+        backup_retention_period=db.get("BackupRetentionPeriod"),
+        preferred_backup_window=db.get("PreferredBackupWindow"),
+        preferred_maintenance_window=db.get("PreferredMaintenanceWindow"),
+        deletion_protection=db.get("DeletionProtection"),
+        performance_insights_enabled=db.get("PerformanceInsightsEnabled"),
+        performance_insights_retention_period=db.get("PerformanceInsightsRetentionPeriod"),
+        monitoring_interval=db.get("MonitoringInterval"),
+        monitoring_role_arn=db.get("MonitoringRoleArn"),
+        enabled_cloudwatch_logs_exports=list(db.get("EnabledCloudwatchLogsExports") or []),
+        auto_minor_version_upgrade=db.get("AutoMinorVersionUpgrade"),
+        port=(db.get("Endpoint") or {}).get("Port") or db.get("DbInstancePort") or None,
+        db_name=db.get("DBName"),
+        master_username=db.get("MasterUsername"),
+        iam_database_authentication_enabled=db.get("IAMDatabaseAuthenticationEnabled"),
+        ca_certificate_identifier=db.get("CACertificateIdentifier"),
+        copy_tags_to_snapshot=db.get("CopyTagsToSnapshot"),
+        db_cluster_identifier=db.get("DBClusterIdentifier"),
+        vpc_security_group_ids=[g["VpcSecurityGroupId"] for g in db.get("VpcSecurityGroups") or []
+                                if g.get("Status") == "active"],
+        db_subnet_group=None if not subnet_group else {
+            "name": subnet_group.get("DBSubnetGroupName"),
+            "vpc_id": subnet_group.get("VpcId"),
+            "subnet_ids": [s["SubnetIdentifier"] for s in subnet_group.get("Subnets") or []],
+        },
+        parameter_groups=groups,
+        parameters=parameters,
+    )
+
+
+def _parameters(ctx: CollectContext, groups: list[str | None], cache: dict[str, Any]) -> dict[str, Any]:
+    """The user-modified parameters of an instance's DB parameter groups, each group read once."""
+    parameters: dict[str, Any] = {}
+    for group in groups:
+        if group and not group.startswith("default."):
+            parameters.update(remember(cache, group, lambda g=group: {
+                p["ParameterName"]: p.get("ParameterValue")
+                for p in ctx.paginate("rds", "describe_db_parameters", "Parameters", DBParameterGroupName=g, Source="user")}))
+    return parameters

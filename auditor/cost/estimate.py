@@ -348,6 +348,10 @@ def _log_group(group: Resource, _snapshot: Snapshot, p: _Pricer) -> Iterator[Lin
 @estimator("ecr_repository")
 def _ecr(repo: Resource, _snapshot: Snapshot, p: _Pricer) -> Iterator[Line]:
     stored = repo.attributes.get("image_bytes")
+    if "image_bytes" in repo.unknown:   # the image sizes could not be read: the storage line is unknown, not 0
+        why = f"image sizes unknown ({repo.unknown['image_bytes']})"
+        yield Line("ecr", _ref(repo), "image storage", None, "GB", None, "ecr:storage", None, why, "unpriced", why)
+        return
     if stored is None:
         return
     gb = float(stored) / GIB

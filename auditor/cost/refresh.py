@@ -6,9 +6,16 @@ code, the TERM_MATCH filters sent to the API, the usage type picked among the an
 Usage types carry a region prefix (``USE2-NatGateway-Hours``) that us-east-1 omits for some services
 (``NatGateway-Hours``) but not others (``USE1-Fargate-GB-Hours``), so they are matched after an
 optional prefix rather than sent as filters. A key the API does not answer stays absent, never 0.
+
+The Price List API has endpoints in a few regions of some partitions (botocore's endpoint data:
+us-east-1, eu-central-1 and ap-south-1 in ``aws``, cn-northwest-1 in ``aws-cn``, none in
+``aws-us-gov``); :func:`pricing_region` picks the one that answers for a region's partition.
+:func:`listed_regions` lists the regions the API prices the services of ``FAMILIES`` in, for
+``auditor prices refresh --all-regions``.
 """
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -17,6 +24,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..aws import error_code, error_message
@@ -26,6 +34,10 @@ SOURCE = "AWS Price List Query API (pricing:GetProducts)"
 # The region prefix of a usage type: "USE1-", "APN2-", "EU-" (eu-west-1); infracost's pattern.
 REGION_PREFIX = r"(?:[A-Z]{3}\d-|EU-)?"
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
+# A region code (eu-west-1, us-gov-east-1), not a Local Zone or Wavelength Zone (us-east-1-bos-1).
+REGION_CODE = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d+")
+PREFERRED_ENDPOINT = "us-east-1"   # the Price List API's first endpoint, where the aws partition has several
+COMMERCIAL = "aws"
 
 
 class PriceRefreshError(Exception):
@@ -115,6 +127,54 @@ FAMILIES: tuple[Family, ...] = (
 )
 
 
+@functools.cache
+def partition(region: str) -> str:
+    """The partition of ``region`` (aws, aws-cn, aws-us-gov, ...), from botocore's endpoint data."""
+    return boto3.Session().get_partition_for_region(region)
+
+
+def pricing_endpoint(partition_name: str) -> str:
+    """The region of the Price List API endpoint of ``partition_name``."""
+    endpoints = boto3.Session().get_available_regions("pricing", partition_name)
+    if not endpoints:
+        raise PriceRefreshError(f"the {partition_name} partition has no AWS Price List API, so its prices cannot be "
+                                "refreshed; give them in a price file (--prices FILE)")
+    return PREFERRED_ENDPOINT if PREFERRED_ENDPOINT in endpoints else sorted(endpoints)[0]
+
+
+def pricing_region(regions: Sequence[str]) -> str:
+    """The region of the Price List API endpoint that answers for ``regions`` (all of one partition)."""
+    partitions = {region: partition(region) for region in regions}
+    if len(set(partitions.values())) > 1:
+        raise PriceRefreshError("regions of different partitions, refresh them one partition at a time: "
+                                + ", ".join(f"{r} ({p})" for r, p in partitions.items()))
+    try:
+        return pricing_endpoint(next(iter(partitions.values())))
+    except PriceRefreshError as exc:
+        raise PriceRefreshError(f"{', '.join(regions)}: {exc}") from None
+
+
+def listed_regions(client, partition_name: str = COMMERCIAL) -> list[str]:
+    """The regions of ``partition_name`` the Price List API lists (GetAttributeValues regionCode) for any
+    service of ``FAMILIES``, sorted: Local and Wavelength Zones and other partitions' regions left out."""
+    found: set[str] = set()
+    for service in sorted({f.service for f in FAMILIES if f.regional}):
+        where = f"{service} GetAttributeValues [regionCode]"
+        try:
+            pages = list(client.get_paginator("get_attribute_values").paginate(
+                ServiceCode=service, AttributeName="regionCode"))
+            values = [item["Value"] for page in pages for item in page["AttributeValues"]]
+        except (ClientError, BotoCoreError) as exc:
+            raise PriceRefreshError(f"{where}: {error_code(exc)}: {error_message(exc)}") from exc
+        except (KeyError, TypeError) as exc:
+            raise PriceRefreshError(f"{where}: unexpected response: {exc!r}") from exc
+        found |= {v for v in values if isinstance(v, str) and REGION_CODE.fullmatch(v)}
+    regions = sorted(r for r in found if partition(r) == partition_name)
+    if not regions:
+        raise PriceRefreshError(f"the Price List API lists no {partition_name} region for the priced services")
+    return regions
+
+
 @dataclass(frozen=True)
 class RefreshSummary:
     region: str
@@ -162,7 +222,10 @@ def _on_demand(product: Mapping[str, Any], where: str) -> tuple[float, str] | No
         first = [d for d in dimensions if float(d.get("beginRange", 0)) == 0]
         if len(first) != 1:
             raise ValueError(f"{len(first)} price dimensions begin at 0")
-        return float(first[0]["pricePerUnit"]["USD"]), first[0]["unit"]
+        per_unit = first[0]["pricePerUnit"]
+        if "USD" not in per_unit:
+            raise ValueError(f"priced in {', '.join(per_unit) or 'no currency'}, not USD (the price table holds USD)")
+        return float(per_unit["USD"]), first[0]["unit"]
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise PriceRefreshError(f"{where}: unexpected response for SKU {sku}: {exc}") from exc
 

@@ -7,6 +7,11 @@ a comma-separated list of paths, and one pack parameter can be set as ``AUDITOR_
 
 Everything is validated at start (and on reload); an error names the key and where it came from:
 ``FILE:LINE: schedule.interval_seconds: ...`` or ``environment variable AUDITOR_HTTP__PORT: ...``.
+
+``targets`` (:class:`auditor.targets.TargetsConfig`: regions, accounts, organization,
+max_concurrent, shard) makes each run audit several accounts x regions; without it a run audits
+one target, ``region`` with the base credentials. ``auditor serve --shard I/N`` overrides
+``targets.shard`` (:func:`with_shard`).
 """
 from __future__ import annotations
 
@@ -43,6 +48,7 @@ from pydantic_settings.exceptions import SettingsError
 from ..audit import AuditOptions
 from ..notify.config import DEFAULT_STATE_PATH, SlackConfig, StateConfig
 from ..rules.loader import architecture_names
+from ..targets import TargetsConfig, parse_shard
 from ..waivers import WaiverFileError, load_waivers
 from ..yaml_lines import YamlFileError, field_path, line_for, read_yaml
 from .scheduler import parse_crontab
@@ -248,6 +254,7 @@ class DaemonConfig(BaseSettings):
     baseline: Literal["deployments", "account"] = "deployments"   # what the baseline rules judge
     region: str | None = None
     profile: str | None = None
+    targets: TargetsConfig | None = None   # None: one target, ``region`` with the base credentials
     rules: Annotated[tuple[Path, ...], NoDecode] = ()
     params: dict[str, Any] = Field(default_factory=dict)
     max_attempts: int = Field(5, ge=1, le=20)
@@ -305,7 +312,18 @@ class DaemonConfig(BaseSettings):
         """What the start-up log line shows: the settings, with parameter values left out."""
         data = self.model_dump(mode="json")
         data["params"] = sorted(self.params)
+        targets = data.get("targets") or {}
+        for spec in [*targets.get("accounts", ()), targets.get("organization") or {}]:
+            if spec.get("external_id") is not None:
+                spec["external_id"] = "(set)"   # a shared secret of the role's trust policy
         return data
+
+    def with_shard(self, shard: str | None) -> DaemonConfig:
+        """This config with ``targets.shard`` set to ``shard`` (None: unchanged)."""
+        if shard is None:
+            return self
+        targets = self.targets or TargetsConfig()
+        return self.model_copy(update={"targets": targets.model_copy(update={"shard": shard})})
 
 
 def config_path(cli_value: Path | None, environ: Mapping[str, str] | None = None) -> Path | None:
@@ -316,8 +334,19 @@ def config_path(cli_value: Path | None, environ: Mapping[str, str] | None = None
     return Path(value) if value else None
 
 
-def load_config(path: Path | None) -> DaemonConfig:
-    """Read ``path`` (optional) and the ``AUDITOR_*`` environment; raise ConfigError if invalid."""
+def check_shard(shard: str | None) -> None:
+    """``--shard``: raise ConfigError unless None or ``I/N``."""
+    if shard is not None:
+        try:
+            parse_shard(shard)
+        except ValueError as exc:
+            raise ConfigError([f"--shard: {exc}"]) from exc
+
+
+def load_config(path: Path | None, shard: str | None = None) -> DaemonConfig:
+    """Read ``path`` (optional) and the ``AUDITOR_*`` environment; raise ConfigError if invalid.
+    ``shard`` (``--shard``) overrides ``targets.shard``."""
+    check_shard(shard)
     data: dict[str, Any] = {}
     lines: dict[tuple, int] = {}
     if path is not None:
@@ -344,7 +373,7 @@ def load_config(path: Path | None) -> DaemonConfig:
     slack_problems = config.slack.problems()   # enabled without credentials or a default channel
     if slack_problems:
         raise ConfigError([f"{path or 'settings'}: {p}" for p in slack_problems])
-    return config
+    return config.with_shard(shard)
 
 
 def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[tuple, int]]:
@@ -392,7 +421,7 @@ def _describe(err: Mapping[str, Any], path: Path | None, lines: dict[tuple, int]
     message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
     value = err.get("input")
     if err["type"] != "extra_forbidden" and isinstance(value, (str, int, float)) and len(str(value)) <= 80 \
-            and loc[:1] != ("slack",):   # a value put in a slack key by mistake may be the token: never echo it
+            and loc[:1] != ("slack",) and "external_id" not in loc:   # a token or external id: never echo it
         message += f" (got {value!r})"
     env_name = ENV_PREFIX + NESTED_DELIMITER.join(str(p) for p in loc).upper()
     if loc and env_name in environ:

@@ -3,7 +3,9 @@
 Each line has ``timestamp`` (ISO 8601, UTC), ``level``, ``logger`` and ``message``, plus the
 record's ``extra`` fields (``outcome``, ``duration_seconds``, ``errors``, ...). botocore, boto3
 and urllib3 stay at WARNING whatever ``log_level`` says: their debug output shows request
-headers and parameters, and the auditor never logs credentials or secrets.
+headers and parameters, and the auditor never logs credentials or secrets. botocore's warning that
+refreshing assumed-role credentials failed comes without its traceback: one line, with the error's
+type and message in ``error`` (the target's audit reports the failure itself).
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from typing import IO, Any
 
 from pythonjsonlogger.json import JsonFormatter
 
+from ..aws import short_message
 from ..notify.secrets import RedactSecrets
 
 _QUIET = ("botocore", "boto3", "urllib3", "s3transfer", "slack_sdk")
@@ -26,6 +29,17 @@ class _Formatter(JsonFormatter):
         stamp = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
         log_data["timestamp"] = stamp.replace("+00:00", "Z")   # first key of every line
         super().add_fields(log_data, record, message_dict)
+
+
+class _OneLine(logging.Filter):
+    """A record's traceback folded into an ``error`` field (type: message, one line)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            record.error = f"{type(exc).__name__}: {short_message(str(exc))}"
+            record.exc_info, record.exc_text = None, None
+        return True
 
 
 def json_formatter() -> logging.Formatter:
@@ -54,3 +68,6 @@ def set_level(level: str) -> None:
     logging.getLogger("apscheduler").setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)
     for name in _QUIET:
         logging.getLogger(name).setLevel(logging.WARNING)
+    credentials = logging.getLogger("botocore.credentials")
+    if not any(isinstance(f, _OneLine) for f in credentials.filters):
+        credentials.addFilter(_OneLine())

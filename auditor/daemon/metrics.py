@@ -7,7 +7,9 @@ in the same state (copied on write) and accumulate over the life of the process.
 
 Audit-derived series carry the common labels ``account``, ``region``, ``architecture`` and
 ``environment`` of the audit they describe (``""`` when unknown, e.g. an audit that could not
-identify the account). ``auditor_build_info``, ``auditor_audit_running``,
+identify the account). The state keeps the last audits of each target (account and region,
+:class:`TargetMetrics`), so a scrape shows every target's series; :meth:`MetricsStore.retain`
+drops the targets no longer audited. ``auditor_build_info``, ``auditor_audit_running``,
 ``auditor_config_reloads_total`` and the Slack metrics (``auditor_slack_messages_total``,
 ``auditor_slack_outbox_pending``) describe the process, not an audit, and carry none.
 """
@@ -16,10 +18,10 @@ from __future__ import annotations
 import platform
 import threading
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
@@ -79,6 +81,7 @@ class AuditMetrics:
     waivers_stale: int = 0        # waivers that matched no failing finding (0 without a waiver file)
     changes: Series = ()          # (change,) -> resources added/removed/changed; () when nothing was compared
     costs: CostSeries | None = None
+    vanished: Series = ()         # (resource_type,) -> resources deleted while the audit read them
 
     @classmethod
     def from_result(cls, result: AuditResult, ruleset: RuleSet, max_finding_series: int,
@@ -131,7 +134,8 @@ class AuditMetrics:
             counts=MappingProxyType({s: status_counts[s] for s in STATUSES}),
             waivers_stale=len(result.waivers.stale) if result.waivers is not None else 0,
             changes=_change_series(result),
-            costs=CostSeries.from_result(result))
+            costs=CostSeries.from_result(result),
+            vanished=tuple(((t,), float(snapshot.vanished.get(t, 0))) for t in sorted({*counts, *snapshot.vanished})))
 
 
 @dataclass(frozen=True)
@@ -188,19 +192,55 @@ def _frozen(counters: Mapping[str, Mapping[Labels, float]]) -> Mapping[str, Mapp
     return MappingProxyType({name: MappingProxyType(dict(series)) for name, series in counters.items()})
 
 
+SINGLE_TARGET = ""   # the key of the one target of a daemon without ``targets``
+PROCESS_COUNTERS = frozenset({"config_reloads", "slack_messages", "state_recoveries"})
+"""Counters of the process; the others start with the common labels of a target's audits."""
+
+
+def target_key(labels: Labels) -> str:
+    """``account/region`` of a target, from the common labels of its audits."""
+    return f"{labels[0]}/{labels[1]}"
+
+
 @dataclass(frozen=True)
-class MetricsState:
-    """Everything a scrape shows. Never mutated: updates build a new one and swap it in."""
+class TargetMetrics:
+    """The last audits of one target (account and region)."""
 
     results: AuditMetrics | None = None       # last audit that evaluated rules (success or incomplete)
     last_audit: AuditRecord | None = None     # last finished audit, any outcome
     last_success: AuditRecord | None = None   # last complete audit
+
+
+def _latest(items: Iterator[AuditMetrics | AuditRecord | None]) -> Any:
+    return max((i for i in items if i is not None), key=lambda i: i.finished_at, default=None)
+
+
+@dataclass(frozen=True)
+class MetricsState:
+    """Everything a scrape shows. Never mutated: updates build a new one and swap it in."""
+
+    targets: Mapping[str, TargetMetrics] = field(default_factory=lambda: MappingProxyType({}))   # by target_key
     running: bool = False
     counters: Mapping[str, Mapping[Labels, float]] = field(default_factory=lambda: _frozen({}))
     slack_pending: int = 0                    # Slack messages queued, not confirmed yet
 
     def counter(self, name: str) -> Mapping[Labels, float]:
         return self.counters.get(name, MappingProxyType({}))
+
+    @property
+    def results(self) -> AuditMetrics | None:
+        """The latest audit of any target that evaluated rules."""
+        return _latest(t.results for t in self.targets.values())
+
+    @property
+    def last_audit(self) -> AuditRecord | None:
+        """The latest finished audit of any target."""
+        return _latest(t.last_audit for t in self.targets.values())
+
+    @property
+    def last_success(self) -> AuditRecord | None:
+        """The latest complete audit of any target."""
+        return _latest(t.last_success for t in self.targets.values())
 
 
 class MetricsStore:
@@ -239,8 +279,9 @@ class MetricsStore:
                 self._state.counters, {"slack_messages": {("sent",): float(sent), ("failed",): float(failed)}}))
 
     def record_audit(self, record: AuditRecord, metrics: AuditMetrics | None,
-                     api_stats: ApiStats | None) -> MetricsState:
-        """Swap in the state after one finished audit (one assignment); return it."""
+                     api_stats: ApiStats | None, target: str = SINGLE_TARGET) -> MetricsState:
+        """Swap in the state after one finished audit of ``target`` (its key, account/region) in one
+        assignment; return it."""
         labels = record.labels
         increments: dict[str, dict[Labels, float]] = {
             "audit_runs": {labels + (o,): float(o == record.outcome) for o in OUTCOMES},
@@ -251,14 +292,37 @@ class MetricsStore:
             increments["api_errors"] = {labels + tuple(k): float(n) for k, n in dict(api_stats.errors).items()}
         with self._lock:
             old = self._state
-            self._state = MetricsState(
-                results=metrics if metrics is not None else old.results,
+            mine = old.targets.get(target, TargetMetrics())
+            targets = dict(old.targets)
+            targets[target] = TargetMetrics(
+                results=metrics if metrics is not None else mine.results,
                 last_audit=record,
-                last_success=record if record.outcome == "success" else old.last_success,
-                running=old.running,
-                counters=self._add(old.counters, increments),
-                slack_pending=old.slack_pending)
+                last_success=record if record.outcome == "success" else mine.last_success)
+            self._state = replace(old, targets=MappingProxyType(targets), counters=self._add(old.counters, increments))
             return self._state
+
+    def record_run_failed(self, labels: Labels) -> None:
+        """A run that failed before it knew its targets: counted (``labels``: no account nor region),
+        no target's last audit changes."""
+        with self._lock:
+            self._state = replace(self._state, counters=self._add(
+                self._state.counters, {"audit_runs": {labels + (o,): float(o == "failed") for o in OUTCOMES}}))
+
+    def retain(self, keys: Collection[str]) -> None:
+        """Stop exporting the targets not in ``keys``: their last audits and their counters."""
+        with self._lock:
+            old = self._state
+            gone = set(old.targets) - set(keys)
+            if not gone:
+                return
+            targets = {k: t for k, t in old.targets.items() if k not in gone}
+            # counters go by their labels: those of a gone target's last audit too (the single target's key is "")
+            labels_gone = (gone | {target_key(old.targets[k].last_audit.labels) for k in gone
+                                   if old.targets[k].last_audit is not None}) - set(targets)
+            counters = {name: {labels: v for labels, v in series.items()
+                               if name in PROCESS_COUNTERS or target_key(labels) not in labels_gone}
+                        for name, series in old.counters.items()}
+            self._state = replace(old, targets=MappingProxyType(targets), counters=_frozen(counters))
 
     @staticmethod
     def _add(counters: Mapping[str, Mapping[Labels, float]],
@@ -301,38 +365,49 @@ class AuditCollector(Collector):
                      [((__version__, platform.python_version()), 1.0)])
         yield _gauge("auditor_audit_running", "1 while an audit is in flight.", (), [((), float(s.running))])
 
-        r = s.results
+        results = [t.results for _, t in sorted(s.targets.items()) if t.results is not None]
+
+        def each(name: str) -> list[tuple[Labels, float]]:
+            return [(r.labels + k, v) for r in results for k, v in getattr(r, name)]
         yield _gauge("auditor_rule_results", "Findings of each rule in the last audit, by status.",
                      c + ("rule_id", "pack", "severity", "status"),
-                     [(r.labels + k, v) for k, v in r.rule_results] if r else [])
+                     each("rule_results"))
         yield _gauge("auditor_rule_resources",
                      "Resources each rule judged in the last audit (0: the rule applied to nothing).",
                      c + ("rule_id", "pack", "severity"),
-                     [(r.labels + k, v) for k, v in r.rule_resources] if r else [])
+                     each("rule_resources"))
         yield _gauge("auditor_rule_skipped_deployments",
                      "Deployments each rule judged nothing in, in the last audit, by reason: nothing (no resource "
                      "to judge) or out_of_scope (the rule does not ask that environment).",
                      c + ("rule_id", "pack", "severity", "reason"),
-                     [(r.labels + k, v) for k, v in r.rule_skips] if r else [])
+                     each("rule_skips"))
         yield _gauge("auditor_findings", "Findings of the last audit by severity and status.",
-                     c + ("severity", "status"), [(r.labels + k, v) for k, v in r.findings] if r else [])
+                     c + ("severity", "status"), each("findings"))
         yield _gauge("auditor_failing_finding",
                      "One series per failing finding of the last audit (capped by metrics.max_finding_series).",
                      c + ("rule_id", "severity", "resource_type", "resource_id", "resource_name", "expected", "actual"),
-                     [(r.labels + k, 1.0) for k in r.failing] if r else [])
+                     [(r.labels + k, 1.0) for r in results for k in r.failing])
         yield _gauge("auditor_resources", "Collected resources by type in the last audit.",
-                     c + ("resource_type",), [(r.labels + k, v) for k, v in r.resources] if r else [])
+                     c + ("resource_type",), each("resources"))
+        yield _gauge("auditor_resources_vanished",
+                     "Resources deleted while the last audit read them (a call about them answered not found), dropped.",
+                     c + ("resource_type",), each("vanished"))
         yield _gauge("auditor_compliance_ratio", "pass / (pass + fail) of the last audit (1 when nothing was evaluated).",
-                     c, [(r.labels, r.compliance_ratio)] if r else [])
+                     c, [(r.labels, r.compliance_ratio) for r in results])
         yield _gauge("auditor_waivers_stale", "Waivers that matched no failing finding in the last audit (remove them).",
-                     c, [(r.labels, float(r.waivers_stale))] if r else [])
+                     c, [(r.labels, float(r.waivers_stale)) for r in results])
         yield _gauge("auditor_collector_duration_seconds", "Duration of each collector in the last audit.",
-                     c + ("collector",), [(r.labels + k, v) for k, v in r.collector_seconds] if r else [])
+                     c + ("collector",), each("collector_seconds"))
         yield _gauge("auditor_resource_changes",
                      "Resources added, removed or changed since the previous snapshot, as of the last audit.",
-                     c + ("change",), [(r.labels + k, v) for k, v in r.changes] if r else [])
+                     c + ("change",), each("changes"))
 
-        cost = r.costs if r and r.costs else CostSeries()
+        costs = [r.costs for r in results if r.costs]
+
+        def joined(name: str) -> Series:
+            return tuple(x for c in costs for x in getattr(c, name))
+        cost = CostSeries(joined("estimated"), joined("unpriced"), joined("budget"), joined("budget_limit"),
+                          joined("actual"), tuple(dict(joined("prices_as_of")).items()))   # one per region
         yield _gauge("auditor_cost_estimated_monthly_usd",
                      "Estimated monthly cost of each deployment by service, from its configuration and the price table.",
                      c + ("service",), cost.estimated)
@@ -348,14 +423,15 @@ class AuditCollector(Collector):
         yield _gauge("auditor_cost_prices_as_of_timestamp_seconds", "Date of the price table used for the region.",
                      ("region",), cost.prices_as_of)
 
-        last, ok = s.last_audit, s.last_success
+        last = [t.last_audit for _, t in sorted(s.targets.items()) if t.last_audit is not None]
+        ok = [t.last_success for _, t in sorted(s.targets.items()) if t.last_success is not None]
         yield _gauge("auditor_audit_duration_seconds", "Duration of the last finished audit.",
-                     c, [(last.labels, last.duration_seconds)] if last else [])
+                     c, [(a.labels, a.duration_seconds) for a in last])
         yield _gauge("auditor_last_audit_timestamp_seconds", "End time of the last finished audit (any outcome).",
-                     c, [(last.labels, last.finished_at)] if last else [])
+                     c, [(a.labels, a.finished_at) for a in last])
         yield _gauge("auditor_last_success_timestamp_seconds",
                      "End time of the last complete audit (no collection error).",
-                     c, [(ok.labels, ok.finished_at)] if ok else [])
+                     c, [(a.labels, a.finished_at) for a in ok])
 
         yield _counter("auditor_audit_runs", "Audits run, by outcome (success, incomplete, failed).",
                        c + ("outcome",), s.counter("audit_runs"))
@@ -364,8 +440,9 @@ class AuditCollector(Collector):
                        c, s.counter("failing_dropped"))
         yield _counter("auditor_aws_api_calls", "AWS API calls made.",
                        c + ("service", "operation"), s.counter("api_calls"))
-        yield _counter("auditor_aws_api_errors", "AWS API calls that returned an error (retried ones included).",
-                       c + ("service", "operation", "error_code"), s.counter("api_errors"))
+        yield _counter("auditor_aws_api_errors", "AWS API calls that returned an error (retried ones included), "
+                       "by code and category (denied, throttled, not_found, region_unavailable, opt_in_required, other).",
+                       c + ("service", "operation", "error_code", "category"), s.counter("api_errors"))
         yield _counter("auditor_config_reloads", "SIGHUP reloads of config and rules, by outcome.",
                        ("outcome",), s.counter("config_reloads"))
         yield _counter("auditor_slack_messages", "Slack messages confirmed (sent) and delivery attempts that failed.",

@@ -2,6 +2,7 @@
 
 - start: validate config and rules (exit 2 when invalid), listen on the HTTP port, start the
   scheduler with the first audit due now;
+- ``--shard I/N`` overrides ``targets.shard`` of the config, at start and on every reload;
 - SIGHUP: reload the config file, the environment and the rules; if any is invalid, or reading
   them raises anything at all (an undecodable file, a RecursionError, a bug), keep the running
   ones, log the problems and count ``auditor_config_reloads_total{outcome="failure"}``;
@@ -32,7 +33,7 @@ from .health import Readiness, check_readiness
 from .http import HttpServer, make_app
 from .logs import set_level, setup_logging
 from .metrics import MetricsStore, make_registry
-from .runner import AuditRunner, AwsFactory, default_aws
+from .runner import AuditRunner, AwsFactory, TargetFactories, default_aws
 from .scheduler import AuditScheduler, build_trigger, readiness_window
 
 log = logging.getLogger("auditor.daemon")
@@ -78,21 +79,23 @@ def _describe(exc: BaseException) -> dict[str, object]:
     return fields
 
 
-def load(path: Path | None) -> tuple[DaemonConfig, RuleSet]:
-    """Config and compiled rules; raises ConfigError or RuleFileError."""
-    config = load_config(path)
+def load(path: Path | None, shard: str | None = None) -> tuple[DaemonConfig, RuleSet]:
+    """Config (``shard`` overriding ``targets.shard``) and compiled rules; raises ConfigError or RuleFileError."""
+    config = load_config(path, shard)
     return config, load_ruleset(config.architecture, config.rules, config.params)
 
 
 class Daemon:
     def __init__(self, config: DaemonConfig, ruleset: RuleSet, config_file: Path | None = None,
-                 clock: Callable[[], float] = time.time, aws_factory: AwsFactory = default_aws):
+                 clock: Callable[[], float] = time.time, aws_factory: AwsFactory = default_aws,
+                 shard: str | None = None, targets: TargetFactories | None = None):
         self.config_file = config_file
+        self.shard = shard   # --shard: kept over reloads
         self._current = (config, ruleset)   # swapped whole on reload
         self._clock = clock
         self.store = MetricsStore()
         self.registry = make_registry(self.store)
-        self.runner = AuditRunner(self.store, self.current, clock, aws_factory)
+        self.runner = AuditRunner(self.store, self.current, clock, aws_factory, targets=targets)
         self.scheduler = AuditScheduler(self.runner)
         self.http: HttpServer | None = None
         self._stop_requested = threading.Event()
@@ -139,7 +142,7 @@ class Daemon:
         """
         previous = self._current
         try:
-            config, ruleset = load(self.config_file)
+            config, ruleset = load(self.config_file, self.shard)
             if config.schedule != previous[0].schedule:
                 build_trigger(config.schedule)   # raises before anything is swapped
         except Exception as exc:  # noqa: BLE001 - RecursionError, UnicodeDecodeError, jmespath, bugs...
@@ -233,12 +236,12 @@ class Daemon:
         return clean
 
 
-def main(config_option: Path | None = None, check: bool = False) -> int:
+def main(config_option: Path | None = None, check: bool = False, shard: str | None = None) -> int:
     """Entry point of ``auditor serve``; returns the exit code (0 after SIGTERM, 2 when invalid)."""
     setup_logging(_bootstrap_level())
     path = config_path(config_option)
     try:
-        config, ruleset = load(path)
+        config, ruleset = load(path, shard)
     except Exception as exc:  # noqa: BLE001 - whatever the files hold, exit 2 with a message
         log.error("invalid configuration or rules", extra={"event": "start", **describe_error(exc)})
         return EXIT_INVALID
@@ -247,7 +250,7 @@ def main(config_option: Path | None = None, check: bool = False) -> int:
         log.info(f"configuration and rules valid: {len(ruleset.rules)} rules",
                  extra={"event": "check", "config": config.summary(), "rules": len(ruleset.rules)})
         return EXIT_OK
-    daemon = Daemon(config, ruleset, path)
+    daemon = Daemon(config, ruleset, path, shard=shard)
     try:
         clean = daemon.run()
     except StartError as exc:

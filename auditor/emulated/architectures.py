@@ -1,10 +1,12 @@
 """Builder specs for the five documented architectures (their architecture documents).
 
-``spec(name, environment)`` returns the :class:`~auditor.emulated.builder.Spec` of one
-architecture in one environment; ``build(spec(...), clients)`` deploys it into an emulated
-account. Each spec states the values its document gives. Where a document is silent the spec
-picks a sensible AWS default consistent with the document and says so in a ``# silent:``
-comment.
+``spec(name, environment, region)`` returns the :class:`~auditor.emulated.builder.Spec` of one
+architecture in one environment and region; ``build(spec(...), clients)`` deploys it into an
+emulated account. Each spec states the values its document gives. Where a document is silent the
+spec picks a sensible AWS default consistent with the document and says so in a ``# silent:``
+comment. Nothing in a spec is bound to a region: subnets name their zone by letter (the
+documents' us-east-1a and us-east-1b are zones ``a`` and ``b``) and policy ARNs write
+``PARTITION`` and ``REGION`` for the builder to fill in.
 
 Names: a document's resource names are examples of what a deployment uses (some show only the
 production name, e.g. ``mattilda-cluster-prod``); a spec may derive the other environments'
@@ -21,9 +23,11 @@ Route 53 records, CloudFront, SES, Cognito, WAF, Cloud Map, X-Ray.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from ..model import normalize_environment
 from .builder import (
+    DEFAULT_REGION,
     Alarm,
     Cache,
     Cluster,
@@ -64,29 +68,29 @@ ENVIRONMENTS = {
 }
 
 SHORT = {"production": "prod", "staging": "staging", "development": "dev"}
-AZS = ("us-east-1a", "us-east-1b")
+ZONES = ("a", "b")  # the documents' two availability zones (us-east-1a and us-east-1b in us-east-1)
 ANYWHERE = "0.0.0.0/0"
 
 
-def spec(name: str, environment: str = "production") -> Spec:
-    """The spec of architecture ``name`` (a key of ARCHITECTURES) in ``environment``."""
+def spec(name: str, environment: str = "production", region: str = DEFAULT_REGION) -> Spec:
+    """The spec of architecture ``name`` (a key of ARCHITECTURES) in ``environment`` and ``region``."""
     if name not in ARCHITECTURES:
         raise KeyError(f"unknown architecture {name!r}; known: {sorted(ARCHITECTURES)}")
     env = normalize_environment(environment)
     if env not in ENVIRONMENTS[name]:
         raise ValueError(f"{name} documents environments {ENVIRONMENTS[name]}, not {environment!r}")
-    return _SPECS[name](env)
+    return replace(_SPECS[name](env), region=region)
 
 
 # ------------------------------------------------------------------------------ shared pieces
 def _subnets(prefix: str, public: tuple[str, ...], app: tuple[str, ...], db: tuple[str, ...] = (),
              names: Callable[[str, str], str] | None = None) -> list[Subnet]:
-    """Subnets over AZS, in order: public, app (private), db (private)."""
+    """Subnets over ZONES, in order: public, app (private), db (private); ``names(tier, zone)``."""
     label = {"public": "public", "app": "private", "db": "private-db"}
-    names = names or (lambda tier, az: f"{prefix}-{label[tier]}-{az[-1]}")
+    names = names or (lambda tier, zone: f"{prefix}-{label[tier]}-{zone}")
     out = []
     for tier, cidrs in (("public", public), ("app", app), ("db", db)):
-        out += [Subnet(names(tier, az), cidr, az, tier) for az, cidr in zip(AZS, cidrs, strict=False)]
+        out += [Subnet(names(tier, zone), cidr, zone, tier) for zone, cidr in zip(ZONES, cidrs, strict=False)]
     return out
 
 
@@ -115,7 +119,7 @@ def _execution_role(key: str, name: str) -> Role:
 def _secrets_role(key: str, name: str, prefix: str) -> Role:
     return Role(key, name, policy={"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],
-        "Resource": f"arn:aws:secretsmanager:us-east-1:ACCOUNT_ID:secret:{prefix}/*"}]})
+        "Resource": f"arn:PARTITION:secretsmanager:REGION:ACCOUNT_ID:secret:{prefix}/*"}]})
 
 
 _KEEP_LAST_10 = {"rulePriority": 1, "description": "Keep last 10 images",
@@ -285,7 +289,7 @@ def miss_you_app(environment: str) -> Spec:
         network=Network(f"{p}-vpc", "10.0.0.0/16", nat_gateways=2 if prod else 1, subnets=_subnets(
             p, public=("10.0.0.0/24", "10.0.1.0/24"), app=("10.0.10.0/24", "10.0.11.0/24"),
             db=("10.0.20.0/24", "10.0.21.0/24"),
-            names=lambda tier, az: f"{p}-{_MISS_YOU_TIERS[tier]}-{az[-1]}")),
+            names=lambda tier, zone: f"{p}-{_MISS_YOU_TIERS[tier]}-{zone}")),
         security_groups=[
             _alb_sg("alb", f"{p}-alb-sg"),
             SecurityGroup("ecs", f"{p}-ecs-sg", "ECS: 8000 from ALB only", ingress=[Rule(8000, "sg:alb", "from ALB")]),
@@ -344,7 +348,7 @@ def fckdoomscroll(environment: str) -> Spec:
         project=p, environment=env, document=ARCHITECTURES["fckdoomscroll"],
         network=Network(f"{p}-vpc", "10.0.0.0/16", nat_gateways=1, subnets=_subnets(
             p, public=("10.0.1.0/24", "10.0.2.0/24"), app=("10.0.10.0/24", "10.0.11.0/24"),
-            names=lambda tier, az: f"{names[tier]}-1{az[-1]}")),
+            names=lambda tier, zone: f"{names[tier]}-1{zone}")),
         security_groups=[
             SecurityGroup("alb", "alb-sg", "ALB: 443 and 80 from anywhere", ingress=[
                 Rule(443, ANYWHERE, "HTTPS"), Rule(80, ANYWHERE, "HTTP, redirected to 443")],
@@ -359,10 +363,10 @@ def fckdoomscroll(environment: str) -> Spec:
         roles=[_execution_role("execution", f"{p}-execution-role"),
                Role("task", f"{p}-task-role", policy={"Version": "2012-10-17", "Statement": [
                    {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],
-                    "Resource": f"arn:aws:secretsmanager:us-east-1:ACCOUNT_ID:secret:{p}/*"},
+                    "Resource": f"arn:PARTITION:secretsmanager:REGION:ACCOUNT_ID:secret:{p}/*"},
                    {"Effect": "Allow", "Action": ["ses:SendEmail", "ses:SendRawEmail"], "Resource": "*"},
                    {"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                    "Resource": f"arn:aws:logs:us-east-1:ACCOUNT_ID:log-group:/ecs/{p}:*"}]})],
+                    "Resource": f"arn:PARTITION:logs:REGION:ACCOUNT_ID:log-group:/ecs/{p}:*"}]})],
         task_definitions=[TaskDefinition(
             "app", p, cpu=512, memory=1024, container_name="app", container_port=3000, log_group=f"/ecs/{p}",
             repository=f"{p}/app", secrets={"DATABASE_SECRET": f"{p}/database", "COGNITO_SECRET": f"{p}/cognito",

@@ -34,6 +34,10 @@ Conventions
 * Route tables: one for the public tier (0.0.0.0/0 -> internet gateway); the app tier routes
   0.0.0.0/0 to a NAT gateway (one table per AZ when there is a NAT gateway per AZ, else one
   table); the db tier has its own table with local routes only.
+* Regions: everything region-specific derives from ``Spec.region``: a subnet names its zone by
+  letter (``a`` is ``eu-west-1a`` in eu-west-1), policy documents write ``REGION``,
+  ``PARTITION`` and ``ACCOUNT_ID`` for the region, its partition and the account, ECR image
+  URIs come from the repository the region's ECR answers with.
 
 :func:`build` returns a :class:`Deployment`: ids/ARNs by logical key, e.g. ``vpc``,
 ``subnet:<name>``, ``sg:<key>``, ``cluster``, ``service:<key>``, ``alb``, ``tg:<key>``,
@@ -42,6 +46,7 @@ Conventions
 """
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -59,6 +64,7 @@ NAME_TAGGED_KINDS = frozenset({"subnet", "route_table", "internet_gateway", "nat
                                "security_group"})
 # Named once per account and shareable between environments: reused when they already exist.
 SHARED_KINDS = ("secret", "log_group", "repository")
+DEFAULT_REGION = "us-east-1"
 
 
 # ------------------------------------------------------------------------------ spec classes
@@ -66,7 +72,7 @@ SHARED_KINDS = ("secret", "log_group", "repository")
 class Subnet:
     name: str
     cidr: str
-    az: str
+    zone: str  # zone letter: the subnet is in availability zone <region><zone>
     tier: str  # one of TIERS: public (ALB, NAT), app (ECS tasks), db (RDS, ElastiCache)
 
 
@@ -104,7 +110,7 @@ class Role:
     key: str
     name: str
     service: str = "ecs-tasks.amazonaws.com"  # trusted principal
-    policy: dict | None = None  # inline policy document; "ACCOUNT_ID" is replaced by the account
+    policy: dict | None = None  # inline policy document; ACCOUNT_ID, REGION and PARTITION are filled in
 
 
 @dataclass
@@ -319,10 +325,14 @@ class Spec:
     log_groups: list[LogGroup] = field(default_factory=list)
     repositories: list[Repository] = field(default_factory=list)
     secrets: list[Secret] = field(default_factory=list)
-    region: str = "us-east-1"
+    region: str = DEFAULT_REGION
     extra_tags: dict[str, str] = field(default_factory=dict)
     document: str = ""  # the architecture document this spec encodes
     tagging: str = "all"  # one of TAGGING: "all" or "owners" (see the module docstring)
+
+    def zone(self, subnet: Subnet) -> str:
+        """The availability zone name of ``subnet`` in this spec's region."""
+        return f"{self.region}{subnet.zone}"
 
     def tags(self, name: str | None = None, **more: str) -> dict[str, str]:
         """The tags of an owner: Project, Environment, extra tags, ``more`` and Name."""
@@ -417,6 +427,12 @@ def _ec2_tags(kind: str, tags: Mapping[str, str]) -> list[dict]:
     return [{"ResourceType": kind, "Tags": _kv(tags)}] if tags else []
 
 
+@functools.cache
+def partition(region: str) -> str:
+    """The ARN partition of ``region`` (aws, aws-cn, aws-us-gov, ...), from botocore's endpoint data."""
+    return boto3.Session().get_partition_for_region(region)
+
+
 def _error_code(exc: ClientError) -> str:
     return exc.response.get("Error", {}).get("Code", "")
 
@@ -501,7 +517,7 @@ class _Builder:
         for dashboard in s.dashboards:
             self.dashboard(dashboard)
 
-    # -- helpers
+    # -- lookups and tags
     def subnets(self, tier: str) -> list[str]:
         found = [self.ids[f"subnet:{n.name}"] for n in self.spec.network.subnets if n.tier == tier]
         if not found:
@@ -528,6 +544,10 @@ class _Builder:
     # -- network
     def network(self) -> None:
         ec2, net = self.client("ec2"), self.spec.network
+        zones = sorted(z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"])
+        if missing := sorted({self.spec.zone(n) for n in net.subnets} - set(zones)):
+            raise ValueError(f"{self.spec.region} has no availability zone {', '.join(missing)} (its zones: "
+                             f"{', '.join(zones)}), where the spec places subnets")
         vpc = ec2.create_vpc(CidrBlock=net.cidr, **self.ec2_tagged("vpc", "vpc", net.name))["Vpc"]["VpcId"]
         self.ids["vpc"] = vpc
         ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsSupport={"Value": net.dns_support})
@@ -535,7 +555,7 @@ class _Builder:
         for sub in net.subnets:
             if sub.tier not in TIERS:
                 raise ValueError(f"subnet {sub.name}: tier must be one of {TIERS}")
-            sid = ec2.create_subnet(VpcId=vpc, CidrBlock=sub.cidr, AvailabilityZone=sub.az,
+            sid = ec2.create_subnet(VpcId=vpc, CidrBlock=sub.cidr, AvailabilityZone=self.spec.zone(sub),
                                     **self.ec2_tagged("subnet", "subnet", sub.name, Tier=sub.tier))["Subnet"]["SubnetId"]
             self.ids[f"subnet:{sub.name}"] = sid
             if sub.tier == "public":
@@ -546,15 +566,15 @@ class _Builder:
         self.ids["igw"] = igw
 
         public = [n for n in net.subnets if n.tier == "public"]
-        nats: dict[str, str] = {}  # az -> NAT gateway id
+        nats: dict[str, str] = {}  # zone letter -> NAT gateway id
         for i, sub in enumerate(public[:net.nat_gateways]):
             eip = ec2.allocate_address(Domain="vpc", **self.ec2_tagged(
-                "elastic_ip", "elastic-ip", f"{net.name}-nat-eip-{sub.az[-1:]}"))["AllocationId"]
+                "elastic_ip", "elastic-ip", f"{net.name}-nat-eip-{sub.zone}"))["AllocationId"]
             nat = ec2.create_nat_gateway(SubnetId=self.ids[f"subnet:{sub.name}"], AllocationId=eip,
-                                         **self.ec2_tagged("nat_gateway", "natgateway", f"{net.name}-nat-{sub.az[-1:]}")
+                                         **self.ec2_tagged("nat_gateway", "natgateway", f"{net.name}-nat-{sub.zone}")
                                          )["NatGateway"]["NatGatewayId"]
             self.ids[f"nat:{i}"], self.ids[f"eip:{i}"] = nat, eip
-            nats[sub.az] = nat
+            nats[sub.zone] = nat
 
         def table(name: str, tier: str, subnets: list[Subnet], **route: str) -> None:
             rtb = ec2.create_route_table(VpcId=vpc, **self.ec2_tagged(
@@ -569,9 +589,9 @@ class _Builder:
             table(f"{net.name}-public-rt", "public", public, GatewayId=igw)
         app = [n for n in net.subnets if n.tier == "app"]
         if app and len(nats) > 1:
-            for az in sorted({n.az for n in app}):
-                nat = nats.get(az) or next(iter(nats.values()))
-                table(f"{net.name}-private-app-rt-{az[-1:]}", "app", [n for n in app if n.az == az], NatGatewayId=nat)
+            for zone in sorted({n.zone for n in app}):
+                nat = nats.get(zone) or next(iter(nats.values()))
+                table(f"{net.name}-private-app-rt-{zone}", "app", [n for n in app if n.zone == zone], NatGatewayId=nat)
         elif app:
             table(f"{net.name}-private-app-rt", "app", app, **({"NatGatewayId": next(iter(nats.values()))} if nats else {}))
         db = [n for n in net.subnets if n.tier == "db"]
@@ -615,8 +635,11 @@ class _Builder:
                 RoleName=role.name, AssumeRolePolicyDocument=json.dumps(trust),
                 **self.tagged("role", role.name))["Role"]["Arn"]
             if role.policy:
-                iam.put_role_policy(RoleName=role.name, PolicyName=f"{role.name}-policy",
-                                    PolicyDocument=json.dumps(role.policy).replace("ACCOUNT_ID", self.out.account))
+                document = json.dumps(role.policy)
+                for token, value in (("ACCOUNT_ID", self.out.account), ("PARTITION", partition(self.spec.region)),
+                                     ("REGION", self.spec.region)):
+                    document = document.replace(token, value)
+                iam.put_role_policy(RoleName=role.name, PolicyName=f"{role.name}-policy", PolicyDocument=document)
 
     # -- logs, ECR, secrets (SHARED_KINDS: an existing one is recorded, not created again)
     def log_group(self, group: LogGroup) -> None:
@@ -875,7 +898,7 @@ class _Builder:
             ec.modify_cache_parameter_group(CacheParameterGroupName=name, ParameterNameValues=[
                 {"ParameterName": k, "ParameterValue": str(v)} for k, v in cache.parameters.items()])
             self.ids["cache_parameter_group"] = extra["CacheParameterGroupName"] = name
-        azs = [n.az for n in s.network.subnets if n.tier == cache.subnet_tier]
+        azs = [s.zone(n) for n in s.network.subnets if n.tier == cache.subnet_tier]
         self.ids["cache"] = ec.create_replication_group(
             ReplicationGroupId=cache.replication_group_id,
             ReplicationGroupDescription=cache.description or f"{s.project} {s.environment} Redis",

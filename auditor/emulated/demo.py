@@ -6,6 +6,9 @@ into it, optional drifts applied, and an AwsContext pointing at it (never at rea
   neighbour application (:mod:`.neighbour`, project ``billing``), drifts applied last.
 * :func:`companions` - the other environments of an architecture that fit in the same account.
 
+``region`` (default :data:`REGION`) is where everything is built and what the AwsContext
+audits: moto keeps each region's resources apart, as AWS does.
+
 ``tagging`` is the builder's tagging style (:data:`~auditor.emulated.builder.TAGGING`): ``"all"``
 tags every resource with Project/Environment, ``"owners"`` only the VPC, ECS cluster and
 services, load balancer, database, cache and ECR repositories.
@@ -30,11 +33,11 @@ from ..aws import AwsContext
 from . import drifts as drift_registry
 from . import moto_patches
 from .architectures import ENVIRONMENTS, spec
-from .builder import Deployment, Spec, build, name_collisions
+from .builder import DEFAULT_REGION, Deployment, Spec, build, name_collisions
 from .neighbour import billing
 
 DEFAULT_ARCHITECTURE = "mattilda"
-REGION = "us-east-1"
+REGION = DEFAULT_REGION
 # moto's fixed fake credentials: the emulated account must never see real ones.
 _FAKE = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "aws_session_token": "testing"}
 
@@ -92,8 +95,8 @@ def moto_process(timeout: float = 30) -> Iterator[str]:
         server.terminate()
         server.wait(timeout=10)
 
-def fake_session() -> boto3.Session:
-    return boto3.Session(region_name=REGION, **_FAKE)
+def fake_session(region: str = REGION) -> boto3.Session:
+    return boto3.Session(region_name=region, **_FAKE)
 
 
 def _check_documented(architecture: str, environment: str) -> None:
@@ -103,10 +106,10 @@ def _check_documented(architecture: str, environment: str) -> None:
 
 
 @functools.lru_cache(maxsize=8)
-def _clients(endpoint: str) -> Callable[[str], Any]:
-    """One client per service at ``endpoint``, kept for later calls (creating boto3 clients
-    costs about as much as building a deployment into moto)."""
-    session, made = fake_session(), {}
+def _clients(endpoint: str, region: str) -> Callable[[str], Any]:
+    """One client per service at ``endpoint`` in ``region``, kept for later calls (creating boto3
+    clients costs about as much as building a deployment into moto)."""
+    session, made = fake_session(region), {}
 
     def clients(service: str):
         if service not in made:
@@ -131,8 +134,8 @@ def companions(architecture: str, environment: str) -> list[str]:
 
 
 def deploy_many(endpoint: str, entries: Sequence[tuple[str, str] | tuple[str, str, Sequence[str]]], *,
-                tagging: str = "all", neighbour: bool = False) -> list[Deployment]:
-    """Build several deployments into the account at ``endpoint``; return them in order.
+                tagging: str = "all", neighbour: bool = False, region: str = REGION) -> list[Deployment]:
+    """Build several deployments into the account at ``endpoint``, in ``region``; return them in order.
 
     ``entries``: ``(architecture, environment)`` or ``(architecture, environment, drifts)``,
     built in order; then, with ``neighbour=True``, the neighbour application (project
@@ -149,16 +152,16 @@ def deploy_many(endpoint: str, entries: Sequence[tuple[str, str] | tuple[str, st
         names = list(rest[0]) if rest else []
         for name in names:
             drift_registry.get(architecture, name)  # unknown drift: KeyError before building
-        specs.append(spec(architecture, environment))
+        specs.append(spec(architecture, environment, region))
         drift_lists.append(names)
     if neighbour:
-        specs.append(billing())
+        specs.append(billing(region=region))
     for i, one in enumerate(specs):
         if clashes := name_collisions(one, specs[:i]):
             raise ValueError(f"{one.project} {one.environment} cannot share the account with "
                              f"{', '.join(f'{o.project} {o.environment}' for o in specs[:i])}: "
                              f"{', '.join(clashes)}")
-    clients = _clients(endpoint)
+    clients = _clients(endpoint, region)
     deployments = [build(one, clients, tagging=tagging) for one in specs]
     for (architecture, *_), names, deployment in zip(entries, drift_lists, deployments, strict=False):
         for name in names:
@@ -167,8 +170,8 @@ def deploy_many(endpoint: str, entries: Sequence[tuple[str, str] | tuple[str, st
 
 
 def deploy(architecture: str, environment: str, endpoint: str,
-           drifts: Sequence[str] = (), *, tagging: str = "all") -> Deployment:
-    """Build the documented deployment at ``endpoint`` and apply the named drifts; return it.
+           drifts: Sequence[str] = (), *, tagging: str = "all", region: str = REGION) -> Deployment:
+    """Build the documented deployment at ``endpoint`` in ``region`` and apply the named drifts; return it.
 
     A drift that needs other environments deployed beside it (``Drift.environments``) gets
     them: they are built after this one, undrifted."""
@@ -179,12 +182,13 @@ def deploy(architecture: str, environment: str, endpoint: str,
                    if e != environment and e not in others]
     entries: list[tuple[str, str] | tuple[str, str, Sequence[str]]] = [(architecture, environment, drifts)]
     entries += [(architecture, e) for e in others]
-    return deploy_many(endpoint, entries, tagging=tagging)[0]
+    return deploy_many(endpoint, entries, tagging=tagging, region=region)[0]
 
 
 @contextmanager
-def emulated_account(architecture: str, environment: str = "production",
-                     drifts: Sequence[str] = (), tagging: str = "all") -> Iterator[AwsContext]:
+def emulated_account(architecture: str, environment: str = "production", drifts: Sequence[str] = (),
+                     tagging: str = "all", region: str = REGION) -> Iterator[AwsContext]:
+    """moto's server with the documented deployment built in ``region``, and an AwsContext auditing that region."""
     with moto_server() as endpoint:
-        deploy(architecture, environment, endpoint, drifts, tagging=tagging)
-        yield AwsContext(region=REGION, session=fake_session(), endpoint_url=endpoint, max_attempts=2)
+        deploy(architecture, environment, endpoint, drifts, tagging=tagging, region=region)
+        yield AwsContext(region=region, session=fake_session(region), endpoint_url=endpoint, max_attempts=2)

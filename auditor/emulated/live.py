@@ -49,8 +49,7 @@ SEED = 42   # moto's ids come from a seeded generator: every rebuild gets the sa
 SLACK_CHANNEL = "#auditor-demo"
 TOKEN_ENV = "DEMO_SLACK_BOT_TOKEN"   # the terminal stand-in's token (never a real one)
 REAL_SLACK_ENV = ("SLACK_BOT_TOKEN", "SLACK_WEBHOOK_URL")
-FAKE_AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION}
+FAKE_AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
 EXIT_OK, EXIT_INVALID, EXIT_INTERRUPTED = 0, 2, 130
 
 
@@ -167,11 +166,11 @@ class DriftCycle:
     """Rebuilds the emulated account between audits: after every ``every`` audits (0: never) the
     next drift is applied, or the one applied is reverted. A rebuild starts from an empty account
     (moto reset, the same seed, so the same ids) and deploys the documented deployment with the
-    kept drifts, plus the applied one."""
+    kept drifts, plus the applied one, in ``region``."""
 
     def __init__(self, endpoint: str, architecture: str, environment: str, drifts: Sequence[drift_registry.Drift],
-                 every: int, kept: Sequence[str] = ()):
-        self.endpoint, self.architecture, self.environment = endpoint, architecture, environment
+                 every: int, kept: Sequence[str] = (), region: str = REGION):
+        self.endpoint, self.architecture, self.environment, self.region = endpoint, architecture, environment, region
         self.drifts, self.every, self.kept = list(drifts), every, list(kept)
         self.applied: drift_registry.Drift | None = None
         self.lock = threading.Lock()   # held while the account is rebuilt
@@ -182,7 +181,8 @@ class DriftCycle:
     def deploy(self, drifts: Sequence[str] = ()) -> Deployment:
         for call in ("reset", f"seed?a={SEED}"):
             requests.post(f"{self.endpoint}/moto-api/{call}", timeout=30).raise_for_status()
-        deployment = deploy(self.architecture, self.environment, self.endpoint, [*self.kept, *drifts])
+        deployment = deploy(self.architecture, self.environment, self.endpoint, [*self.kept, *drifts],
+                            region=self.region)
         self._keep_creation_times()
         return deployment
 
@@ -192,7 +192,7 @@ class DriftCycle:
         from moto.core import DEFAULT_ACCOUNT_ID
         from moto.elbv2.models import elbv2_backends
 
-        for arn, lb in elbv2_backends[DEFAULT_ACCOUNT_ID][REGION].load_balancers.items():
+        for arn, lb in elbv2_backends[DEFAULT_ACCOUNT_ID][self.region].load_balancers.items():
             lb.created_time = self._created.setdefault(arn, lb.created_time)
 
     def after_audit(self, cancel: threading.Event) -> None:
@@ -261,14 +261,15 @@ def _log_to_terminal(level: str) -> None:
 
 def settings(options: AuditOptions, interval: float, port: int, slack_url: str | None) -> dict[str, Any]:
     """The daemon's settings file: the demo's audit options, a short schedule, loopback HTTP, Slack
-    through the terminal stand-in at ``slack_url`` (None: the real Slack, from the environment)."""
+    through the terminal stand-in at ``slack_url`` (None: the real Slack, from the environment); the
+    emulated region is ``options.region`` (default :data:`~auditor.emulated.demo.REGION`)."""
     def absolute(path: Path | None) -> str | None:
         return str(path.resolve()) if path else None
     slack: dict[str, Any] = {"enabled": True, "channels": {"default": SLACK_CHANNEL}}
     if slack_url:
         slack.update(token_env=TOKEN_ENV, base_url=slack_url)
     return {"architecture": options.architecture, "environment": options.environment,
-            "environment_tag": options.environment_tag, "baseline": options.baseline, "region": REGION,
+            "environment_tag": options.environment_tag, "baseline": options.baseline, "region": options.region or REGION,
             "rules": [absolute(p) for p in options.rule_paths], "params": dict(options.params),
             "max_attempts": options.max_attempts, "waivers": absolute(options.waivers),
             "schedule": {"interval_seconds": interval}, "http": {"address": "127.0.0.1", "port": port},
@@ -353,7 +354,8 @@ def serve(options: AuditOptions, environment: str, drifts: Sequence[str] = (), *
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_INVALID
     real_slack = next((name for name in REAL_SLACK_ENV if os.environ.get(name, "").strip()), None)
-    os.environ.update(FAKE_AWS_ENV)   # never real credentials: every AWS call goes to moto
+    region = options.region or REGION
+    os.environ.update(FAKE_AWS_ENV, AWS_DEFAULT_REGION=region)   # never real credentials: every AWS call goes to moto
     os.environ.pop("AWS_PROFILE", None)
     try:
         with ExitStack() as stack:
@@ -374,9 +376,9 @@ def serve(options: AuditOptions, environment: str, drifts: Sequence[str] = (), *
             endpoint = stack.enter_context(moto_server())
             os.environ["AWS_ENDPOINT_URL"] = endpoint
             cycle = DriftCycle(endpoint, architecture, environment,
-                               cycle_drifts(architecture, environment, ruleset, drifts), drift_every, drifts)
+                               cycle_drifts(architecture, environment, ruleset, drifts), drift_every, drifts, region)
             cycle.deploy()
-            what = f"an emulated {architecture} {environment} account (moto, {endpoint})" + \
+            what = f"an emulated {architecture} {environment} account in {region} (moto, {endpoint})" + \
                 (f" with the drifts {', '.join(drifts)}" if drifts else "")
             slack = _slack_line(real_slack, config)
             daemon = DemoDaemon(config, ruleset, path, cycle, lambda p: banner(p, folder, what, slack, cycle, interval))

@@ -171,7 +171,7 @@ def _patch_rds() -> None:
 
     # Gap: "RDS rejects a backup window that ends where the maintenance window starts
     # (03:00-04:00 with Mon 04:00-05:00); AWS accepts adjacent windows". moto counts a zero
-    # overlap as an overlap; this helper is used only by that check.
+    # overlap as an overlap; this function is used only by that check.
     orig_overlap = utils.get_overlap_between_two_date_ranges
 
     def overlap(start1, end1, start2, end2) -> int:

@@ -1,6 +1,6 @@
 """A neighbour: an application that is none of the documented architectures, sharing the account.
 
-``billing(environment)`` is a small "billing" service (project ``billing``): its own VPC, an
+``billing(environment, region)`` is a small "billing" service (project ``billing``): its own VPC, an
 HTTPS ALB, an ECS Fargate service, RDS PostgreSQL, a Redis cache, secrets, log groups, alarms
 and a dashboard. It is baseline-compliant (encrypted, private data stores, only the ALB open to
 the internet, log retention set, ECR scan on push), so a baseline finding on it is a real one.
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from .architectures import _execution_role, _subnets
 from .builder import (
+    DEFAULT_REGION,
     Alarm,
     Cache,
     Cluster,
@@ -51,14 +52,14 @@ NEIGHBOUR = "billing"
 ENVIRONMENT = "production"
 
 
-def billing(environment: str = ENVIRONMENT) -> Spec:
-    """The billing neighbour in ``environment`` (its names carry no environment: one per account)."""
+def billing(environment: str = ENVIRONMENT, region: str = DEFAULT_REGION) -> Spec:
+    """The billing neighbour in ``environment`` and ``region`` (its names carry no environment: one per account)."""
     p = NEIGHBOUR
     subnets = _subnets(p, public=("10.0.1.0/24", "10.0.2.0/24"), app=("10.0.10.0/24", "10.0.11.0/24"),
                        db=("10.0.20.0/24", "10.0.21.0/24"))
     ecs_dims = {"ClusterName": "@cluster", "ServiceName": "@service:api"}
     return Spec(
-        project=p, environment=environment, document="(none: not a documented architecture)",
+        project=p, environment=environment, region=region, document="(none: not a documented architecture)",
         network=Network(f"{p}-vpc", "10.0.0.0/16", nat_gateways=1, subnets=subnets),
         security_groups=[
             SecurityGroup("alb", f"{p}-alb", "billing ALB", ingress=[

@@ -2,7 +2,9 @@
 
 Pure: :func:`plan` reads the open finding rows of the state store, the audit result and ``now``
 and returns a :class:`Plan` (the news and the rows to write); it touches no database and no
-network. The rules:
+network. An audit is of one target (its account and region): it reads and writes that target's
+rows and notices only, so audits of other targets sharing the store never resolve its findings.
+The rules:
 
 - **new**: a failing finding (not waived) at or above ``slack.min_severity`` that no message has
   announced yet (also one that was waived and is failing again);
@@ -13,9 +15,10 @@ network. The rules:
 - **reminders**: a still-failing, announced critical finding whose last announcement or reminder
   is at least ``slack.reminder_interval`` old;
 - **expired waivers**: a waiver that expired with its finding still failing, announced once
-  (notice ``waiver_expired:<rule>|<resource>|<expiry>``);
+  (notice ``waiver_expired:<account>|<region>|<rule>|<resource>|<expiry>``);
 - **health**: an audit that failed or was degraded (a collection error) after a healthy one gives
-  one ``degraded`` notice; the next complete audit after that gives one ``recovered``;
+  one ``degraded`` notice; the next complete audit after that gives one ``recovered`` (notice
+  ``audit_health:<account>|<region>``, one per target);
 - **changes**: what changed since the previous snapshot (``result.changes``): a section of the
   audit's message when it has one; news on their own only with ``slack.notify_on_changes``.
 
@@ -29,15 +32,28 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..model import Finding
-from ..state import FindingRow, iso, key_of, parse_iso
+from ..state import HEALTH_NOTICE, WAIVER_NOTICE, FindingRow, iso, key_of, parse_iso
 
 if TYPE_CHECKING:
     from ..audit import AuditResult
     from .config import SlackConfig
 
-HEALTH_NOTICE = "audit_health"
-WAIVER_NOTICE = "waiver_expired:"
 REMINDED_SEVERITIES = ("critical",)
+
+
+def target_of(audit: Any) -> tuple[str, str]:
+    """(account, region) of an audit result or AuditInfo; "" where unknown."""
+    return (getattr(audit, "account", None) or "", getattr(audit, "region", None) or "")
+
+
+def health_notice(account: str, region: str) -> str:
+    """The key of the audit-health notice of one target."""
+    return f"{HEALTH_NOTICE}{account}|{region}"
+
+
+def waiver_notices(account: str, region: str) -> str:
+    """The key prefix of the expired-waiver notices of one target."""
+    return f"{WAIVER_NOTICE}{account}|{region}|"
 
 
 @dataclass(frozen=True)
@@ -51,10 +67,13 @@ class Resolution:
 class Expired:
     waiver: Mapping[str, Any]   # rule_id, resource, reason, owner, expires, source
     finding: Finding
+    account: str = ""
+    region: str = ""
 
     @property
     def notice_key(self) -> str:
-        return f"{WAIVER_NOTICE}{self.finding.rule_id}|{self.finding.resource.get('id')}|{self.waiver.get('expires')}"
+        return (f"{waiver_notices(self.account, self.region)}{self.finding.rule_id}|"
+                f"{self.finding.resource.get('id')}|{self.waiver.get('expires')}")
 
 
 @dataclass(frozen=True)
@@ -85,15 +104,16 @@ class Plan:
 
 
 
-def finding_key(f: Finding) -> str:
-    return key_of(f.rule_id, str(f.resource.get("id")))
+def finding_key(f: Finding, account: str, region: str) -> str:
+    return key_of(account, region, f.rule_id, str(f.resource.get("id")))
 
 
-def _new_row(f: Finding, status: str, at: str) -> FindingRow:
+def _new_row(f: Finding, status: str, at: str, account: str, region: str) -> FindingRow:
     r = f.resource
-    return FindingRow(key=finding_key(f), rule_id=f.rule_id, resource_type=str(r.get("type")),
+    return FindingRow(key=finding_key(f, account, region), rule_id=f.rule_id, resource_type=str(r.get("type")),
                       resource_id=str(r.get("id")), resource_name=r.get("name"), title=f.title,
-                      severity=f.severity, status=status, first_seen=at, last_seen=at, detail=f.as_dict())
+                      severity=f.severity, status=status, first_seen=at, last_seen=at, detail=f.as_dict(),
+                      account=account, region=region)
 
 
 def _due(row: FindingRow, now: datetime, interval: float) -> bool:
@@ -104,7 +124,7 @@ def _due(row: FindingRow, now: datetime, interval: float) -> bool:
 def health_of(result: AuditResult | None) -> str:
     if result is None:
         return "failed"
-    return "ok" if not result.errors else "degraded"
+    return "ok" if result.complete else "degraded"
 
 
 def _health(previous: str | None, since: str | None, current: str, errors: Iterable[Mapping[str, Any]]) -> Health | None:
@@ -120,30 +140,33 @@ def plan(rows: Mapping[str, FindingRow], result: AuditResult, now: datetime, con
          mode: str, announced_notices: Iterable[str] = (), health: tuple[str, str] | None = None) -> Plan:
     """The news of one finished audit (outcome success or incomplete) and the rows to write.
 
-    ``rows``: the store's open findings; ``announced_notices``: notice keys already announced;
-    ``health``: the stored (state, since) of the audit health notice."""
+    ``rows``: the open findings of the audit's target; ``announced_notices``: notice keys already
+    announced; ``health``: the stored (state, since) of the target's audit health notice."""
     at = iso(now)
+    account, region = target_of(result)
+    rows = {k: r for k, r in rows.items() if (r.account, r.region) == (account, region)}
     out = Plan()
     routed = {f.severity: config.channel_for(f.severity, mode) is not None for f in result.findings}
     errored_rules = {f.rule_id for f in result.findings if f.status == "error"}
     current: dict[str, Finding] = {}
     for f in result.findings:
-        current.setdefault(finding_key(f), f)   # one finding per rule and resource
+        current.setdefault(finding_key(f, account, region), f)   # one finding per rule and resource
 
     expired_by_key: dict[str, Expired] = {}
     outcome = getattr(result, "waivers", None)
     seen_notices = set(announced_notices)
     for waiver, f in (outcome.expired if outcome is not None else ()):
-        item = Expired(waiver.as_dict(getattr(outcome, "today", None)) if hasattr(waiver, "as_dict") else dict(waiver), f)
+        item = Expired(waiver.as_dict(getattr(outcome, "today", None)) if hasattr(waiver, "as_dict") else dict(waiver), f,
+                       account, region)
         if f.status == "fail" and routed.get(f.severity) and item.notice_key not in seen_notices:
-            expired_by_key.setdefault(finding_key(f), item)
+            expired_by_key.setdefault(finding_key(f, account, region), item)
     out.expired = list(expired_by_key.values())
 
     for key, f in current.items():
         row = rows.get(key)
         if f.status == "fail":
             if row is None:
-                row = _new_row(f, "fail", at)
+                row = _new_row(f, "fail", at, account, region)
             was_waived = row.status == "waived"
             row = replace(row, status="fail", last_seen=at, severity=f.severity, title=f.title,
                           resource_name=f.resource.get("name"), detail=f.as_dict())
@@ -162,7 +185,7 @@ def plan(rows: Mapping[str, FindingRow], result: AuditResult, now: datetime, con
                 out.rows[key] = replace(row, last_reminded_at=at)
         elif f.status == "waived":
             if row is None:
-                out.rows[key] = _new_row(f, "waived", at)
+                out.rows[key] = _new_row(f, "waived", at, account, region)
                 continue
             if row.status == "fail" and row.announced:
                 out.resolved.append(Resolution(row, "waived", f))

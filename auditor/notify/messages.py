@@ -24,7 +24,7 @@ from ..model import SEVERITIES, Finding
 from ..package_data import package_path
 from ..state import parse_iso
 from ..yaml_lines import YamlFileError, read_text
-from .lifecycle import Plan, Resolution, finding_key
+from .lifecycle import Plan, Resolution, finding_key, target_of
 
 TEMPLATES = package_path("templates", "slack")
 MAX_BLOCKS = 50
@@ -290,7 +290,8 @@ class Composer:
             listed = max(0, listed - (len(blocks) - MAX_BLOCKS))
         blocks = blocks[:MAX_BLOCKS]
         text = cut(self.t.render("text.j2", counts=counts, audit=audit), MAX_TEXT)
-        keys = [finding_key(f) for f in new] + [finding_key(e.finding) for e in items["expired"]]
+        target = target_of(audit)
+        keys = [finding_key(f, *target) for f in new] + [finding_key(e.finding, *target) for e in items["expired"]]
         return Outgoing("alert", channel, {"text": text, "blocks": blocks}, announces=keys)
 
     def _new_blocks(self, new: list[Finding], listed: int, dash: str | None) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..state import StateStore, iso, utcnow
 from .config import SlackConfig
 from .delivery import Deliverer, DeliveryStats, TokenTransport, Transport, WebhookTransport
-from .lifecycle import HEALTH_NOTICE, WAIVER_NOTICE, Plan, plan, plan_failed
+from .lifecycle import Plan, health_notice, plan, plan_failed, target_of, waiver_notices
 from .messages import AuditInfo, Composer, Templates
 from .secrets import CredentialError, SecretReader, resolve
 
@@ -66,12 +66,14 @@ class Notifier:
 
     def after_audit(self, result: AuditResult, now: datetime | None = None) -> Plan:
         """Queue the news of a finished audit (outcome success or incomplete) and record the new
-        lifecycle state, in one transaction. Sends nothing."""
+        lifecycle state of its target (account and region), in one transaction. Sends nothing."""
         now = now or self.clock()
         store = self.store
+        target = target_of(result)
         with store.transaction():
-            rows = store.open_findings()
-            p = plan(rows, result, now, self.config, self.mode, store.notices(WAIVER_NOTICE), self._health())
+            rows = store.open_findings(*target)
+            p = plan(rows, result, now, self.config, self.mode, store.notices(waiver_notices(*target)),
+                     self._health(target))
             parents = {}
             for r in p.resolved:
                 if r.row.announced_outbox_id is not None:
@@ -91,7 +93,7 @@ class Notifier:
                 store.put_finding(row)
             for e in p.expired:
                 store.set_notice(e.notice_key, "announced", now, {"waiver": dict(e.waiver)})
-            self._record_health(p, now)
+            self._record_health(p, target, now)
         if p.has_news:
             log.info(f"slack: {len(messages)} message(s) queued", extra={
                 "event": "slack", "queued": len(messages), "new": len(p.new), "resolved": len(p.resolved),
@@ -101,27 +103,28 @@ class Notifier:
 
     def audit_failed(self, error: Mapping[str, Any], audit: AuditInfo | None = None,
                      now: datetime | None = None) -> Plan:
-        """Queue the notice of an audit that could not run (once, until one completes)."""
+        """Queue the notice of an audit that could not run (once per target, until one completes)."""
         now = now or self.clock()
+        info = audit or AuditInfo(None, None, None, None, iso(now))
+        target = target_of(info)
         with self.store.transaction():
-            p = plan_failed(error, self._health())
-            info = audit or AuditInfo(None, None, None, None, iso(now))
+            p = plan_failed(error, self._health(target))
             for m in self.composer.notice(p, info, self.config.default_channel(self.mode)):
                 self.store.enqueue(m.kind, m.channel, m.payload, now)
-            self._record_health(p, now)
+            self._record_health(p, target, now)
         return p
 
-    def _health(self) -> tuple[str, str] | None:
-        notice = self.store.notice(HEALTH_NOTICE)
+    def _health(self, target: tuple[str, str]) -> tuple[str, str] | None:
+        notice = self.store.notice(health_notice(*target))
         return (notice[0], notice[2]) if notice else None
 
-    def _record_health(self, p: Plan, now: datetime) -> None:
+    def _record_health(self, p: Plan, target: tuple[str, str], now: datetime) -> None:
         if p.health_state is None:
             return
-        previous = self._health()
+        previous = self._health(target)
         healthy = p.health_state == "ok"
         if previous is None or (previous[0] == "ok") != healthy:
-            self.store.set_notice(HEALTH_NOTICE, p.health_state, now)
+            self.store.set_notice(health_notice(*target), p.health_state, now)
 
     # -- delivery ----------------------------------------------------------------------------
 
@@ -144,16 +147,19 @@ class Notifier:
 
 
 def compare_with_previous(store: StateStore, result: AuditResult) -> None:
-    """Set ``result.changes`` from the store's previous snapshot (:func:`auditor.changes.attach_changes`)."""
+    """Set ``result.changes`` from the previous snapshot of the audit's account and region
+    (:func:`auditor.changes.attach_changes`)."""
     from ..changes import attach_changes
 
-    attach_changes(result, store.previous_snapshot())
+    attach_changes(result, store.previous_snapshot(*target_of(result)))
 
 
 def save_snapshot(store: StateStore, result: AuditResult, now: datetime) -> None:
-    """Keep this audit's snapshot for the next comparison; types that failed to collect keep
-    their previous state (:func:`auditor.changes.carry_forward`)."""
+    """Keep this audit's snapshot for the next comparison of its account and region; types that
+    failed to collect keep their previous state (:func:`auditor.changes.carry_forward`)."""
     from ..changes import carry_forward, snapshot_state
 
-    previous = store.previous_snapshot()
-    store.save_snapshot(carry_forward(previous[0] if previous else None, snapshot_state(result.snapshot)), now)
+    target = target_of(result)
+    previous = store.previous_snapshot(*target)
+    store.save_snapshot(*target, carry_forward(previous[0] if previous else None, snapshot_state(result.snapshot)),
+                        now)

@@ -3,9 +3,13 @@
 After each finished audit (:meth:`Runtime.compare` before the metrics and the report, then
 :meth:`Runtime.finish`):
 
-1. ``result.changes`` is computed against the stored snapshot (:func:`auditor.changes.attach_changes`);
-2. the Slack news is queued and the new snapshot saved, in one transaction;
+1. ``result.changes`` is computed against the snapshot stored for the audit's account and region
+   (:func:`auditor.changes.attach_changes`);
+2. rows of no known target are adopted (:meth:`auditor.state.StateStore.adopt`), the Slack news is
+   queued and the new snapshot saved, in one transaction;
 3. the outbox is delivered.
+
+Audits of several targets may call these at once: one target's calls at a time hold the store.
 
 An audit that could not run queues a notice (:meth:`Runtime.failed`). The first delivery pass
 of a process sends everything still queued, whatever its backoff (:meth:`Runtime.deliver` with
@@ -99,6 +103,7 @@ class Runtime:
             now = self.clock()
             try:
                 with self._store.transaction():
+                    self._store.adopt(result.account, result.region)
                     if self._notifier is not None:
                         self._notifier.after_audit(result, now)
                     save_snapshot(self._store, result, now)

@@ -3,16 +3,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..audit import AuditResult
+from ..audit import AuditResult, FleetResult
 from .json_report import to_json
 from .junit import to_junit
 from .markdown import to_markdown
 from .table import to_table
 
-FORMATS: dict[str, Callable[[AuditResult], str]] = {
+FORMATS: dict[str, Callable[[AuditResult | FleetResult], str]] = {
     "json": to_json, "table": to_table, "markdown": to_markdown, "junit": to_junit,
 }
 
 
-def render(result: AuditResult, fmt: str) -> str:
+def render(result: AuditResult | FleetResult, fmt: str) -> str:
     return FORMATS[fmt](result)

@@ -4,16 +4,23 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 
-from ..audit import AuditResult
+from ..audit import AuditResult, FleetResult
 from ..model import Finding
 
 
-def _case_name(f: Finding) -> str:
+def _case_name(f: Finding, where: bool = False) -> str:
     r = f.resource
-    return f"{f.rule_id} [{r.get('name') or r.get('id')}]" + (f" ({f.deployment})" if f.deployment else "")
+    return f"{f.rule_id} [{r.get('name') or r.get('id')}]" + (f" ({f.deployment})" if f.deployment else "") \
+        + (f" in {r.get('account')}/{r.get('region')}" if where else "")
 
 
-def to_junit(result: AuditResult) -> str:
+def to_junit(result: AuditResult | FleetResult) -> str:
+    """One suite per pack; with several targets, each case names its account/region and a target not
+    audited is an error case of a ``targets`` suite."""
+    fleet = result if isinstance(result, FleetResult) else None
+    if fleet is not None:
+        result = fleet.combined()
+    where = fleet is not None and len(fleet.targets) > 1
     suites = ET.Element("testsuites", name="auditor", tests=str(len(result.findings)),
                         failures=str(sum(f.status == "fail" for f in result.findings)),
                         errors=str(sum(f.status == "error" for f in result.findings)),
@@ -30,7 +37,7 @@ def to_junit(result: AuditResult) -> str:
                               timestamp=result.started_at)
         for f in findings:
             case = ET.SubElement(suite, "testcase", classname=f"{pack}.{f.resource['type']}",
-                                 name=_case_name(f))
+                                 name=_case_name(f, where))
             if f.status == "waived":   # an accepted failure: skipped, with the waiver
                 w = f.waiver or {}
                 ET.SubElement(case, "skipped", message=f"waived until {w.get('expires')} by {w.get('owner')}: "
@@ -53,5 +60,12 @@ def to_junit(result: AuditResult) -> str:
         for e in result.errors:
             case = ET.SubElement(suite, "testcase", classname="collection", name=f"{e.service}:{e.operation}")
             ET.SubElement(case, "error", message=f"{e.code}: {e.message}", type=e.code)
+    if fleet is not None and fleet.failures:
+        suite = ET.SubElement(suites, "testsuite", name="targets", tests=str(len(fleet.failures)),
+                              errors=str(len(fleet.failures)))
+        for failure in fleet.failures.values():
+            case = ET.SubElement(suite, "testcase", classname="targets", name=failure.target.key)
+            ET.SubElement(case, "error", message=f"{failure.service}:{failure.operation} {failure.code}: "
+                                                 f"{failure.message}", type=failure.code)
     ET.indent(suites)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"

@@ -5,7 +5,7 @@ from itertools import groupby
 
 import jinja2
 
-from ..audit import AuditResult
+from ..audit import AuditResult, FleetResult
 from ..coverage import applied_to_nothing
 from ..model import SEVERITIES
 from .cost import cost_document
@@ -25,7 +25,9 @@ _ENV = jinja2.Environment(loader=jinja2.PackageLoader("auditor", "templates"),
 _ENV.filters["cell"] = _cell
 
 
-def to_markdown(result: AuditResult) -> str:
+def to_markdown(result: AuditResult | FleetResult) -> str:
+    if isinstance(result, FleetResult):
+        return _fleet_markdown(result)
     failing = [f for f in result.findings if f.status == "fail"]
     by_severity = sorted(failing, key=lambda f: SEVERITIES.index(f.severity))
     grouped = [(sev, list(items)) for sev, items in groupby(by_severity, key=lambda f: f.severity)]
@@ -35,3 +37,32 @@ def to_markdown(result: AuditResult) -> str:
         waived=[f for f in result.findings if f.status == "waived"],
         nothing=applied_to_nothing(result.findings, result.architecture_packs),
         passing=[f for f in result.findings if f.status == "pass"])
+
+
+def _fleet_markdown(fleet: FleetResult) -> str:
+    """Several targets: a table of them, those not audited, then each target's report one heading level down."""
+    if len(fleet.targets) == 1 and not fleet.failures:
+        return to_markdown(next(iter(fleet.results.values())))
+    combined = fleet.combined()
+    s = summary(combined)["by_status"]
+    lines = [f"# Architecture audit{': ' + combined.architecture if combined.architecture else ''}: "
+             f"{len(fleet.targets)} targets", "",
+             f"{s['fail']} failing, {s['error']} errors, {s['pass']} passing; "
+             f"{len(fleet.failures)} target(s) not audited. Started {fleet.started_at} ({fleet.duration_seconds:.1f} s).", "",
+             "| Account | Region | Result | Duration |", "|---|---|---|---|"]
+    for target in fleet.targets:
+        result, failure = fleet.results.get(target.key), fleet.failures.get(target.key)
+        if failure is not None:
+            outcome = f"**not audited**: {failure.service}:{failure.operation} {_cell(failure.code)}: {_cell(failure.message)}"
+            seconds = failure.duration_seconds
+        else:
+            counts = summary(result)["by_status"]
+            outcome, seconds = f"{counts['fail']} failing, {counts['error']} errors, {counts['pass']} passing", \
+                result.duration_seconds
+        lines.append(f"| {target.account} | {target.region} | {outcome} | {seconds:.1f} s |")
+    parts = ["\n".join(lines) + "\n"]
+    for result in fleet.results.values():
+        body = to_markdown(result).split("\n")
+        body[0] = f"# {result.account} / {result.region}"
+        parts.append("\n".join("#" + line if line.startswith("#") else line for line in body))
+    return "\n".join(parts)

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import io
+from collections import Counter
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..audit import AuditResult
+from ..audit import AuditResult, FleetResult
 from ..changes import counts as change_counts
 from ..cost.estimate import usd
 from ..coverage import applied_to_nothing
@@ -19,20 +20,69 @@ SEVERITY_STYLE = {"critical": "bold white on red", "high": "bold red", "medium":
                   "low": "cyan", "info": "dim"}
 
 
-def to_table(result: AuditResult, color: bool = False) -> str:
+def to_table(result: AuditResult | FleetResult, color: bool = False) -> str:
+    if isinstance(result, FleetResult):
+        return _fleet_table(result, color)
     buf = io.StringIO()
     out = make_console(buf, color)
-    s = summary(result)
     out.print(Text.assemble(("Audit ", "bold"), (result.architecture or "baseline", "bold"),
                             f"  account {result.account}  region {result.region}  "
                             f"environment {result.environment or '-'}  {result.duration_seconds:.1f}s"))
+    _errors(out, result)
+    _failing(out, result)
+    _waivers(out, result)
+    _applied_to_nothing(out, result)
+    _changes(out, result)
+    _costs(out, result)
+    _summary(out, result)
+    return buf.getvalue()
+
+
+def _fleet_table(fleet: FleetResult, color: bool) -> str:
+    """Several targets: those not audited, then each target's findings under its account and region."""
+    if len(fleet.targets) == 1 and not fleet.failures:
+        return to_table(next(iter(fleet.results.values())), color)
+    buf = io.StringIO()
+    out = make_console(buf, color)
+    combined = fleet.combined()
+    out.print(Text.assemble(("Audit ", "bold"), (combined.architecture or "baseline", "bold"),
+                            f"  {len(fleet.targets)} targets  accounts {combined.account}  regions {combined.region}  "
+                            f"environment {combined.environment or '-'}  {combined.duration_seconds:.1f}s"))
+    if fleet.failures:
+        t = Table(title=f"Not audited ({len(fleet.failures)})", title_style="bold red", title_justify="left", expand=True)
+        for col in ("account", "region", "call", "error"):
+            t.add_column(col)
+        for f in fleet.failures.values():
+            t.add_row(f.target.account, f.target.region, f"{f.service}:{f.operation}", f"{f.code}: {f.message}")
+        out.print(t)
+    for result in fleet.results.values():
+        out.rule(Text(f"account {result.account}  region {result.region}", style="bold"), align="left")
+        counts = Counter(f.status for f in result.findings)
+        out.print(f"{counts['fail']} failing, {counts['error']} errors, {counts['pass']} passing, "
+                  f"{len(result.snapshot)} resources  {result.duration_seconds:.1f}s")
+        _errors(out, result)
+        _failing(out, result)
+        _applied_to_nothing(out, result)
+        _costs(out, result)
+    out.rule()
+    _waivers(out, combined)
+    _summary(out, combined)
+    return buf.getvalue()
+
+
+def _errors(out: Console, result: AuditResult) -> None:
     if result.errors:
         t = Table(title="Incomplete: AWS calls that failed", title_style="bold red", expand=True)
-        for col in ("service", "operation", "error", "affects"):
+        for col in ("service", "operation", "category", "error", "affects"):
             t.add_column(col)
         for e in result.errors:
-            t.add_row(e.service, e.operation, f"{e.code}: {e.message}", ", ".join(e.resource_types))
+            affects = ", ".join(e.resource_types) if e.whole_type else f"{e.resource_id}: {', '.join(e.attributes)}"
+            t.add_row(e.service, e.operation, e.category, f"{e.code}: {e.message}", affects)
         out.print(t)
+
+
+def _failing(out: Console, result: AuditResult) -> None:
+    """Failing findings, one table per severity."""
     for severity in SEVERITIES:
         failing = [f for f in result.findings if f.status == "fail" and f.severity == severity]
         if not failing:
@@ -51,10 +101,10 @@ def to_table(result: AuditResult, color: bool = False) -> str:
                       Text(str(f.expected)), Text(str(f.actual)),
                       Text(f"{doc.get('file', '')}\n\"{doc.get('quote', '')}\""))
         out.print(t)
-    _waivers(out, result)
-    _applied_to_nothing(out, result)
-    _changes(out, result)
-    _costs(out, result)
+
+
+def _summary(out: Console, result: AuditResult) -> None:
+    s = summary(result)
     errored = [f for f in result.findings if f.status == "error"]
     if errored:
         out.print(Text(f"{len(errored)} checks not evaluated because collection failed "
@@ -68,7 +118,6 @@ def to_table(result: AuditResult, color: bool = False) -> str:
                             f"{sum(s['resources'].values())} resources",
                             (f"; {len(silent)} pack rule(s) applied to nothing in a deployment", "yellow")
                             if silent else ""))
-    return buf.getvalue()
 
 
 def _applied_to_nothing(out: Console, result: AuditResult) -> None:

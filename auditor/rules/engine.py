@@ -1,4 +1,9 @@
-"""Compile rule packs into closures and evaluate them over a snapshot: pure, no I/O."""
+"""Compile rule packs into closures and evaluate them over a snapshot: pure, no I/O.
+
+A resource whose per-resource call failed has some attributes unknown (``Resource.unknown``): a
+rule whose keys read one of them (:func:`auditor.attributes.top_level`, once per rule) reports
+``error`` on that resource, naming the call; its other rules and the rest of its type are judged.
+"""
 from __future__ import annotations
 
 import json
@@ -10,6 +15,7 @@ from typing import Any
 import jmespath
 from jmespath.exceptions import JMESPathTypeError
 
+from ..attributes import top_level
 from ..deployments import MEMBERSHIP_TYPES, Deployment, derive_deployments
 from ..model import SKIP_NOTHING, SKIP_OUT_OF_SCOPE, Finding, FrozenDict, Resource, Snapshot
 from ..relations import requires
@@ -160,6 +166,8 @@ class CompiledRule:
     scope: list[Check]
     checks: list[Check]
     environment_scope: list[Check] = field(default_factory=list)   # scope conditions on `environment` alone
+    scope_reads: frozenset[str] = frozenset()   # the document's own fields the scope reads
+    reads: frozenset[str] = frozenset()         # ... that scope and assertions read
 
     def scoped_out(self, environment: str | None) -> bool:
         """The rule's scope excludes this environment whatever the resource."""
@@ -218,6 +226,38 @@ class PackSelector:
         return bool(self.keys) and all(_search(k, doc) not in (None, "", []) for k in self.keys)
 
 
+def _root_keys(conditions: Iterable[Condition]) -> list[str]:
+    """The keys of conditions on the document itself (not those on the items of a quantified key)."""
+    keys: list[str] = []
+    for c in conditions:
+        if c.key:
+            keys.append(c.key)
+        elif c.not_ is not None:
+            keys += _root_keys([c.not_])
+        else:
+            keys += _root_keys([*(c.all or []), *(c.any or []), *(c.none or [])])
+    return keys
+
+
+def _params(conditions: Iterable[Condition]) -> set[str]:
+    """The parameters conditions compare with, at any depth."""
+    out: set[str] = set()
+    for c in conditions:
+        if isinstance(c.value, dict) and set(c.value) == {"param"}:
+            out.add(c.value["param"])
+        out |= _params([s for s in (c.not_, *(c.all or []), *(c.any or []), *(c.none or [])) if s is not None])
+    return out
+
+
+def _reads(pack: Pack, conditions: list[Condition]) -> frozenset[str]:
+    """The document's own fields ``conditions`` read; ``environment`` too when a parameter they use
+    has values per environment."""
+    fields = {f for k in _root_keys(conditions) for f in top_level(k)}
+    if any(pack.params[p].environments for p in _params(conditions) if p in pack.params):
+        fields.add("environment")
+    return frozenset(fields)
+
+
 def _leaf_keys(conditions: Iterable[Condition]) -> list[str]:
     keys: list[str] = []
     for c in conditions:
@@ -247,7 +287,8 @@ class RuleSet:
                     rule, pack.pack, str(lp.path), params, selector,
                     [compile_condition(c) for c in rule.scope],
                     [compile_condition(c) for c in rule.assert_],
-                    [compile_condition(c) for c in rule.scope if c.key == "environment"]))
+                    [compile_condition(c) for c in rule.scope if c.key == "environment"],
+                    _reads(pack, rule.scope), _reads(pack, [*rule.scope, *rule.assert_])))
 
     @property
     def resource_types(self) -> set[str]:
@@ -299,8 +340,7 @@ def _reason(exc: Exception) -> str:
 
 
 def _with_params(cr: CompiledRule, overrides: Mapping[str, Any]) -> CompiledRule:
-    return CompiledRule(cr.rule, cr.pack, cr.source, cr.params.with_overrides(overrides),
-                        cr.selector, cr.scope, cr.checks, cr.environment_scope)
+    return replace(cr, params=cr.params.with_overrides(overrides))
 
 
 def _finding(cr: CompiledRule, resource: Mapping[str, Any], status: str, expected: Any,
@@ -342,6 +382,18 @@ class _View:
                                                 "environment": r.environment or deployment.environment})
         return doc
 
+    @staticmethod
+    def blind(r: Resource, doc: Mapping[str, Any], reads: frozenset[str]) -> str | None:
+        """Why ``r`` cannot be judged on the fields ``reads`` (the failed calls that left some of them
+        unknown), or None. An environment its deployment gives is known."""
+        unknown = [a for a in sorted(reads.intersection(r.unknown))
+                   if a != "environment" or doc.get("environment") is None]
+        return "; ".join(dict.fromkeys(r.unknown[a] for a in unknown)) or None
+
+    def candidate(self, cr: CompiledRule, r: Resource, doc: Mapping[str, Any], use_selector: bool = True) -> bool:
+        """The rule applies to ``r``, or cannot tell (its scope reads what is unknown): judged, or error."""
+        return cr.applies(doc, use_selector) or self.blind(r, doc, cr.scope_reads) is not None
+
     def of_pack(self, pack: str) -> list[Deployment]:
         return [d for d in self.deployments if d.pack == pack]
 
@@ -366,6 +418,10 @@ def _judge(cr: CompiledRule, view: _View, candidates: list[tuple[Resource, Mappi
     key = deployment.key if deployment else None
     out = []
     for r, doc in candidates:
+        blind = view.blind(r, doc, cr.reads)
+        if blind:
+            out.append(_finding(cr, r.ref, "error", None, None, f"cannot evaluate: {blind}", key))
+            continue
         failures = cr.failures(doc)
         if failures:
             expected = "; ".join(f.expected for f in failures)
@@ -425,7 +481,7 @@ def _judge_pack_rule(cr: CompiledRule, view: _View, by_name: bool) -> list[Findi
                                 skip=SKIP_OUT_OF_SCOPE))
             continue
         candidates = [(r, doc) for r in d.of_type(rule.resource)
-                      if cr.applies(doc := view.document(r, d), use_selector=False)]
+                      if view.candidate(cr, r, doc := view.document(r, d), use_selector=False)]
         others: list[Resource] = []
         if not candidates and by_name:
             for r in view.snapshot.of_type(rule.resource):
@@ -463,7 +519,7 @@ def _judge_shared_rule(cr: CompiledRule, view: _View, account_wide: bool) -> lis
                     seen[(r.type, r.id)] = (r, view.document(r, d))
         pairs = list(seen.values())
         where = "in the audited deployments (" + (", ".join(d.key for d in view.deployments) or "none found") + ")"
-    candidates = [(r, doc) for r, doc in pairs if cr.applies(doc)]
+    candidates = [(r, doc) for r, doc in pairs if view.candidate(cr, r, doc)]
     reason = view.errors(rule.resource)
     if reason:
         return _errored(cr, view, [r.ref for r, _ in candidates], reason, None)

@@ -147,3 +147,14 @@ def test_aws_profile_variable_naming_no_profile_is_a_usage_error(aws_calls, caps
     code, out, err = run(capsys, "audit", "-a", "mattilda")
     assert (code, out, err) == (2, "", "error: AWS_PROFILE gone: no such AWS profile (known: default, dev)\n")
     assert aws_calls == []
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["demo", "--drift", "nosuch"], "error: unknown drift 'nosuch' for mattilda (known: private-route-to-igw, "),
+    (["demo", "--region", "ap-northeast-1"],
+     "error: ap-northeast-1 has no availability zone ap-northeast-1b (its zones: ap-northeast-1a, ap-northeast-1c, "
+     "ap-northeast-1d), where the spec places subnets"),
+])
+def test_a_demo_that_cannot_be_built_exits_2_with_one_line(argv, message, capsys):
+    code, out, err = run(capsys, *argv, "--quiet")
+    assert (code, out) == (2, "") and len(err.splitlines()) == 1 and err.startswith(message)

@@ -24,7 +24,7 @@ def _aside(path: Path) -> list[Path]:
 
 def _filled_store(path: Path) -> None:
     with StateStore(path) as store:
-        store.save_snapshot({"resources": ["x" * 200] * 200}, NOW)
+        store.save_snapshot("123456789012", "us-east-1", {"resources": ["x" * 200] * 200}, NOW)
         for i in range(100):
             store.set_notice(f"notice-{i}", "v" * 300, NOW, {"n": i})
 
@@ -59,13 +59,13 @@ def test_garbage_is_moved_aside_and_a_new_store_started(tmp_path, caplog):
         assert store.recovery_reason == "file is not a database"
         assert store.warnings == [f"state file {path} was damaged (file is not a database); moved to {aside} "
                                   "and started a new one"]
-        assert store.schema_version == SCHEMA_VERSION and store.previous_snapshot() is None
-        store.save_snapshot({"a": 1}, NOW)
+        assert store.schema_version == SCHEMA_VERSION and store.previous_snapshot("123456789012", "us-east-1") is None
+        store.save_snapshot("123456789012", "us-east-1", {"a": 1}, NOW)
     assert aside.read_bytes() == GARBAGE                 # kept, untouched
     assert aside.name.startswith("state.sqlite3.corrupt-20")
     assert any(r.levelname == "WARNING" and str(aside) in r.getMessage() for r in caplog.records)
     with StateStore(path) as store:                      # the new store is a healthy one
-        assert store.warnings == [] and store.previous_snapshot() == ({"a": 1}, "2026-12-04T08:00:00Z")
+        assert store.warnings == [] and store.previous_snapshot("123456789012", "us-east-1") == ({"a": 1}, "2026-12-04T08:00:00Z")
 
 
 def test_a_zeroed_page_fails_the_integrity_check_and_is_moved_aside(tmp_path):
@@ -76,7 +76,7 @@ def test_a_zeroed_page_fails_the_integrity_check_and_is_moved_aside(tmp_path):
     with StateStore(path) as store:
         [aside] = _aside(path)
         assert store.recovered_from == aside and store.recovery_reason
-        assert store.notices() == {} and store.previous_snapshot() is None
+        assert store.notices() == {} and store.previous_snapshot("123456789012", "us-east-1") is None
         assert f"moved to {aside} and started a new one" in store.warnings[0]
     assert aside.read_bytes() == damaged
 
@@ -193,3 +193,23 @@ def test_the_markdown_report_names_a_replaced_state_file(account, capsys, tmp_pa
     [aside] = _aside(path)
     assert f"## Warnings\n\n- state file {path} was damaged (file is not a database); moved to {aside} " \
            "and started a new one\n" in out
+
+
+@pytest.mark.parametrize(("snapshot", "account"), [("{not json", ""), ('{"resources": {}}', ""),
+                                                 ('{"account": 123456789012, "region": null}', "123456789012")])
+def test_a_version_2_snapshot_that_names_no_target_leaves_its_rows_unknown(tmp_path, snapshot, account):
+    path = tmp_path / "v2.sqlite3"
+    db = sqlite3.connect(path)
+    for step in state_module.MIGRATIONS[:2]:
+        db.executescript(step)
+    db.executescript("CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (2);")
+    db.execute("INSERT INTO snapshot (id, state, taken_at) VALUES (1, ?, '2026-12-01T00:00:00Z')", (snapshot,))
+    db.execute("INSERT INTO findings (key, rule_id, resource_type, resource_id, title, severity, status, first_seen, "
+               "last_seen) VALUES ('r|db', 'r', 'rds_instance', 'db', 'T', 'high', 'fail', '2026-12-01T00:00:00Z', "
+               "'2026-12-01T00:00:00Z')")
+    db.commit()
+    db.close()
+    with StateStore(path) as store:   # migrated, never refused nor moved aside
+        assert store.schema_version == SCHEMA_VERSION and store.warnings == [] and store.recovered_from is None
+        assert list(store.open_findings(account, "")) == [f"{account}||r|db"]
+        assert store.adopt("210987654321", "eu-west-1") == (0 if account else 1)   # no account: the first audit's

@@ -120,11 +120,13 @@ def test_dashboards(ctx, cw):
     assert found["odd"].attributes["metrics"] == []
 
 
-def test_dashboard_denied_get_propagates(ctx):
+def test_dashboard_denied_get_leaves_its_body_unknown(ctx):
     client = ctx.client("cloudwatch")
     with Stubber(client) as stub:
         stub.add_response("list_dashboards", {"DashboardEntries": [{"DashboardName": "ops"}]}, {})
         stub.add_client_error("get_dashboard", "AccessDenied", "not authorized", 403)
-        with pytest.raises(ClientError) as err:
-            list(dashboards(ctx))
-    assert err.value.operation_name == "GetDashboard"
+        (ops,) = dashboards(ctx)
+    assert set(ops.unknown) == {"widget_count", "widget_types", "metrics", "dimension_values"}
+    assert ops.attributes["metrics"] is None and ops.attributes["dashboard_name"] == "ops"
+    (fault,) = ctx.faults
+    assert (fault.operation, fault.code, fault.category, fault.resource_id) == ("GetDashboard", "AccessDenied", "denied", "ops")

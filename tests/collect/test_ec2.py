@@ -255,16 +255,19 @@ def test_route_targets_paginated(ctx):
     assert (second.id, second.attributes["main"], second.attributes["routes"]) == ("rtb-2", True, [])
 
 
-def test_denied_vpc_attribute_propagates(ctx):
+def test_denied_vpc_attribute_leaves_it_unknown(ctx):
     client = ctx.client("ec2")
     with Stubber(client) as stub:
         stub.add_response("describe_vpcs", {"Vpcs": [{"VpcId": "vpc-1", "CidrBlock": "10.0.0.0/16"}]}, {})
         stub.add_client_error("describe_vpc_attribute", "UnauthorizedOperation",
                               "You are not authorized to perform this operation.", 403)
-        with pytest.raises(ClientError) as exc:
-            list(ec2_collect.vpcs(ctx))
-    assert exc.value.response["Error"]["Code"] == "UnauthorizedOperation"
-    assert exc.value.operation_name == "DescribeVpcAttribute"
+        stub.add_response("describe_vpc_attribute", {"EnableDnsHostnames": {"Value": True}},
+                          {"VpcId": "vpc-1", "Attribute": "enableDnsHostnames"})
+        (vpc,) = ec2_collect.vpcs(ctx)
+    assert set(vpc.unknown) == {"enable_dns_support"}
+    assert vpc.attributes["enable_dns_support"] is None and vpc.attributes["enable_dns_hostnames"] is True
+    (fault,) = ctx.faults
+    assert (fault.operation, fault.code, fault.category) == ("DescribeVpcAttribute", "UnauthorizedOperation", "denied")
 
 
 def test_denied_describe_propagates(ctx):

@@ -4,8 +4,6 @@ from __future__ import annotations
 import json
 
 import boto3
-import pytest
-from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from auditor.collect.ecr import repositories
@@ -84,8 +82,9 @@ def test_pagination_rule_order_and_denied_policy(ctx):
                           {"repositoryName": "app", "registryId": "123456789012", "nextToken": "i"})
         stub.add_response("describe_repositories", {"repositories": [_repo("batch")]}, {"nextToken": "n"})
         stub.add_client_error("get_lifecycle_policy", "AccessDeniedException", "not authorized", 400)
-        with pytest.raises(ClientError) as err:
-            list(repositories(ctx))  # consumes both pages, then the denied policy read
+        stub.add_response("list_tags_for_resource", {"tags": []}, {"resourceArn": _repo("batch")["repositoryArn"]})
+        stub.add_response("describe_images", {"imageDetails": []}, {"repositoryName": "batch", "registryId": "123456789012"})
+        _, batch = repositories(ctx)  # both pages; the policy of the second repository is unknown
         stub.add_response("describe_repositories", {"repositories": [_repo("app")]}, {})
         stub.add_response("get_lifecycle_policy", {"lifecyclePolicyText": json.dumps(policy)},
                           {"repositoryName": "app", "registryId": "123456789012"})
@@ -94,7 +93,9 @@ def test_pagination_rule_order_and_denied_policy(ctx):
         (repo,) = repositories(ctx)
         stub.assert_no_pending_responses()
 
-    assert err.value.operation_name == "GetLifecyclePolicy"
+    assert set(batch.unknown) == {"lifecycle_policy", "lifecycle_rules"}
+    assert batch.attributes["lifecycle_rules"] is None and batch.attributes["image_count"] == 0
+    assert [(f.operation, f.resource_id) for f in ctx.faults] == [("GetLifecyclePolicy", "batch")]
     assert repo.attributes["image_count"] == 0
     assert repo.attributes["encryption_type"] == "KMS"
     assert repo.attributes["kms_key"].endswith(":key/k")

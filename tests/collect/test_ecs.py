@@ -255,3 +255,33 @@ def test_denied_call_propagates(ctx):
         with pytest.raises(ClientError) as err:
             list(ecs.clusters(ctx))
     assert err.value.response["Error"]["Code"] == "AccessDeniedException"
+
+
+def test_clusters_and_services_missing_from_describe_are_counted_as_vanished(ctx):
+    client = ctx.client("ecs")
+    gone = {"arn": "arn:aws:ecs:us-east-1:123456789012:cluster/old", "reason": "MISSING"}
+    with Stubber(client) as stub:
+        stub.add_response("list_clusters", {"clusterArns": [gone["arn"]]}, {})
+        stub.add_response("describe_clusters", {"clusters": [], "failures": [gone]})
+        assert list(ecs.clusters(ctx)) == []
+        stub.add_client_error("list_services", "ClusterNotFoundException", "Cluster not found.", 400)
+        assert list(ecs.services(ctx)) == []
+    assert ctx.vanished == {"ecs_cluster": 1} and ctx.faults == []
+
+
+def test_a_referenced_revision_that_cannot_be_described_is_kept_unknown(ctx):
+    client = ctx.client("ecs")
+    cluster = "arn:aws:ecs:us-east-1:123456789012:cluster/main"
+    service = "arn:aws:ecs:us-east-1:123456789012:service/main/web"
+    revision = "arn:aws:ecs:us-east-1:123456789012:task-definition/web:7"
+    with Stubber(client) as stub:
+        stub.add_response("list_task_definition_families", {"families": []}, {"status": "ACTIVE"})
+        stub.add_response("list_clusters", {"clusterArns": [cluster]}, {})
+        stub.add_response("list_services", {"serviceArns": [service]}, {"cluster": cluster})
+        stub.add_response("describe_services", {"services": [{"serviceArn": service, "taskDefinition": revision}]},
+                          {"cluster": cluster, "services": [service], "include": ["TAGS"]})
+        stub.add_client_error("describe_task_definition", "AccessDeniedException", "no", 400)
+        (td,) = ecs.task_definitions(ctx)
+    assert (td.id, td.name, td.attributes["containers"]) == (revision, "web:7", None)
+    assert {"tags", "environment", "containers", "family"} <= set(td.unknown)
+    assert [(e.operation, e.resource_id) for e in ctx.faults] == [("DescribeTaskDefinition", revision)]

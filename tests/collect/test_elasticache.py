@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
 
 from auditor.collect.elasticache import cache_clusters, replication_groups
@@ -158,12 +157,13 @@ def test_standalone_clusters_skip_replication_members(ctx):
     assert a["subnet_ids"] == ["subnet-a", "subnet-b"]
 
 
-def test_denied_tags_propagate(ctx):
+def test_denied_tags_leave_them_unknown(ctx):
     client = ctx.client("elasticache")
     with Stubber(client) as stub:
         stub.add_response("describe_replication_groups", {"ReplicationGroups": [_group("rg-a", [])]}, {})
         stub.add_response("describe_cache_clusters", {"CacheClusters": []}, {"ShowCacheNodeInfo": True})
         stub.add_client_error("list_tags_for_resource", "AccessDenied", "not authorized", 403)
-        with pytest.raises(ClientError) as err:
-            list(replication_groups(ctx))
-    assert err.value.operation_name == "ListTagsForResource"
+        (group,) = replication_groups(ctx)
+    assert set(group.unknown) == {"tags", "environment"}
+    assert group.unknown["tags"] == "elasticache:ListTagsForResource AccessDenied: not authorized"
+    assert [f.operation for f in ctx.faults] == ["ListTagsForResource"]

@@ -209,3 +209,21 @@ def test_denied_call_propagates(ctx):
         with pytest.raises(ClientError) as err:
             list(elbv2.target_groups(ctx))
     assert err.value.response["Error"]["Code"] == "AccessDenied"
+
+
+def test_a_load_balancer_deleted_during_the_walk_is_dropped(ctx):
+    client = ctx.client("elbv2")
+    lbs = [{"LoadBalancerArn": arn, "LoadBalancerName": arn, "Type": "application"} for arn in ("a", "b")]
+    with Stubber(client) as stub:
+        stub.add_response("describe_load_balancers", {"LoadBalancers": lbs}, {})
+        stub.add_client_error("describe_tags", "LoadBalancerNotFound", "gone", 400, expected_params={"ResourceArns": ["a", "b"]})
+        stub.add_response("describe_tags", {"TagDescriptions": [{"ResourceArn": "a", "Tags": [{"Key": "k", "Value": "v"}]}]},
+                          {"ResourceArns": ["a"]})
+        stub.add_client_error("describe_tags", "LoadBalancerNotFound", "gone", 400, expected_params={"ResourceArns": ["b"]})
+        stub.add_client_error("describe_load_balancer_attributes", "AccessDenied", "no", 403,
+                              expected_params={"LoadBalancerArn": "a"})
+        (a,) = elbv2.load_balancers(ctx)   # b answers not found at its first own call (its tags)
+        stub.assert_no_pending_responses()
+    assert a.tags == {"k": "v"} and a.attributes["attributes"] is None and set(a.unknown) == {"attributes"}
+    assert ctx.vanished == {"load_balancer": 1}
+    assert [(e.operation, e.resource_id, e.category) for e in ctx.faults] == [("DescribeLoadBalancerAttributes", "a", "denied")]

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import boto3
-import pytest
-from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from auditor.collect.logs import log_groups
@@ -47,12 +45,12 @@ def test_arn_without_wildcard_and_real_aws_fields(ctx):
         (group,) = log_groups(ctx)
         stub.add_response("describe_log_groups", {"logGroups": [{"logGroupName": "/x", "arn": arn + ":*"}]}, {})
         stub.add_client_error("list_tags_for_resource", "AccessDeniedException", "not authorized", 400)
-        with pytest.raises(ClientError) as err:
-            list(log_groups(ctx))
+        (denied,) = log_groups(ctx)
         stub.assert_no_pending_responses()
 
     assert group.arn == arn and group.tags == {"Project": "shop"}
     assert group.attributes["data_protection_status"] == "ACTIVATED"
     assert group.attributes["log_group_class"] == "INFREQUENT_ACCESS"
     assert group.attributes["kms_key_id"].endswith(":key/k")
-    assert err.value.operation_name == "ListTagsForResource"
+    assert denied.tags == {} and set(denied.unknown) == {"tags", "environment"}
+    assert [(f.operation, f.resource_id, f.attributes) for f in ctx.faults] == [("ListTagsForResource", "/x", ("tags",))]

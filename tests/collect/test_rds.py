@@ -137,15 +137,24 @@ def test_pagination_and_real_aws_fields(ctx):
     assert found["db-b"].attributes["port"] is None
 
 
-@pytest.mark.parametrize("denied, operation", [("describe_db_instances", "DescribeDBInstances"),
-                                               ("describe_db_parameters", "DescribeDBParameters")])
-def test_denied_call_propagates(ctx, denied, operation):
+def test_denied_list_propagates(ctx):
     client = ctx.client("rds")
     with Stubber(client) as stub:
-        if denied == "describe_db_parameters":
-            stub.add_response("describe_db_instances", {"DBInstances": [_stub_instance("db-a")]}, {})
-        stub.add_client_error(denied, "AccessDenied", "not authorized", 403)
+        stub.add_client_error("describe_db_instances", "AccessDenied", "not authorized", 403)
         with pytest.raises(ClientError) as err:
             list(rds_instances(ctx))
-    assert err.value.operation_name == operation
+    assert err.value.operation_name == "DescribeDBInstances"
     assert err.value.response["Error"]["Code"] == "AccessDenied"
+
+
+def test_denied_parameters_are_unknown_for_each_instance_of_the_group(ctx):
+    client = ctx.client("rds")
+    with Stubber(client) as stub:
+        stub.add_response("describe_db_instances", {"DBInstances": [_stub_instance("db-a"), _stub_instance("db-b")]}, {})
+        stub.add_client_error("describe_db_parameters", "AccessDenied", "not authorized", 403)   # read once
+        found = list(rds_instances(ctx))
+        stub.assert_no_pending_responses()
+    assert [(r.id, set(r.unknown), r.attributes["parameters"]) for r in found] == [
+        ("db-a", {"parameters"}, None), ("db-b", {"parameters"}, None)]
+    assert [(f.operation, f.resource_id) for f in ctx.faults] == [
+        ("DescribeDBParameters", "db-a"), ("DescribeDBParameters", "db-b")]

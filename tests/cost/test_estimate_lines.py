@@ -127,6 +127,16 @@ def test_alarm_resolution_metric_math_dashboards_logs_and_ecr():
     assert ("unknown", "image storage") not in found   # size not known: no line rather than $0
 
 
+def test_image_sizes_that_could_not_be_read_are_an_unpriced_line_not_zero():
+    denied = Resource("ecr_repository", "denied", "123456789012", "us-east-1", name="denied",
+                      attributes={"image_bytes": None, "image_count": None},
+                      unknown={"image_bytes": "ecr:DescribeImages AccessDeniedException: not authorized"})
+    est, found = lines(denied)
+    line = found[("denied", "image storage")]
+    assert (line.status, line.monthly_usd, line.quantity) == ("unpriced", None, None)
+    assert "ecr:DescribeImages AccessDeniedException" in line.note and not est.complete
+
+
 def test_a_region_without_prices_prices_nothing():
     est, found = lines(_r("nat_gateway", "nat", state="available"), region="ap-southeast-7")
     line = found[("nat", "gateway hours")]

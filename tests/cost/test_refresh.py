@@ -13,7 +13,16 @@ from botocore.stub import Stubber
 from auditor import cli
 from auditor.aws import AwsContext
 from auditor.cost.prices import BUNDLED, PriceTable, read_table, write_table
-from auditor.cost.refresh import FAMILIES, PriceRefreshError, RefreshSummary, _on_demand, refresh, refresh_region
+from auditor.cost.refresh import (
+    FAMILIES,
+    PriceRefreshError,
+    RefreshSummary,
+    _on_demand,
+    listed_regions,
+    pricing_region,
+    refresh,
+    refresh_region,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "pricing"
 TODAY = date(2026, 11, 30)
@@ -84,10 +93,13 @@ def _request(service: str, filters, token: str | None = None) -> dict:
     return {**request, "NextToken": token} if token else request
 
 
-def _stub(stubber: Stubber, answers: dict[str, dict] | None = None, until: str | None = None) -> None:
-    """Queue the recorded answers of a us-east-1 refresh; ``answers`` replaces some by file name and
-    ``until`` ends the queue after the query answered by that file (the refresh stops there)."""
+def _stub(stubber: Stubber, answers: dict[str, dict] | None = None, until: str | None = None,
+          region: str = "us-east-1") -> None:
+    """Queue the recorded answers of a refresh of ``region`` (recorded in us-east-1); ``answers``
+    replaces some by file name and ``until`` ends the queue after the query answered by that file
+    (the refresh stops there)."""
     for service, filters, pages in CALLS:
+        filters = [(f, region if f == "regionCode" else v) for f, v in filters]
         token = None
         for name in pages:
             answer = (answers or {}).get(name) or _answer(name)
@@ -260,3 +272,117 @@ def test_prices_show_a_region_without_prices_and_a_broken_cache(tmp_path, monkey
     monkeypatch.setenv("AUDITOR_COST__PRICES", str(broken))
     assert cli.main(["prices", "show", "--region", "us-east-1"]) == 2
     assert f"error: {broken}: regions.us-east-1.prices.k.usd: expected a number >= 0" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------ partitions and --all-regions
+SERVICES = sorted({f.service for f in FAMILIES if f.regional})
+
+
+def _stub_region_codes(stubber: Stubber, codes: list[str]) -> None:
+    """GetAttributeValues(regionCode) of every priced service: ``codes``, the first service's in two pages."""
+    for service in SERVICES:
+        request = {"ServiceCode": service, "AttributeName": "regionCode"}
+        if service == SERVICES[0]:
+            stubber.add_response("get_attribute_values", {"AttributeValues": [{"Value": c} for c in codes[:2]],
+                                                          "NextToken": "page2"}, request)
+            stubber.add_response("get_attribute_values", {"AttributeValues": [{"Value": c} for c in codes[2:]]},
+                                 {**request, "NextToken": "page2"})
+        else:
+            stubber.add_response("get_attribute_values", {"AttributeValues": [{"Value": c} for c in codes]}, request)
+
+
+@pytest.mark.parametrize("regions, endpoint", [
+    (["us-east-1"], "us-east-1"), (["eu-west-1", "ap-southeast-2"], "us-east-1"),
+    (["cn-north-1"], "cn-northwest-1"), (["cn-northwest-1"], "cn-northwest-1"),
+])
+def test_the_pricing_endpoint_is_the_partitions(regions, endpoint):
+    assert pricing_region(regions) == endpoint
+
+
+@pytest.mark.parametrize("regions, message", [
+    (["us-gov-west-1"], "us-gov-west-1: the aws-us-gov partition has no AWS Price List API, so its prices cannot be "
+                        "refreshed; give them in a price file (--prices FILE)"),
+    (["us-east-1", "cn-north-1"], "regions of different partitions, refresh them one partition at a time: "
+                                  "us-east-1 (aws), cn-north-1 (aws-cn)"),
+])
+def test_a_partition_without_the_price_list_api_or_mixed_partitions_are_refused(regions, message):
+    with pytest.raises(PriceRefreshError) as err:
+        pricing_region(regions)
+    assert str(err.value) == message
+
+
+def test_listed_regions_are_the_commercial_regions_of_every_priced_service(pricing):
+    client, stubber = pricing
+    _stub_region_codes(stubber, ["eu-west-1", "us-east-1-bos-1", "us-gov-west-1", "ap-southeast-2", "us-east-1",
+                                 "cn-north-1", "us-west-2-wl1-las-wlz-1"])
+    assert listed_regions(client) == ["ap-southeast-2", "eu-west-1", "us-east-1"]
+
+
+def test_listing_regions_names_the_failed_query(pricing):
+    client, stubber = pricing
+    stubber.add_client_error("get_attribute_values", "AccessDeniedException", "not authorized", 400,
+                             expected_params={"ServiceCode": SERVICES[0], "AttributeName": "regionCode"})
+    with pytest.raises(PriceRefreshError, match=f"^{SERVICES[0]} GetAttributeValues \\[regionCode\\]: "
+                                                "AccessDeniedException: not authorized$"):
+        listed_regions(client)
+
+
+def test_a_price_in_another_currency_is_an_error():
+    product = json.loads(_answer("ec2-nat-gateway.json")["PriceList"][0])
+    for term in product["terms"]["OnDemand"].values():
+        for dimension in term["priceDimensions"].values():
+            dimension["pricePerUnit"] = {"CNY": "0.3"}
+    with pytest.raises(PriceRefreshError, match="priced in CNY, not USD"):
+        _on_demand(product, "AmazonEC2 GetProducts")
+
+
+def _client_in(monkeypatch, client) -> list[str]:
+    """Every ``AwsContext.client`` call answers ``client``; the list collects the contexts' regions."""
+    regions: list[str] = []
+
+    def make(self, service):
+        regions.append(self.region)
+        return client
+    monkeypatch.setattr(AwsContext, "client", make)
+    return regions
+
+
+def test_prices_refresh_all_regions_writes_every_listed_region(pricing, tmp_path, monkeypatch, capsys):
+    client, stubber = pricing
+    _stub_region_codes(stubber, ["eu-west-1", "us-east-1-bos-1", "us-gov-west-1", "ap-southeast-2"])
+    for region in ("ap-southeast-2", "eu-west-1"):
+        _stub(stubber, region=region)
+    endpoints = _client_in(monkeypatch, client)
+    table = tmp_path / "prices.json"
+    write_table(table, read_table(BUNDLED))
+    assert cli.main(["prices", "refresh", "--all-regions", "--cache", str(table)]) == 0
+    assert capsys.readouterr().out == "".join(f"{r}: {len(EXPECTED)} prices written to {table}\n"
+                                              for r in ("ap-southeast-2", "eu-west-1"))
+    assert endpoints == ["us-east-1"]
+    regions = read_table(table)["regions"]
+    today = datetime.now(UTC).date().isoformat()
+    assert {r: b["as_of"] for r, b in regions.items() if b["as_of"] == today} == {"ap-southeast-2": today,
+                                                                                    "eu-west-1": today}
+    assert regions["us-east-2"] == read_table(BUNDLED)["regions"]["us-east-2"]   # regions not listed are kept
+
+
+def test_prices_refresh_reaches_the_partitions_endpoint(pricing, tmp_path, monkeypatch, capsys):
+    client, stubber = pricing
+    endpoints = _client_in(monkeypatch, client)
+    answer = _answer("ecs-compute.json")
+    answer["PriceList"] = [item.replace('"USD"', '"CNY"') for item in answer["PriceList"]]
+    stubber.add_response("get_products", answer, _request(CALLS[0][0], [
+        (f, "cn-north-1" if f == "regionCode" else v) for f, v in CALLS[0][1]]))
+    assert cli.main(["prices", "refresh", "--region", "cn-north-1", "--cache", str(tmp_path / "p.json")]) == 2
+    assert endpoints == ["cn-northwest-1"]
+    assert "priced in CNY, not USD (the price table holds USD)" in capsys.readouterr().err
+    assert not (tmp_path / "p.json").exists()
+
+
+def test_prices_refresh_in_govcloud_says_there_is_no_price_list_api(tmp_path, monkeypatch, capsys):
+    endpoints = _client_in(monkeypatch, None)
+    assert cli.main(["prices", "refresh", "--region", "us-gov-west-1", "--cache", str(tmp_path / "p.json")]) == 2
+    out, err = capsys.readouterr()
+    assert err == ("error: us-gov-west-1: the aws-us-gov partition has no AWS Price List API, so its prices cannot "
+                   "be refreshed; give them in a price file (--prices FILE)\n")
+    assert endpoints == [] and out == ""

@@ -138,3 +138,78 @@ def test_triggers_carry_the_jitter(tmp_path):
 def test_the_shipped_example_is_valid():
     config = load_config(EXAMPLE)
     assert config.architecture == "mattilda"
+
+
+TARGETS = """\
+targets:
+  regions: [eu-west-1, us-east-1]
+  accounts:
+    - role_arn: arn:aws:iam::111111111111:role/auditor
+      external_id: the-external-id
+    - role_arn: arn:aws:iam::222222222222:role/auditor
+  organization: {role_name: AuditorRole, exclude: ["333333333333"]}
+  max_concurrent: 8
+"""
+
+
+def test_targets_from_the_file_the_environment_and_shard(tmp_path, monkeypatch):
+    path = write(tmp_path, TARGETS)
+    config = load_config(path)
+    targets = config.targets
+    assert targets.regions == ["eu-west-1", "us-east-1"] and targets.max_concurrent == 8 and targets.shard is None
+    assert [a.account for a in targets.accounts] == ["111111111111", "222222222222"]
+    assert targets.organization.role_name == "AuditorRole" and targets.organization.exclude == ["333333333333"]
+    assert "the-external-id" not in str(config.summary())   # the start-up log line
+    assert config.summary()["targets"]["accounts"][0]["external_id"] == "(set)"
+
+    monkeypatch.setenv("AUDITOR_TARGETS__SHARD", "2/3")
+    monkeypatch.setenv("AUDITOR_TARGETS__REGIONS", '["ap-southeast-2"]')
+    config = load_config(path)
+    assert config.targets.shard == "2/3" and config.targets.regions == ["ap-southeast-2"]
+    assert len(config.targets.accounts) == 2                                       # merged with the file
+    assert load_config(path, shard="3/3").targets.shard == "3/3"                   # --shard wins
+    monkeypatch.delenv("AUDITOR_TARGETS__REGIONS")
+    assert load_config(None).targets.shard == "2/3" and load_config(None).targets.accounts == []
+
+
+def test_without_targets_one_target_as_before_unless_a_shard_is_given():
+    assert load_config(None).targets is None
+    assert load_config(None, shard="1/2").targets.shard == "1/2"
+
+
+def test_invalid_targets_name_the_key_file_and_line_and_never_the_external_id(tmp_path, monkeypatch):
+    path = write(tmp_path, "targets:\n  regions: [eu-west-1, mars]\n  accounts:\n"
+                           "    - role_arn: arn:aws:iam::1234:role/x\n      external_id: '!'\n  shard: 4/3\n  colour: red\n")
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    problems = exc.value.problems
+    assert any(p.startswith(f"{path}:2: targets.regions: Value error, 'mars' is not a region name") for p in problems)
+    assert any(p.startswith(f"{path}:4: targets.accounts[0].role_arn: Value error, not an IAM role ARN") for p in problems)
+    assert any(p.startswith(f"{path}:5: targets.accounts[0].external_id: Value error") for p in problems)
+    assert any(p.startswith(f"{path}:6: targets.shard: Value error, shard '4/3'") for p in problems)
+    assert f"{path}:7: targets.colour: unknown key" in problems
+    assert not any("'!'" in p for p in problems)
+    with pytest.raises(ConfigError, match=r"^--shard: shard '0/2': I must be between 1 and N$"):
+        load_config(None, shard="0/2")
+    monkeypatch.setenv("AUDITOR_TARGETS__MAX_CONCURRENT", "0")
+    with pytest.raises(ConfigError, match="environment variable AUDITOR_TARGETS__MAX_CONCURRENT: targets.max_concurrent"):
+        load_config(None)
+
+
+def test_serve_shard_option_is_checked_and_kept_over_reloads(tmp_path, monkeypatch, json_logs):
+    from auditor import cli
+    from auditor.daemon import service
+
+    path = write(tmp_path, TARGETS + "  shard: 1/3\n")
+    monkeypatch.setattr(service, "setup_logging", lambda *_a, **_k: None)
+    assert cli.main(["serve", "--config", str(path), "--check", "--shard", "2/3"]) == service.EXIT_OK
+    assert next(r for r in json_logs() if r.get("event") == "check")["config"]["targets"]["shard"] == "2/3"
+    assert cli.main(["serve", "--config", str(path), "--check", "--shard", "4/3"]) == service.EXIT_INVALID
+    assert next(r for r in json_logs() if r.get("event") == "start")["problems"] == [
+        "--shard: shard '4/3': I must be between 1 and N"]
+
+    daemon = service.Daemon(*service.load(path, "3/3"), path, shard="3/3")
+    try:
+        assert daemon.config.targets.shard == "3/3" and daemon.reload() and daemon.config.targets.shard == "3/3"
+    finally:
+        daemon.runner.close()

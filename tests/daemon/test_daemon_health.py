@@ -7,7 +7,7 @@ from daemon_helpers import NOW, make_config, record
 
 from auditor.daemon.config import ScheduleConfig
 from auditor.daemon.health import check_readiness
-from auditor.daemon.metrics import AuditRecord, MetricsState, MetricsStore
+from auditor.daemon.metrics import AuditRecord, MetricsState, MetricsStore, TargetMetrics
 from auditor.daemon.scheduler import expected_gap, readiness_window
 from auditor.daemon.service import Daemon
 
@@ -19,8 +19,12 @@ class FakeResults:
         self.finished_at = finished_at
 
 
+def one_target(**audits) -> MetricsState:
+    return MetricsState(targets={"1/us-east-1": TargetMetrics(**audits)})
+
+
 def evaluated(at: float) -> MetricsState:
-    return MetricsState(results=FakeResults(at), last_audit=AuditRecord(LABELS, at, 1.0, "success"))
+    return one_target(results=FakeResults(at), last_audit=AuditRecord(LABELS, at, 1.0, "success"))
 
 
 def test_not_ready_before_the_first_audit():
@@ -40,9 +44,9 @@ def test_ready_within_the_window_then_stale():
 
 def test_failed_audits_do_not_make_it_ready():
     failed = AuditRecord(("", "us-east-1", "mattilda", ""), 1050.0, 0.1, "failed")
-    r = check_readiness(MetricsState(last_audit=failed), now=1060.0, window=120.0)
+    r = check_readiness(one_target(last_audit=failed), now=1060.0, window=120.0)
     assert not r.ready and r.reason == "no audit has completed yet; the last audit failed 10 s ago"
-    state = MetricsState(results=FakeResults(1000.0), last_audit=failed)
+    state = one_target(results=FakeResults(1000.0), last_audit=failed)
     r = check_readiness(state, now=1060.0, window=120.0)
     assert r.ready and "the last audit failed 10 s ago" in r.reason
 

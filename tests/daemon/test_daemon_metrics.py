@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import platform
 import time
+from collections import Counter
+from dataclasses import replace
 
 from botocore.exceptions import ClientError
 from daemon_helpers import NOW, expected_failures, make_config, record
@@ -11,9 +13,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from auditor import __version__
 from auditor.audit import load_ruleset
+from auditor.aws import ApiStats
 from auditor.collect import REGISTRY, Collector
 from auditor.daemon.metrics import MetricsStore, make_registry
 from auditor.daemon.runner import AuditRunner
+from auditor.model import Snapshot
 
 MULTI_AZ = "mattilda.rds.multi_az_production"
 COMMON = {"account": "123456789012", "region": "us-east-1", "architecture": "mattilda", "environment": "production"}
@@ -43,6 +47,7 @@ def test_known_audit_exact_values(drifted, json_logs):
         resource_id="mattilda-db-prod", resource_name="mattilda-db-prod",
         expected="multi_az == true", actual="multi_az = false")) == 1
     assert get("auditor_resources", dict(COMMON, resource_type="rds_instance")) == 1
+    assert get("auditor_resources_vanished", dict(COMMON, resource_type="rds_instance")) == 0
 
     counts = dict(state.results.counts)
     fails = expected_failures()   # db-single-az: 1 finding, ecs-ssh-open: 2, the budget: 1
@@ -151,6 +156,18 @@ def test_failing_finding_cap_counts_what_it_drops(drifted_audit):
     assert len(failing_series()) == fails
 
 
+def test_api_errors_and_vanished_resources_carry_their_labels(drifted_audit):
+    result, ruleset = drifted_audit
+    stats = ApiStats(errors=Counter({("logs", "ListTagsForResource", "AccessDeniedException", "denied"): 2}))
+    snapshot = Snapshot(result.account, result.region, list(result.snapshot), vanished={"log_group": 1})
+    store = MetricsStore()
+    registry = make_registry(store)
+    record(store, replace(result, api_stats=stats, snapshot=snapshot), ruleset)
+    assert registry.get_sample_value("auditor_aws_api_errors_total", dict(
+        COMMON, service="logs", operation="ListTagsForResource", error_code="AccessDeniedException", category="denied")) == 2
+    assert registry.get_sample_value("auditor_resources_vanished", dict(COMMON, resource_type="log_group")) == 1
+
+
 def test_label_values_are_cut_to_120_characters():
     from auditor.daemon.metrics import cut
     assert cut("x" * 200) == "x" * 119 + "…" and len(cut("x" * 200)) == 120
@@ -191,3 +208,35 @@ def test_a_collection_error_is_incomplete(drifted, monkeypatch):
     assert registry.get_sample_value("auditor_last_success_timestamp_seconds", COMMON) is None
     # a type whose collection failed is unknown, not zero
     assert registry.get_sample_value("auditor_resources", dict(COMMON, resource_type="rds_instance")) is None
+
+
+def test_each_target_keeps_its_series_and_a_target_no_longer_audited_is_dropped(drifted_audit):
+    from auditor.daemon.metrics import AuditMetrics, AuditRecord, CostSeries, common_labels
+
+    result, ruleset = drifted_audit
+    store = MetricsStore()
+    registry = make_registry(store)
+    record(store, result, ruleset)   # the one target of a daemon without targets
+    metrics = AuditMetrics.from_result(result, ruleset, 500, NOW)
+    other = common_labels("210987654321", "us-east-1", "mattilda", "production")
+    for key, labels in (("123456789012/us-east-1", metrics.labels), ("210987654321/us-east-1", other)):
+        costs = metrics.costs if labels == metrics.labels else CostSeries(prices_as_of=metrics.costs.prices_as_of)
+        store.record_audit(AuditRecord(labels, NOW, 1.0, "success"), replace(metrics, labels=labels, costs=costs),
+                           result.api_stats, key)
+    store.retain(["123456789012/us-east-1", "210987654321/us-east-1"])   # targets configured: the single one goes
+
+    def samples(name):
+        return [s for m in registry.collect() for s in m.samples if s.name == name]
+    assert sorted(s.labels["account"] for s in samples("auditor_last_audit_timestamp_seconds")) == [
+        "123456789012", "210987654321"]
+    # the single target's audits were of 123456789012/us-east-1: its counter goes on as that target's
+    assert [s.value for s in samples("auditor_audit_runs_total") if s.labels["outcome"] == "success"] == [2.0, 1.0]
+    assert len(samples("auditor_cost_prices_as_of_timestamp_seconds")) == 1   # one per region, not per target
+    assert {s.labels["account"] for s in samples("auditor_findings")} == {"123456789012", "210987654321"}
+    text = generate_latest(registry).decode()
+    assert len(text.splitlines()) == len(set(text.splitlines()))   # no series twice
+
+    store.retain(["210987654321/us-east-1"])
+    assert {s.labels["account"] for s in samples("auditor_rule_results")} == {"210987654321"}
+    assert {s.labels["account"] for s in samples("auditor_aws_api_calls_total")} == {"210987654321"}
+    assert registry.get_sample_value("auditor_config_reloads_total", {"outcome": "success"}) == 0   # the process's stay

@@ -25,7 +25,7 @@ def deploy():
         yield lambda name, env: build(spec(name, env))
 
 
-# ------------------------------------------------------------------------------ helpers
+# ------------------------------------------------------------------------------ reading back
 def sg_rules(group_id: str, direction: str = "IpPermissions") -> set[tuple]:
     """{(port or None, peer)} where peer is a group id or a CIDR."""
     group = c("ec2").describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]

@@ -51,7 +51,7 @@ def fresh(result):
 def run(notifier, result, force=False):
     """What the daemon does after an audit: compare with the previous snapshot, queue, save, send."""
     result = fresh(result)
-    attach_changes(result, notifier.store.previous_snapshot())
+    attach_changes(result, notifier.store.previous_snapshot(result.account, result.region))
     notifier.after_audit(result)
     save_snapshot(notifier.store, result, notifier.clock())
     return notifier.deliver(force=force)

@@ -46,7 +46,8 @@ def test_daemon_audit_job_posts_once_then_stays_silent_with_metrics(audits, fake
         runner()
         assert len(fake_slack.messages) == 2 and len(fake_slack.calls()) == 2
         assert get("auditor_resource_changes", {**COMMON, "change": "changed"}) == 0
-        assert runner.runtime.store.previous_snapshot() is not None
+        assert runner.runtime.store.previous_snapshot(COMMON["account"], COMMON["region"]) is not None
+        assert runner.runtime.store.previous_snapshot(COMMON["account"], "eu-west-1") is None
     finally:
         runner.close()
 
@@ -190,3 +191,19 @@ def test_a_process_killed_while_sending_then_rerun_delivers_each_message_once(au
     assert len(fake_slack.calls()) == 2                              # chat.postMessage: once per message
     assert len(fake_slack.messages) == 2 and len(fake_slack.calls("conversations.history")) == 1
     assert sorted(m.channel for m in fake_slack.messages) == ["C0AUDITOR", "C0CRITICAL"]
+
+
+def test_audit_of_several_regions_keeps_each_regions_state(tmp_path, capsys):
+    from moto import mock_aws
+
+    path = tmp_path / "state.sqlite3"
+    with mock_aws():
+        for _ in range(2):
+            code = cli.main(["audit", "--region", "us-east-1,eu-west-1", "--state", str(path), "-f", "json",
+                             "-o", str(tmp_path / "report.json"), "--quiet"])
+            assert code in (0, 1), capsys.readouterr().err
+    with StateStore(path) as store:
+        for region in ("us-east-1", "eu-west-1"):
+            state, _ = store.previous_snapshot("123456789012", region)
+            assert (state["account"], state["region"]) == ("123456789012", region)
+        assert store.previous_snapshot("", "") is None

@@ -14,20 +14,24 @@ from auditor.waivers import Waiver, WaiverOutcome
 NOW = datetime(2026, 1, 5, 6, 0, 0, tzinfo=UTC)
 
 
-def result(*findings, errors=(), waivers=None, changes=None):
+def result(*findings, errors=(), waivers=None, changes=None, region="r"):
     return SimpleNamespace(findings=list(findings), errors=tuple(errors), waivers=waivers, changes=changes,
-                           compared_to=None, architecture="a", environment="production", account="1", region="r",
+                           compared_to=None, architecture="a", environment="production", account="1", region=region,
                            started_at="2026-01-05T06:00:00Z")
+
+
+def key(f, region="r"):
+    return finding_key(f, "1", region)
 
 
 def apply(rows, p, announce_new=True, at=NOW):
     """What the notifier stores: the plan's rows, the new ones marked announced."""
     out = dict(rows)
-    new = {finding_key(f) for f in p.new} | {finding_key(e.finding) for e in p.expired}
-    for key, row in p.rows.items():
-        if announce_new and key in new:
+    new = {(f.rule_id, f.resource["id"]) for f in [*p.new, *(e.finding for e in p.expired)]}
+    for k, row in p.rows.items():
+        if announce_new and (row.rule_id, row.resource_id) in new:
             row = replace(row, announced_outbox_id=1, announced_at=at.isoformat().replace("+00:00", "Z"))
-        out[key] = row
+        out[k] = row
     return {k: r for k, r in out.items() if r.status != "resolved"}
 
 
@@ -40,14 +44,14 @@ def test_new_then_unchanged_then_fixed():
     rows = apply(rows, p2)
     p3 = plan(rows, result(finding(status="pass")), NOW + timedelta(hours=2), CONFIG, "token")
     assert [(r.row.rule_id, r.reason) for r in p3.resolved] == [("r.one", "fixed")]
-    assert p3.rows[finding_key(finding())].status == "resolved"
+    assert p3.rows[key(finding())].status == "resolved"
 
 
 def test_gone_unless_the_rule_could_not_be_evaluated():
     rows = apply({}, plan({}, result(finding()), NOW, CONFIG, "token"))
     # the rule errored (its AWS call failed): nothing is known, nothing is resolved
     p = plan(rows, result(finding(rid="(none)", status="error")), NOW, CONFIG, "token")
-    assert p.resolved == [] and finding_key(finding()) not in p.rows
+    assert p.resolved == [] and key(finding()) not in p.rows
     p = plan(rows, result(finding(status="error")), NOW, CONFIG, "token")
     assert p.resolved == []
     # the rule ran and the resource is gone: resolved
@@ -82,7 +86,7 @@ def test_waived_findings_are_never_new_and_close_an_announced_thread():
     p = plan(rows, result(waived), NOW, CONFIG, "token")
     assert [r.reason for r in p.resolved] == ["waived"]
     rows = apply(rows, p)
-    assert rows[finding_key(finding())].status == "waived"
+    assert rows[key(finding())].status == "waived"
     # the waiver removed: failing again, announced afresh
     p = plan(rows, result(finding()), NOW, CONFIG, "token")
     assert [f.rule_id for f in p.new] == ["r.one"]
@@ -116,3 +120,15 @@ def test_changes_are_a_section_and_news_alone_only_when_asked():
     assert not plan({}, result(changes=changes), NOW, CONFIG, "token").has_news
     loud = CONFIG.model_copy(update={"notify_on_changes": True})
     assert plan({}, result(changes=changes), NOW, loud, "token").has_news
+
+
+def test_a_targets_audit_never_opens_nor_resolves_another_targets_findings():
+    rows = apply({}, plan({}, result(finding()), NOW, CONFIG, "token"))   # region r: one announced finding
+    [row] = rows.values()
+    assert (row.account, row.region, row.key) == ("1", "r", "1|r|r.one|db-1")
+    # region r2 of the same account, the same rule and resource id, passing; then with nothing at all
+    for other in (result(finding(status="pass"), region="r2"), result(finding(rule="r.other", status="pass"), region="r2")):
+        p = plan(rows, other, NOW, CONFIG, "token")
+        assert p.resolved == [] and key(finding()) not in p.rows
+    p = plan(rows, result(finding(), region="r2"), NOW, CONFIG, "token")   # failing there too: news of its own
+    assert [key(f, "r2") for f in p.new] == ["1|r2|r.one|db-1"] and set(p.rows) == {"1|r2|r.one|db-1"}

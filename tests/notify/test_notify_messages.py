@@ -114,3 +114,20 @@ def test_channels_per_severity_one_message_each():
     assert set(by_channel) == {"#all", "#crit"}
     assert len(by_channel["#crit"].announces) == 1 and len(by_channel["#all"].announces) == 2
     assert "The audit is complete again" in "\n".join(sections(by_channel["#all"]))
+
+
+def test_every_message_names_the_account_and_region_of_its_audit():
+    row = FindingRow("123456789012|eu-west-1|r.one|db-1", "r.one", "rds_instance", "db-1", "db-1", "T", "high", "fail",
+                     "2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z", announced_outbox_id=7,
+                     announced_at="2026-01-01T00:00:00Z", account="123456789012", region="eu-west-1")
+    c = composer()
+    p = Plan(new=[finding()], resolved=[Resolution(row, "fixed", finding(status="pass"))])
+    messages = [*c.compose(p, AUDIT, channel_for, "C1", threads=True, parents={7: "C1"}),   # a thread reply
+                *c.compose(p, AUDIT, channel_for, "", threads=False),                        # a webhook's own message
+                *c.notice(Plan(health=Health("degraded", failed=True)), AUDIT, "C1")]
+    assert [m.kind for m in messages] == ["alert", "resolved", "alert", "resolved", "notice"]
+    for m in messages:
+        assert "123456789012" in m.payload["text"] and "eu-west-1" in m.payload["text"]   # what a phone shows
+        text = "\n".join(sections(m))
+        assert "123456789012" in text and "eu-west-1" in text
+    assert messages[0].announces == ["123456789012|eu-west-1|r.one|db-1"]

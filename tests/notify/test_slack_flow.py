@@ -60,9 +60,10 @@ def test_fixing_a_drift_posts_the_resolution_in_the_thread(audits, fake_slack, m
     assert "1 finding no longer failing" in reply_critical.text
 
     store = notifier.store
-    assert all(r.status == "resolved" for r in [store.finding(f"{MULTI_AZ}|mattilda-db-prod")])
-    assert {k: r.status for k, r in store.open_findings().items()} == {
-        "mattilda.cost.unitemized|mattilda/production": "fail"}   # info: below the channels' minimum
+    target = f"{audits.fixed.account}|{audits.fixed.region}"
+    assert all(r.status == "resolved" for r in [store.finding(f"{target}|{MULTI_AZ}|mattilda-db-prod")])
+    assert {k: r.status for k, r in store.open_findings(audits.fixed.account, audits.fixed.region).items()} == {
+        f"{target}|mattilda.cost.unitemized|mattilda/production": "fail"}   # info: below the channels' minimum
 
     # fixed again and again: silence
     before = len(fake_slack.requests)
@@ -180,3 +181,23 @@ def test_slack_unreachable_keeps_messages_queued_until_it_is_back(audits, fake_s
     run(up, audits.drifted_again)                            # nothing new, but the queue goes out
     assert len(fake_slack.messages) == 2 and up.store.pending_count() == 0
     assert fake_slack.calls("conversations.history") == []   # refused connections are never in doubt
+
+
+def test_two_regions_sharing_a_state_file_never_resolve_each_other(audits, fake_slack, make_notifier):
+    from dataclasses import replace
+
+    notifier = make_notifier()
+    west = replace(audits.fixed, region="eu-west-1")   # another target of the same state file: nothing failing
+    run(notifier, audits.drifted)
+    assert len(fake_slack.top_level()) == 2
+    before = len(fake_slack.requests)
+    for _ in range(2):   # the targets in turn: the other's findings are neither resolved nor announced again
+        run(notifier, west)
+        run(notifier, audits.drifted_again)
+    assert len(fake_slack.requests) == before and fake_slack.replies(fake_slack.top_level()[0].ts) == []
+    west_open = {r.rule_id for r in notifier.store.open_findings("123456789012", "eu-west-1").values()}
+    east_open = {r.rule_id for r in notifier.store.open_findings("123456789012", "us-east-1").values()}
+    assert west_open == {"mattilda.cost.unitemized"} and {SSH, MULTI_AZ, *west_open} <= east_open
+    run(notifier, audits.fixed)   # fixed where it failed: resolved there, in its threads
+    assert sum(len(fake_slack.replies(m.ts)) for m in fake_slack.top_level()) == 2
+    assert all("us-east-1" in texts(m) for m in fake_slack.messages)

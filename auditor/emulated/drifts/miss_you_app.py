@@ -41,7 +41,7 @@ DRIFTS = [
           call("ec2", "modify_vpc_attribute", VpcId="{vpc}", EnableDnsSupport={"Value": False}),
           {"miss-you-app.vpc.cidr_dns": "vpc"}),
     Drift("app-subnet-routed-to-internet", "network",
-          "private app subnet in us-east-1a re-associated with the public route table (internet gateway)",
+          "private app subnet in zone a re-associated with the public route table (internet gateway)",
           _route_app_subnet_to_internet,
           {"miss-you-app.subnet.private_app_tier": "subnet:miss-you-app-private-app-a",
            "miss-you-app.vpc.subnet_layout": "vpc",

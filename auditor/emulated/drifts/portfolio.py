@@ -8,7 +8,7 @@ database is gone while development's stays.
 from . import Drift, alarm_change, call, scaling_range, steps, task_change, tcp
 
 DRIFTS = [
-    Drift("nat-gateway-deleted", "network", "the us-east-1b NAT gateway is deleted (one NAT gateway left)",
+    Drift("nat-gateway-deleted", "network", "the zone-b NAT gateway is deleted (one NAT gateway left)",
           call("ec2", "delete_nat_gateway", NatGatewayId="{nat:1}"),
           {"portfolio.vpc.nat_gateways": "vpc"}),
     Drift("ecs-backend-open-to-internet", "security_groups", "port 8000 on the ECS tasks opened to 0.0.0.0/0",
