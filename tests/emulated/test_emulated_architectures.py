@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import boto3
 import pytest
@@ -66,9 +65,7 @@ def scaling(d: Deployment, key: str) -> tuple[dict, dict[str, dict]]:
 # ------------------------------------------------------------------------------ mattilda
 @pytest.mark.parametrize("env", ["production", "staging"])
 def test_mattilda(deploy, env):
-    started = time.perf_counter()
     d = deploy("mattilda", env)
-    assert time.perf_counter() - started < 5
     prod, short = env == "production", {"production": "prod", "staging": "staging"}[env]
     ec2 = c("ec2")
 
@@ -292,9 +289,7 @@ CHECKS = {"portfolio": check_portfolio, "miss-you-app": check_miss_you_app,
 
 @pytest.mark.parametrize("name,env", [(n, e) for n, envs in ENVIRONMENTS.items() if n != "mattilda" for e in envs])
 def test_other_architectures(deploy, name, env):
-    started = time.perf_counter()
     d = deploy(name, env)
-    assert time.perf_counter() - started < 5
     # every architecture tags what it creates with its project and environment
     vpc = c("ec2").describe_vpcs(VpcIds=[d["vpc"]])["Vpcs"][0]
     assert {"Project": name, "Environment": env}.items() <= tags(vpc["Tags"]).items()
@@ -313,9 +308,7 @@ def test_spec_lookup():
 # ------------------------------------------------------------------------------ moto server
 def test_mattilda_on_threaded_moto_server(server_endpoint):
     """The same build through AWS_ENDPOINT_URL against an in-process ThreadedMotoServer."""
-    started = time.perf_counter()
     d = build(spec("mattilda", "production"))
-    assert time.perf_counter() - started < 10
     assert c("ecs").meta.endpoint_url == server_endpoint
     svc = service(d, "api")
     assert svc["deploymentConfiguration"]["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
