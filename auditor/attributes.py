@@ -3,7 +3,8 @@
 A *shape* maps each attribute name to the shape of its value: a nested shape for an object (or
 the items of a list of objects) whose fields are declared, ``None`` for anything else (scalars,
 lists of scalars, free-form maps such as ``tags`` or ``parameters``), whose inside is not checked.
-The collector modules declare their types in ``ATTRIBUTES``, :mod:`auditor.relations` what it
+The collector modules declare their types' attributes in their descriptions
+(:class:`~auditor.collect.types.ResourceType`), :mod:`auditor.relations` what it
 derives in ``RELATIONS``, :mod:`auditor.deployments` the ``deployment`` type in
 ``DERIVED_ATTRIBUTES``; every document also has the identity fields, ``IDENTITY``.
 """

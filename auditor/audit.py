@@ -1,4 +1,4 @@
-"""One audit: load rules, collect what they need, evaluate, and hold the result."""
+"""One audit: load rules, collect what they need, evaluate, compare and estimate, then build the result once."""
 from __future__ import annotations
 
 import threading
@@ -6,27 +6,28 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .aws import AWS_ERRORS, ApiStats, AuditSetupError, AwsContext, classify, error_code, error_message
+from .changes import PreviousLookup, compare
 from .collect import ProgressFn, collect, load_all
-from .cost.deployment import DeploymentCost, deployment_costs, deployment_resources, needed_types, with_actual
+from .cost.deployment import deployment_costs, deployment_resources, needed_types, with_actual
 from .cost.estimate import Assumptions
 from .cost.prices import PriceTable, PriceTableError
 from .deployments import DERIVED, membership_types
-from .model import SEVERITIES, CollectorError, Finding, Snapshot, normalize_environment
+from .model import Finding, Snapshot, normalize_environment
+from .results import AuditResult, FleetResult, TargetFailure, WaiverOutcome, sort_findings
 from .rules.engine import RuleSet
 from .rules.loader import load_packs, pack_paths
 from .targets import Target, own_session, session_for
-from .waivers import WaiverFileError, WaiverOutcome, apply_waivers, load_waivers
+from .waivers import WaiverFileError, apply_waivers, load_waivers
 
 if TYPE_CHECKING:
     import boto3
 
-    from .changes import ResourceChange
     from .cost.spend import SpendReader
 
 
@@ -45,40 +46,6 @@ class AuditOptions:
     prices: Path | None = None    # price file over the bundled table (default: the refresh cache)
     alb_lcu: float = 1.0          # LCUs each load balancer is assumed to use (cost estimate)
     baseline: str = "deployments"  # what baseline rules judge: the audited deployments, or the whole "account"
-
-
-@dataclass
-class AuditResult:
-    architecture: str | None
-    environment: str | None
-    account: str
-    region: str
-    started_at: str
-    duration_seconds: float
-    findings: list[Finding]
-    errors: tuple[CollectorError, ...]
-    snapshot: Snapshot
-    api_stats: ApiStats
-    waivers: WaiverOutcome | None = None   # None: no waiver file
-    # Set by auditor.changes.attach_changes: resources added/removed/changed since the previous
-    # snapshot (None: no previous snapshot to compare with) and that snapshot's time.
-    changes: list[ResourceChange] | None = None
-    compared_to: str | None = None
-    costs: list[DeploymentCost] = field(default_factory=list)   # one per architecture deployment found
-    prices: dict[str, Any] = field(default_factory=dict)        # where the region's prices came from
-    architecture_packs: frozenset[str] = frozenset()            # packs judged per deployment (with a selector)
-    warnings: list[str] = field(default_factory=list)            # e.g. a damaged state file started anew
-
-    def failing(self, at_or_above: str = "info") -> list[Finding]:
-        limit = SEVERITIES.index(at_or_above)
-        return [f for f in self.findings if f.status == "fail" and SEVERITIES.index(f.severity) <= limit]
-
-    @property
-    def complete(self) -> bool:
-        """Every rule judged what it had to: no type left unknown, no finding in ``error``. A call
-        that failed for one resource without touching what any rule reads (an image size that only
-        the cost estimate uses) stays in ``errors`` and leaves the audit complete."""
-        return not any(e.whole_type for e in self.errors) and not any(f.status == "error" for f in self.findings)
 
 
 def known_resource_types() -> set[str]:
@@ -109,11 +76,14 @@ def load_prices(path: Path | None) -> PriceTable:
 def run_audit(options: AuditOptions, ruleset: RuleSet | None = None,
               aws: AwsContext | None = None, progress: ProgressFn | None = None,
               cancel: threading.Event | None = None, today: date | None = None,
-              spend: SpendReader | None = None) -> AuditResult:
+              spend: SpendReader | None = None, previous: PreviousLookup | None = None,
+              warnings: Iterable[str] = ()) -> AuditResult:
     """Collect the types the rules and cost estimates need, evaluate the rules and budgets, then
     apply ``options.waivers`` as of ``today`` (default: the audit's UTC start date). ``spend`` adds
-    month-to-date Cost Explorer figures to each estimate. Raises AuditSetupError/RuleFileError/
-    WaiverFileError, and collect.AuditCancelled when ``cancel`` is set before the collectors finish."""
+    month-to-date Cost Explorer figures to each estimate; ``previous(account, region)`` gives the
+    snapshot state the changes are computed against (:func:`auditor.changes.compare`); ``warnings``
+    go into the result as they are. Raises AuditSetupError/RuleFileError/WaiverFileError, and
+    collect.AuditCancelled when ``cancel`` is set before the collectors finish."""
     ruleset = ruleset or load_ruleset(options.architecture, options.rule_paths, options.params)
     waivers = load_waivers(options.waivers) if options.waivers is not None else None
     prices = load_prices(options.prices)
@@ -132,7 +102,9 @@ def run_audit(options: AuditOptions, ruleset: RuleSet | None = None,
     outcome = None
     if waivers is not None:
         outcome = apply_waivers(findings, waivers, today or started.date())
-        findings = outcome.findings = sort_findings(outcome.findings)
+        findings = sort_findings(outcome.findings)
+        outcome = replace(outcome, findings=findings)
+    changes, compared_to = compare(snapshot, previous(snapshot.account, snapshot.region)) if previous else (None, None)
     return AuditResult(
         architecture=options.architecture,
         environment=normalize_environment(options.environment) or _environment_of(findings, snapshot),
@@ -140,17 +112,9 @@ def run_audit(options: AuditOptions, ruleset: RuleSet | None = None,
         started_at=started.isoformat(timespec="seconds").replace("+00:00", "Z"),
         duration_seconds=round(time.perf_counter() - t0, 3),
         findings=findings, errors=snapshot.errors, snapshot=snapshot, api_stats=aws.stats,
-        waivers=outcome, costs=costs, prices=prices.describe(snapshot.region),
-        architecture_packs=frozenset(s.pack.pack for s in ruleset.selectors))
-
-
-_STATUS_ORDER = {"fail": 0, "error": 1, "waived": 2, "pass": 3, "skip": 4}
-
-
-def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
-    return sorted(findings, key=lambda f: (_STATUS_ORDER[f.status], SEVERITIES.index(f.severity),
-                                           f.rule_id, str(f.resource.get("id")),
-                                           str(f.resource.get("account")), str(f.resource.get("region"))))
+        waivers=outcome, changes=changes, compared_to=compared_to, costs=costs,
+        prices=prices.describe(snapshot.region), architecture_packs=frozenset(s.pack.pack for s in ruleset.selectors),
+        warnings=tuple(warnings))
 
 
 def _environment_of(findings: list[Finding], snapshot: Snapshot) -> str | None:
@@ -174,82 +138,44 @@ class TargetSetupError(AuditSetupError):
         super().__init__(f"{what} ({call}): {self.code}: {error_message(exc)}")
 
 
-@dataclass(frozen=True)
-class TargetFailure:
-    """A target that could not be audited, and why (never its credentials or external id)."""
-
-    target: Target
-    service: str
-    operation: str
-    code: str
-    category: str
-    message: str
-    duration_seconds: float
-
-    @classmethod
-    def of(cls, target: Target, exc: AuditSetupError, seconds: float) -> TargetFailure:
-        if isinstance(exc, TargetSetupError):
-            return cls(target, exc.service, exc.operation, exc.code, exc.category, str(exc), round(seconds, 3))
-        return cls(target, "auditor", "setup", type(exc).__name__, "other", str(exc), round(seconds, 3))
+def target_failure(target: Target, exc: AuditSetupError, seconds: float) -> TargetFailure:
+    """Why ``target`` could not be audited: the call AWS refused, or the setup problem."""
+    if isinstance(exc, TargetSetupError):
+        return TargetFailure(target, exc.service, exc.operation, exc.code, exc.category, str(exc), round(seconds, 3))
+    return TargetFailure(target, "auditor", "setup", type(exc).__name__, "other", str(exc), round(seconds, 3))
 
 
-@dataclass
-class FleetResult:
-    """The audits of several targets: each target's result or its failure."""
-
-    architecture: str | None
-    targets: list[Target]
-    results: dict[str, AuditResult]       # by Target.key, in target order
-    failures: dict[str, TargetFailure]    # by Target.key, in target order
-    started_at: str
-    duration_seconds: float
-
-    @property
-    def findings(self) -> list[Finding]:
-        return sort_findings(f for r in self.results.values() for f in r.findings)
-
-    def failing(self, at_or_above: str = "info") -> list[Finding]:
-        return [f for r in self.results.values() for f in r.failing(at_or_above)]
-
-    @property
-    def architecture_packs(self) -> frozenset[str]:
-        return frozenset().union(*(r.architecture_packs for r in self.results.values()))
-
-    @property
-    def complete(self) -> bool:
-        return not self.failures and all(r.complete for r in self.results.values())
-
-    def combined(self) -> AuditResult:
-        """The whole fleet as one result: findings, errors, resources and costs of every audited target;
-        account, region and environment list the distinct values, comma-separated."""
-        results = list(self.results.values())
-        findings = self.findings
-        resources = [r for res in results for r in res.snapshot]
-        errors = tuple(e for res in results for e in res.errors)
-        vanished: Counter[str] = Counter()
-        for res in results:
-            vanished.update(res.snapshot.vanished)
-        account = ",".join(sorted({t.account for t in self.targets}))
-        region = ",".join(sorted({t.region for t in self.targets}))
-        stats = ApiStats()
-        for res in results:
-            stats.calls.update(res.api_stats.calls)
-            stats.errors.update(res.api_stats.errors)
-            stats.retries.update(res.api_stats.retries)
-        prices = [res.prices for res in results]
-        return AuditResult(
-            architecture=self.architecture,
-            environment=",".join(sorted({e for res in results if res.environment for e in res.environment.split(",")}))
-            or None,
-            account=account, region=region, started_at=self.started_at, duration_seconds=self.duration_seconds,
-            findings=findings, errors=errors,
-            snapshot=Snapshot(account, region, resources, errors, collected_at=self.started_at,
-                              vanished=+vanished),   # + drops zero counts
-            api_stats=stats, waivers=_combined_waivers(findings, [r.waivers for r in results]),
-            costs=[c for res in results for c in res.costs],
-            prices=prices[0] if prices and all(p == prices[0] for p in prices) else {},
-            architecture_packs=self.architecture_packs,
-            warnings=list(dict.fromkeys(w for res in results for w in res.warnings)))
+def combine(architecture: str | None, targets: list[Target], results: list[AuditResult], started_at: str,
+            duration_seconds: float) -> AuditResult:
+    """The whole fleet as one result: findings, errors, resources and costs of every audited target;
+    account, region and environment list the distinct values, comma-separated."""
+    findings = sort_findings(f for res in results for f in res.findings)
+    resources = [r for res in results for r in res.snapshot]
+    errors = tuple(e for res in results for e in res.errors)
+    vanished: Counter[str] = Counter()
+    for res in results:
+        vanished.update(res.snapshot.vanished)
+    account = ",".join(sorted({t.account for t in targets}))
+    region = ",".join(sorted({t.region for t in targets}))
+    stats = ApiStats()
+    for res in results:
+        stats.calls.update(res.api_stats.calls)
+        stats.errors.update(res.api_stats.errors)
+        stats.retries.update(res.api_stats.retries)
+    prices = [res.prices for res in results]
+    return AuditResult(
+        architecture=architecture,
+        environment=",".join(sorted({e for res in results if res.environment for e in res.environment.split(",")}))
+        or None,
+        account=account, region=region, started_at=started_at, duration_seconds=duration_seconds,
+        findings=findings, errors=errors,
+        snapshot=Snapshot(account, region, resources, errors, collected_at=started_at,
+                          vanished=+vanished),   # + drops zero counts
+        api_stats=stats, waivers=_combined_waivers(findings, [r.waivers for r in results]),
+        costs=[c for res in results for c in res.costs],
+        prices=prices[0] if prices and all(p == prices[0] for p in prices) else {},
+        architecture_packs=frozenset().union(*(r.architecture_packs for r in results)),
+        warnings=tuple(dict.fromkeys(w for res in results for w in res.warnings)))
 
 
 def _combined_waivers(findings: list[Finding], outcomes: list[WaiverOutcome | None]) -> WaiverOutcome | None:
@@ -265,7 +191,7 @@ def _combined_waivers(findings: list[Finding], outcomes: list[WaiverOutcome | No
 def run_target(options: AuditOptions, target: Target, ruleset: RuleSet, base: boto3.Session, *,
                endpoint_url: str | None = None, progress: ProgressFn | None = None,
                cancel: threading.Event | None = None, today: date | None = None,
-               spend: SpendReader | None = None) -> AuditResult:
+               spend: SpendReader | None = None, previous: PreviousLookup | None = None) -> AuditResult:
     """:func:`run_audit` of one target with a session of its own (the role assumed, or ``base``'s
     credentials) in ``target.region``. Raises TargetSetupError when AWS refuses the role or the identity,
     and what run_audit raises."""
@@ -283,15 +209,17 @@ def run_target(options: AuditOptions, target: Target, ruleset: RuleSet, base: bo
     except AuditSetupError as exc:
         raise TargetSetupError("cannot identify the AWS account", "sts:GetCallerIdentity", exc.__cause__ or exc,
                                target.region) from exc
-    return run_audit(options, ruleset, aws=aws, progress=progress, cancel=cancel, today=today, spend=spend)
+    return run_audit(options, ruleset, aws=aws, progress=progress, cancel=cancel, today=today, spend=spend,
+                     previous=previous)
 
 
 def run_fleet(options: AuditOptions, targets: Iterable[Target], ruleset: RuleSet, base: boto3.Session, *,
               max_concurrent: int = 4, endpoint_url: str | None = None, progress: ProgressFn | None = None,
               cancel: threading.Event | None = None, today: date | None = None,
-              spend: SpendReader | None = None) -> FleetResult:
+              spend: SpendReader | None = None, previous: PreviousLookup | None = None) -> FleetResult:
     """Audit every target, ``max_concurrent`` at once. A target whose setup fails (AuditSetupError) is
-    that target's failure; the waiver and price files, shared by all, are checked first."""
+    that target's failure; the waiver and price files, shared by all, are checked first. ``previous``
+    gives each target's last snapshot state (see :func:`run_audit`)."""
     targets = list(targets)
     if options.waivers is not None:
         load_waivers(options.waivers)
@@ -303,17 +231,19 @@ def run_fleet(options: AuditOptions, targets: Iterable[Target], ruleset: RuleSet
         begun = time.perf_counter()
         try:
             return run_target(options, target, ruleset, base, endpoint_url=endpoint_url, progress=progress,
-                              cancel=cancel, today=today, spend=spend)
+                              cancel=cancel, today=today, spend=spend, previous=previous)
         except WaiverFileError:
             raise
         except AuditSetupError as exc:
-            return TargetFailure.of(target, exc, time.perf_counter() - begun)
+            return target_failure(target, exc, time.perf_counter() - begun)
 
     with ThreadPoolExecutor(max_workers=max_concurrent, thread_name_prefix="target") as pool:
         outcomes = list(pool.map(audit, targets))
+    results = {t.key: o for t, o in zip(targets, outcomes, strict=True) if isinstance(o, AuditResult)}
+    started_at = started.isoformat(timespec="seconds").replace("+00:00", "Z")
+    seconds = round(time.perf_counter() - t0, 3)
     return FleetResult(
-        architecture=options.architecture, targets=targets,
-        results={t.key: o for t, o in zip(targets, outcomes, strict=True) if isinstance(o, AuditResult)},
+        architecture=options.architecture, targets=targets, results=results,
         failures={t.key: o for t, o in zip(targets, outcomes, strict=True) if isinstance(o, TargetFailure)},
-        started_at=started.isoformat(timespec="seconds").replace("+00:00", "Z"),
-        duration_seconds=round(time.perf_counter() - t0, 3))
+        started_at=started_at, duration_seconds=seconds,
+        combined=combine(options.architecture, targets, list(results.values()), started_at, seconds))

@@ -11,6 +11,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
+from .model import truncate
+
 DEFAULT_MAX_ATTEMPTS = 5
 MESSAGE_LIMIT = 200   # characters of an error message kept (an HTML error page is no message)
 
@@ -144,8 +146,7 @@ def is_aws_error(exc: BaseException) -> bool:
 
 def short_message(text: str, limit: int = MESSAGE_LIMIT) -> str:
     """One line of at most ``limit`` characters (an ellipsis marks a cut)."""
-    text = re.sub(r"\s+", " ", text).strip()
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return truncate(re.sub(r"\s+", " ", text).strip(), limit)
 
 
 def error_code(exc: BaseException) -> str:

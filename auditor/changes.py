@@ -4,8 +4,8 @@
 dict that the state store keeps between audits, one per account and region
 (``StateStore.save_snapshot``), so each target is compared with its own last state. Each resource is
 kept by ``"type/id"`` with its name, ARN, tags and attributes; relations (derived from other
-resources), volatile attributes (each collector module's ``VOLATILE``: timestamps, counts of
-running tasks, alarm states...) and transient types (``TRANSIENT``: network interfaces, which
+resources), volatile attributes (each resource type description's ``volatile``: timestamps, counts
+of running tasks, alarm states...) and transient types (``transient``: network interfaces, which
 come and go with tasks) are left out, so two audits of an unchanged account give equal states.
 The state also records the account, the region and the resource types that were collected
 without error.
@@ -27,8 +27,8 @@ without error.
   and the new one added, and the added one carries its differences from the one it replaces
   (``containers[api].image``, ``revision``), when exactly one of that family was removed.
 
-:func:`attach_changes` sets ``changes`` and ``compared_to`` on an :class:`~auditor.audit.AuditResult`
-from the previous state (``None``: first audit, nothing to compare, ``changes`` stays ``None``).
+:func:`compare` gives an audit's ``changes`` and ``compared_to`` (:class:`~auditor.results.AuditResult`)
+from the previous state, before the result is built (``None``: first audit, nothing to compare).
 :func:`carry_forward` gives the state to save after an audit in which some collector failed:
 the failed types keep their last known resources, so the next audit still compares them.
 """
@@ -37,20 +37,22 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Any
 
 from .collect import REGISTRY, load_all, transient_types, volatile_keys
 from .model import Snapshot, thaw
+from .results import AttributeChange, ResourceChange
+from .results import counts as counts
 
-if TYPE_CHECKING:
-    from .audit import AuditResult
+PreviousState = tuple[Mapping[str, Any], str | None] | Mapping[str, Any] | None
+PreviousLookup = Callable[[str, str], PreviousState]
+"""What ``StateStore.previous_snapshot(account, region)`` answers: ``(state, iso time)`` or None."""
 
 log = logging.getLogger("auditor.changes")
 
 STATE_VERSION = 1
-KINDS = ("added", "removed", "changed")
 
 # Records in a list are matched by the first of these keys that every item carries with a
 # distinct scalar value (in both lists); other lists are compared as multisets.
@@ -62,58 +64,6 @@ ORDERED_KEYS = frozenset({"command", "entry_point", "certificate_arns"})
 # revision): an added resource that replaces exactly one removed resource with the same value of
 # this attribute carries its differences from that resource.
 SUCCESSION = {"ecs_task_definition": "family"}
-
-
-@dataclass(frozen=True)
-class AttributeChange:
-    """One difference inside a resource. ``path`` is dotted (``tags.Owner``, ``parameters.x``);
-    ``name[+]`` / ``name[-]`` mark an item added to / removed from a list (``after`` / ``before``
-    is the item, the other side None); ``name[key]`` is the list record whose identity is key."""
-
-    path: str
-    before: Any
-    after: Any
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "before": self.before, "after": self.after}
-
-    def describe(self, limit: int = 200) -> str:
-        """One line for people: ``instance_class: db.t3.micro -> db.t3.large``,
-        ``ingress[+]: {...}``, ``ingress[-]: {...}``."""
-        if self.path.endswith("[+]"):
-            return f"{self.path}: {short(self.after, limit)}"
-        if self.path.endswith("[-]"):
-            return f"{self.path}: {short(self.before, limit)}"
-        return f"{self.path}: {short(self.before, limit)} -> {short(self.after, limit)}"
-
-
-@dataclass(frozen=True)
-class ResourceChange:
-    """A resource added, removed or changed since the previous snapshot."""
-
-    kind: str
-    type: str
-    id: str
-    name: str | None
-    changes: tuple[AttributeChange, ...] = ()
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "type": self.type, "id": self.id, "name": self.name,
-                "changes": [c.as_dict() for c in self.changes]}
-
-    @property
-    def label(self) -> str:
-        """``type name`` (or the id when the resource has no name)."""
-        return f"{self.type} {self.name or self.id}"
-
-
-def short(value: Any, limit: int = 200) -> str:
-    """A value for people: strings bare, else compact JSON without the null fields of a record
-    (``{"cidr": "0.0.0.0/0", "from_port": 22, ...}``), cut to ``limit`` characters."""
-    if isinstance(value, Mapping):
-        value = {k: v for k, v in value.items() if v is not None}
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, separators=(", ", ": "))
-    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _plain(value: Any) -> Any:
@@ -336,46 +286,19 @@ def diff(previous: Mapping[str, Any] | None, current: Mapping[str, Any]) -> list
     return out
 
 
-def counts(changes: Iterable[ResourceChange]) -> dict[str, int]:
-    """Resources by kind of change: {"added": n, "removed": n, "changed": n}."""
-    by_kind = Counter(c.kind for c in changes)
-    return {k: by_kind.get(k, 0) for k in KINDS}
-
-
-def attach_changes(result: AuditResult,
-                   previous: tuple[Mapping[str, Any], str | None] | Mapping[str, Any] | None,
-                   ) -> list[ResourceChange] | None:
-    """Compute the changes since ``previous`` and set ``result.changes`` and ``result.compared_to``.
-
-    ``previous`` is what ``StateStore.previous_snapshot(account, region)`` returns: ``(state, iso time)`` or
-    None (a bare state is accepted too; its ``collected_at`` is the time). With no previous
-    state, or one of another account or region, there is nothing to compare: ``changes`` is
-    None. Returns ``result.changes``.
-    """
-    result.changes, result.compared_to = None, None
+def compare(snapshot: Snapshot, previous: PreviousState) -> tuple[list[ResourceChange] | None, str | None]:
+    """``(changes, compared_to)`` of ``snapshot`` since ``previous`` (what ``StateStore.previous_snapshot``
+    returns: ``(state, iso time)`` or None; a bare state is accepted too, its ``collected_at`` the time).
+    With no previous state, or one of another account or region, nothing is compared: ``(None, None)``."""
     if previous is None:
-        return None
-    if isinstance(previous, tuple):
-        state, at = previous
-    else:
-        state, at = previous, previous.get("collected_at")
+        return None, None
+    state, at = previous if isinstance(previous, tuple) else (previous, previous.get("collected_at"))
     if state is None:
-        return None
+        return None, None
     for field in ("account", "region"):
-        theirs, ours = state.get(field), getattr(result, field)
+        theirs, ours = state.get(field), getattr(snapshot, field)
         if theirs is not None and theirs != ours:
             log.warning("previous snapshot is of %s %s, this audit of %s: changes not compared",
                         field, theirs, ours)
-            return None
-    result.changes = diff(state, snapshot_state(result.snapshot))
-    result.compared_to = at
-    return result.changes
-
-
-def report_section(result: AuditResult) -> dict[str, Any] | None:
-    """The JSON report's ``changes``: counts and resources, or None when nothing was compared."""
-    changes = getattr(result, "changes", None)
-    if changes is None:
-        return None
-    return {"compared_to": getattr(result, "compared_to", None), **counts(changes),
-            "resources": [c.as_dict() for c in changes]}
+            return None, None
+    return diff(state, snapshot_state(snapshot)), at

@@ -14,8 +14,8 @@ import math
 import os
 import re
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -23,20 +23,15 @@ from typing import Any
 import yaml
 
 from . import __version__
-from .audit import (
-    AuditOptions,
-    AuditResult,
-    FleetResult,
-    known_resource_types,
-    load_ruleset,
-    run_audit,
-    run_fleet,
-)
+from .audit import AuditOptions, known_resource_types, load_ruleset, run_audit, run_fleet
 from .aws import AuditSetupError
 from .coverage import applied_to_nothing
 from .iam import EXTRAS, policy
 from .model import SEVERITIES
-from .report import FORMATS, render
+from .report import FORMATS, render, status
+from .report.console import progress_bar
+from .report.listings import LIST_FORMATS, prices_listing, rules_listing, waivers_listing
+from .results import AuditResult, FleetResult
 from .rules.engine import BASELINE_SCOPES
 from .rules.loader import (
     RuleFileError,
@@ -162,14 +157,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="AWS region (default: the boto3 chain); repeatable or comma-separated: each one audited")
     audit.add_argument("--profile", help="AWS profile (default: the boto3 chain): the base credentials")
     _add_target_options(audit)
-    audit.add_argument("--slack", action="store_true",
-                       help="send this audit's news to Slack (slack.* settings of --config or AUDITOR_SLACK__*; "
-                            "the state file remembers what was sent)")
+    audit.add_argument("--notify", action="extend", type=_names, default=[], metavar="CHANNEL,...",
+                       help="send this audit's news through these channels (slack, webhook; their settings from "
+                            "--config or AUDITOR_<CHANNEL>__*; the state file remembers what was sent)")
+    audit.add_argument("--slack", dest="notify", action="append_const", const="slack", help="the same as --notify slack")
     audit.add_argument("--state", type=Path, metavar="PATH",
                        help="state file: what was announced, the last snapshot (the report then shows what "
-                            "changed since), the Slack outbox (default with --slack: state.path)")
+                            "changed since), the notification outbox (default with --notify: state.path)")
     audit.add_argument("--config", "-c", type=Path, metavar="FILE",
-                       help="settings file for --slack and --state, as auditor serve's (default: $AUDITOR_CONFIG)")
+                       help="settings file for --notify and --state, as auditor serve's (default: $AUDITOR_CONFIG)")
 
     demo = sub.add_parser("demo", help="audit an emulated account (moto) built from a documented architecture")
     _add_audit_options(demo)
@@ -220,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     show = psub.add_parser("show", help="print the prices in use for a region")
     show.add_argument("--region", required=True)
     show.add_argument("--prices", type=Path, metavar="FILE", help="price file over the bundled table")
-    show.add_argument("--format", "-f", choices=("table", "json"), default="table")
+    show.add_argument("--format", "-f", choices=LIST_FORMATS, default="table")
 
     serve = sub.add_parser("serve", help="run as a daemon: audit on a schedule, serve /metrics, /healthz, /readyz")
     serve.add_argument("--config", "-c", type=Path, metavar="FILE",
@@ -234,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     rsub = rules.add_subparsers(dest="rules_command", required=True)
     lst = rsub.add_parser("list", help="list rules with their document citations")
     _add_rule_source(lst)
-    lst.add_argument("--format", "-f", choices=("table", "json"), default="table")
+    lst.add_argument("--format", "-f", choices=LIST_FORMATS, default="table")
     val = rsub.add_parser("validate", help="validate rule files (default: all shipped packs)")
     val.add_argument("paths", nargs="*", type=Path)
     val.add_argument("--docs", type=Path, metavar="DIR",
@@ -255,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     wsub = waivers.add_subparsers(dest="waivers_command", required=True)
     wl = wsub.add_parser("list", help="show waivers with the days left before each expires")
     wl.add_argument("file", nargs="?", type=Path, help=f"waiver file (default: ${WAIVERS_ENV})")
-    wl.add_argument("--format", "-f", choices=("table", "json"), default="table")
+    wl.add_argument("--format", "-f", choices=LIST_FORMATS, default="table")
     wv = wsub.add_parser("validate", help="check a waiver file; errors name file, line and field")
     wv.add_argument("file", nargs="?", type=Path, help=f"waiver file (default: ${WAIVERS_ENV})")
 
@@ -268,25 +264,6 @@ def build_parser() -> argparse.ArgumentParser:
     iam.add_argument("--role-arn", dest="role_arns", action="append", type=_role_arn, default=[], metavar="ARN",
                      help="a role of an audited account, the resources assume-role grants (implies it; repeatable)")
     return parser
-
-
-@contextmanager
-def _progress(enabled: bool) -> Iterator[Any]:
-    """A progress bar on stderr while collecting, only on a terminal."""
-    if not enabled or not sys.stderr.isatty():
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn
-
-    with Progress(TextColumn("collecting {task.description}"), BarColumn(),
-                  TextColumn("{task.completed}/{task.total}"), console=Console(stderr=True),
-                  transient=True) as bar:
-        task = bar.add_task("", total=None)
-
-        def update(c, done: int, total: int) -> None:
-            bar.update(task, description=c.name, completed=done, total=total)
-        yield update
 
 
 def _emit(text: str, output: Path | None) -> None:
@@ -383,9 +360,7 @@ def _exit_code(result: AuditResult | FleetResult, fail_on: str, require_coverage
     if require_coverage:
         silent = applied_to_nothing(result.findings, result.architecture_packs)
         if silent:
-            print(f"error: {len(silent)} pack rule(s) applied to nothing (--require-coverage): "
-                  + ", ".join(f"{f.rule_id} in {f.deployment or 'the account'}" for f in silent[:10])
-                  + (" ..." if len(silent) > 10 else ""), file=sys.stderr)
+            sys.stderr.write(status.not_covered(silent))
             return EXIT_INCOMPLETE
     return EXIT_FINDINGS if result.failing(fail_on) else EXIT_OK
 
@@ -400,12 +375,7 @@ def _options(args: argparse.Namespace, region: str | None = None) -> AuditOption
 
 
 def _report(args: argparse.Namespace, result: AuditResult | FleetResult) -> int:
-    if args.format == "table" and not args.output:
-        from .report.table import to_table
-        text = to_table(result, color=sys.stdout.isatty())
-    else:
-        text = render(result, args.format)
-    _emit(text, args.output)
+    _emit(render(result, args.format, color=sys.stdout.isatty() and not args.output), args.output)
     return _exit_code(result, args.fail_on, getattr(args, "require_coverage", False))
 
 
@@ -420,18 +390,17 @@ def cmd_audit(args: argparse.Namespace) -> int:
         return EXIT_INCOMPLETE
     try:
         try:
-            with _progress(not args.quiet) as progress:
-                result = run_audit(options, ruleset, progress=progress)
+            with progress_bar(not args.quiet) as progress:   # with --state: the changes since its last snapshot
+                result = run_audit(options, ruleset, progress=progress,
+                                   previous=runtime.previous_snapshot if runtime else None,
+                                   warnings=runtime.store.warnings if runtime and runtime.store else ())
         except AuditSetupError as exc:
             if runtime:
-                _slack_summary(runtime.failed(exc))
+                _delivery_summary(runtime.failed(exc))
             raise
-        if runtime:
-            runtime.compare(result)   # the report's "changes" since the state's last snapshot
-            result.warnings.extend(runtime.store.warnings if runtime.store else ())
         code = _report(args, result)
         if runtime:
-            _slack_summary(runtime.finish(result))
+            _delivery_summary(runtime.finish(result))
         return code
     finally:
         if runtime:
@@ -442,7 +411,7 @@ def _audit_targets(args: argparse.Namespace, config: TargetsConfig) -> int:
     """One audit per account x region of ``config``, all in one report."""
     import boto3
 
-    from .notify.messages import AuditInfo
+    from .notify.channel import AuditInfo
     from .targets import resolve
 
     options = _options(args)
@@ -451,24 +420,23 @@ def _audit_targets(args: argparse.Namespace, config: TargetsConfig) -> int:
     targets = resolve(config, base)
     if not targets:
         raise UsageError("no account x region to audit" + (f" in shard {config.shard}" if config.shard else ""))
-    runtime = _state_runtime(args)   # --state / --slack: each target's own rows, snapshot and messages
+    runtime = _state_runtime(args)   # --state / --notify: each target's own rows, snapshot and messages
     if runtime is False:
         return EXIT_INCOMPLETE
     try:
-        with _progress(not args.quiet) as progress:
-            fleet = run_fleet(options, targets, ruleset, base, max_concurrent=config.max_concurrent, progress=progress)
+        with progress_bar(not args.quiet) as progress:
+            fleet = run_fleet(options, targets, ruleset, base, max_concurrent=config.max_concurrent, progress=progress,
+                              previous=runtime.previous_snapshot if runtime else None)
         for failure in fleet.failures.values():
             print(f"error: {failure.target.key} not audited: {failure.message}", file=sys.stderr)
             if runtime:
-                _slack_summary(runtime.failed(
+                _delivery_summary(runtime.failed(
                     {"exception": failure.code, "message": failure.message},
                     AuditInfo(options.architecture, options.environment, failure.target.account,
                               failure.target.region, fleet.started_at)))
-        for result in fleet.results.values() if runtime else ():
-            runtime.compare(result)
         code = _report(args, fleet)
         for result in fleet.results.values() if runtime else ():
-            _slack_summary(runtime.finish(result))
+            _delivery_summary(runtime.finish(result))
         return code
     finally:
         if runtime:
@@ -527,23 +495,27 @@ def _targets_config(args: argparse.Namespace) -> TargetsConfig | None:
 
 
 def _state_runtime(args: argparse.Namespace) -> Any:
-    """The state file and notifier of ``--slack`` / ``--state`` (None without them; False after
+    """The state file and channels of ``--notify`` / ``--state`` (None without them; False after
     printing why the settings are invalid)."""
-    if not (args.slack or args.state):
+    if not (args.notify or args.state):
         return None
     from .daemon.config import ConfigError, config_path, load_config
-    from .notify.config import SlackConfig, StateConfig
+    from .notify.config import StateConfig
     from .notify.runtime import Runtime
     from .state import StateError
 
     try:
         config = load_config(config_path(args.config))
-        slack = config.slack.model_copy(update={"enabled": True}) if args.slack else SlackConfig()
-        problems = slack.problems()
+        known = {c.name: c for c in config.channels}
+        unknown = [n for n in args.notify if n not in known]
+        if unknown:
+            raise ConfigError([f"--notify: unknown channel {', '.join(unknown)} (known: {', '.join(known)})"])
+        channels = [known[n].model_copy(update={"enabled": True}) for n in dict.fromkeys(args.notify)]
+        problems = [p for c in channels for p in c.problems()]
         if problems:
             raise ConfigError(problems)
         runtime = Runtime()
-        runtime.configure(StateConfig(path=args.state) if args.state else config.state, slack)
+        runtime.configure(StateConfig(path=args.state) if args.state else config.state, *channels)
     except (ConfigError, StateError) as exc:
         for problem in getattr(exc, "problems", None) or [str(exc)]:
             _usage_error(problem)
@@ -553,14 +525,8 @@ def _state_runtime(args: argparse.Namespace) -> Any:
     return runtime
 
 
-def _slack_summary(stats: Any) -> None:
-    if stats is None:
-        return
-    if stats.pending:
-        print(f"slack: {stats.sent} message(s) sent, {stats.pending} still queued in the state file "
-              "(sent on the next run)", file=sys.stderr)
-    elif stats.sent:
-        print(f"slack: {stats.sent} message(s) sent", file=sys.stderr)
+def _delivery_summary(stats: Any) -> None:
+    sys.stderr.write(status.delivered(stats))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -584,7 +550,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                                                        region=args.region))
         except (KeyError, ValueError) as exc:
             return _usage_error(str(exc.args[0]) if exc.args else str(exc))
-        with _progress(not args.quiet) as progress:
+        with progress_bar(not args.quiet) as progress:
             result = run_audit(options, ruleset, aws=aws, progress=progress)
     return _report(args, result)
 
@@ -593,7 +559,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
     from .cost.deployment import budget_status
     from .cost.spend import SpendReader
     from .model import normalize_environment
-    from .report.cost import cost_document, to_cost_table
+    from .report.cost import render_costs, selected_costs
 
     if not args.architecture:
         print(f"error: --architecture is required (one of {', '.join(architecture_names())})", file=sys.stderr)
@@ -617,18 +583,10 @@ def cmd_cost(args: argparse.Namespace) -> int:
                 results.append(run_audit(options, ruleset, aws=aws, spend=spend))
     else:
         results.append(run_audit(options, ruleset, spend=spend))
-    for result in results:
-        result.costs = [c for c in result.costs if environment is None or c.environment == environment]
-    if args.format == "json":
-        docs = [cost_document(r) for r in results]
-        text = json.dumps({**docs[0], "deployments": [d for doc in docs for d in doc["deployments"]]},
-                          indent=2, default=str) + "\n"
-    else:
-        text = "".join(to_cost_table(r, color=sys.stdout.isatty() and not args.output) for r in results)
-    _emit(text, args.output)
+    _emit(render_costs(results, args.format, environment, color=sys.stdout.isatty() and not args.output), args.output)
     if any(not r.complete for r in results):
         return EXIT_INCOMPLETE
-    over = [c for r in results for c in r.costs if budget_status(r.findings, c) == "fail"]
+    over = [c for r in results for c in selected_costs(r, environment) if budget_status(r.findings, c) == "fail"]
     return EXIT_FINDINGS if over else EXIT_OK
 
 
@@ -640,19 +598,8 @@ def cmd_prices(args: argparse.Namespace) -> int:
 
     if args.prices_command == "show":
         table = load_prices(args.prices)
-        info = table.describe(args.region)
-        keys = sorted((table.regions.get(args.region) or {}).get("prices", {}))
-        entries = [table.get(args.region, k) for k in keys]
-        if args.format == "json":
-            print(json.dumps({**info, "prices": {p.key: p.as_dict() for p in entries}}, indent=2))
-            return EXIT_OK
-        print(f"{args.region}: {info['prices']} prices from {info['file'] or 'nowhere'} "
-              f"(as of {info['as_of'] or '-'}; {info['source'] or 'no table for this region'})")
-        if not info["prices"]:
-            print(f"  fill it from the Price List API: auditor prices refresh --region {args.region}")
-        for price in entries:
-            print(f"  {price.key:<48} ${price.usd:<10g} per {price.unit}")
-        return EXIT_OK if info["prices"] else EXIT_INCOMPLETE
+        sys.stdout.write(prices_listing(table, args.region, args.format))
+        return EXIT_OK if table.describe(args.region)["prices"] or args.format == "json" else EXIT_INCOMPLETE
     from .aws import AwsContext
     from .cost.refresh import COMMERCIAL, PriceRefreshError, listed_regions, pricing_endpoint, pricing_region, refresh
 
@@ -665,9 +612,7 @@ def cmd_prices(args: argparse.Namespace) -> int:
     except PriceRefreshError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INCOMPLETE
-    for s in summaries:
-        missing = f"; not in the Price List answer: {', '.join(s.missing)}" if s.missing else ""
-        print(f"{s.region}: {s.prices} prices written to {cache}{missing}")
+    sys.stdout.write(status.refreshed(summaries, cache))
     return EXIT_OK
 
 
@@ -682,76 +627,27 @@ def cmd_rules(args: argparse.Namespace) -> int:
         raise RuleFileError([f"--docs {args.docs}: no such directory"])
     packs = load_packs(paths, known_resource_types())
     if args.rules_command == "validate":
-        n = sum(len(p.pack.rules) for p in packs)
-        print(f"{len(packs)} files, {n} rules: valid" + (_citations(packs, args.docs) if args.docs else ""))
+        sys.stdout.write(status.rules_valid(packs, _citations(packs, args.docs) if args.docs else None, args.docs))
         return EXIT_OK
     from .rules.engine import RuleSet
     results = RuleSet(packs).run_tests()
-    bad = [r for r in results if not r.ok]
-    for r in results:
-        if not r.ok or args.verbose:
-            print(f"{'ok  ' if r.ok else 'FAIL'} {r.rule_id}: {r.name}: expected {r.expected}, got {r.actual}")
-    print(f"{len(results) - len(bad)} passed, {len(bad)} failed")
-    return EXIT_FINDINGS if bad else EXIT_OK
+    sys.stdout.write(status.rule_tests(results, args.verbose))
+    return EXIT_FINDINGS if any(not r.ok for r in results) else EXIT_OK
 
 
-def _citations(packs: list, docs: Path) -> str:
-    """The summary of the quote check, or RuleFileError naming file, line, rule and field of each problem."""
+def _citations(packs: list, docs: Path) -> Any:
+    """The quote check's report, or RuleFileError naming file, line, rule and field of each problem."""
     from .rules.citations import check_citations
 
     report = check_citations(packs, docs)
     if report.problems:
         raise RuleFileError(report.problems)
-    return (f"; {report.rules} rule and {report.budgets} budget quotes found in {docs}"
-            + (f"; {report.not_checked} rules cite no single document: not checked" if report.not_checked else ""))
+    return report
 
 
 def _rules_list(args: argparse.Namespace) -> int:
     packs = load_packs(pack_paths(args.architecture, args.rules), known_resource_types())
-    if args.format == "json":
-        out = [{"pack": lp.pack.pack, "document": lp.pack.document, "file": str(lp.path),
-                "rules": [r.model_dump(by_alias=True, exclude={"tests"}, exclude_none=True) for r in lp.pack.rules],
-                "out_of_scope": [o.model_dump(exclude_none=True) for o in lp.pack.out_of_scope],
-                "budget": lp.pack.budget.model_dump(exclude_none=True) if lp.pack.budget else None}
-               for lp in packs]
-        print(json.dumps(out, indent=2, default=str))
-        return EXIT_OK
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console(width=160)
-    for lp in packs:
-        p = lp.pack
-        t = Table(title=f"{p.pack}: {p.title}" + (f" ({p.document})" if p.document else ""),
-                  title_justify="left", show_lines=True, expand=True)
-        for col, ratio in (("rule", 3), ("severity", 1), ("resource", 2), ("document statement", 5)):
-            t.add_column(col, ratio=ratio)
-        for r in p.rules:
-            t.add_row(f"{r.id}\n{r.title}", r.severity, r.resource,
-                      f"{r.doc.file}{' § ' + r.doc.section if r.doc.section else ''}: \"{r.doc.quote}\"")
-        console.print(t)
-        if p.budget:
-            b = Table(title=f"{p.pack}: documented cost (judged by the pack's rules on resource 'deployment'; "
-                            f"tolerance {p.budget.tolerance:.0%})", title_justify="left", expand=True)
-            b.add_column("environment")
-            b.add_column("item")
-            b.add_column("monthly USD", justify="right")
-            b.add_column("document statement", ratio=3)
-            where = f"{p.document}{' § ' + p.budget.section if p.budget.section else ''}"
-            for env, entry in p.budget.environments.items():
-                for row in entry.rows:
-                    b.add_row(env, f"{row.item} ({', '.join(row.services)})", f"{row.monthly_usd:,.2f}",
-                              f"\"{row.quote}\"" + (f" (tolerance {row.tolerance:.0%}: {row.note})"
-                                                     if row.tolerance is not None else ""))
-                b.add_row(env, "total", f"{entry.monthly_usd:,.2f}", f"{where}: \"{entry.quote}\"")
-            console.print(b)
-        if p.out_of_scope:
-            o = Table(title=f"{p.pack}: out of scope", title_justify="left", expand=True)
-            o.add_column("statement", ratio=3)
-            o.add_column("why", ratio=3)
-            for item in p.out_of_scope:
-                o.add_row(item.statement, item.reason)
-            console.print(o)
+    sys.stdout.write(rules_listing(packs, args.format, color=sys.stdout.isatty()))
     return EXIT_OK
 
 
@@ -764,31 +660,10 @@ def cmd_waivers(args: argparse.Namespace) -> int:
         return EXIT_INCOMPLETE
     waivers = load_waivers(path)
     today = datetime.now(UTC).date()
-    expired = [w for w in waivers if w.expired(today)]
     if args.waivers_command == "validate":
-        for w in expired:
-            print(f"warning: {w.source}: waiver for {w.rule_id} on {w.resource} expired on {w.expires}")
-        print(f"{path}: {len(waivers)} waivers: valid" + (f" ({len(expired)} expired)" if expired else ""))
+        sys.stdout.write(status.waivers_valid(path, waivers, today))
         return EXIT_OK
-    if args.format == "json":
-        print(json.dumps([{**w.as_dict(today), "expired": w.expired(today)} for w in waivers], indent=2))
-        return EXIT_OK
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    t = Table(title=f"Waivers in {path} ({len(waivers)}, {len(expired)} expired) on {today}",
-              title_justify="left", show_lines=True, expand=True)
-    for col, ratio in (("rule", 3), ("resource", 3), ("owner", 2), ("reason", 4)):
-        t.add_column(col, ratio=ratio, overflow="fold")
-    t.add_column("expires", no_wrap=True)
-    t.add_column("days left", no_wrap=True, justify="right")
-    for w in waivers:
-        days = w.days_left(today)
-        left = Text(f"{days} (expired)", style="red") if days < 0 else \
-            Text(f"{days}", style="yellow" if days <= 14 else "")
-        t.add_row(w.rule_id, w.resource, w.owner, w.reason, w.expires.isoformat(), left)
-    Console(width=int(os.environ.get("COLUMNS", "0") or 0) or 160).print(t)
+    sys.stdout.write(waivers_listing(path, waivers, today, args.format, color=sys.stdout.isatty()))
     return EXIT_OK
 
 
@@ -799,6 +674,13 @@ def _extras(text: str) -> list[str]:
     if unknown or not items:
         raise argparse.ArgumentTypeError(f"unknown item {', '.join(unknown) or repr(text)} (known: {', '.join(EXTRAS)})")
     return items
+
+
+def _names(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"no name in {text!r}")
+    return names
 
 
 def _regions(text: str) -> list[str]:
@@ -875,8 +757,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
         return EXIT_INCOMPLETE
-    except AuditSetupError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except AuditSetupError as exc:   # one line per problem (a price file may have several)
+        for line in str(exc).splitlines():
+            print(f"error: {line}", file=sys.stderr)
         return EXIT_INCOMPLETE
 
 

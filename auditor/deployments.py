@@ -2,7 +2,9 @@
 
 A deployment starts from the resources its pack's selector matches (today: the ``Project``
 tag) and takes in everything they own or use, transitively: the edges are declared once, per
-owner type, in :data:`OWNS`. Real teams tag the load balancer, cluster and database but leave
+owner type, in its description (``owns`` and ``contains`` of :class:`~auditor.collect.types.ResourceType`;
+:data:`OWNS` and :data:`CONTAINS` here); a type with alarm dimensions also owns the alarms and
+dashboards that watch it. Real teams tag the load balancer, cluster and database but leave
 listeners, security groups and secrets untagged; those still belong to the deployment that
 uses them. A member without its own environment takes its owner's.
 
@@ -22,8 +24,10 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .attributes import shape
+from .collect import resource_types
+from .collect.types import Edge as Declared
 from .model import Resource, Snapshot
-from .relations import parse_image, requires
+from .relations import ALARMED, parse_image, requires
 
 log = logging.getLogger("auditor.deployments")
 
@@ -82,9 +86,9 @@ def _ids(rtype: str, attribute: str) -> Edge:
     return edge
 
 
-def _back(rtype: str, attribute: str, own: Callable[[Resource], Any] = lambda r: r.id) -> Edge:
-    """The ``rtype`` resources whose ``attribute`` names the owner (by id, or ``own(owner)``)."""
-    return lambda owner, look: look.where(rtype, attribute, own(owner))
+def _back(rtype: str, attribute: str) -> Edge:
+    """The ``rtype`` resources whose ``attribute`` names the owner by id."""
+    return lambda owner, look: look.where(rtype, attribute, owner.id)
 
 
 def _alarms(owner: Resource, look: _Lookup) -> Iterator[Resource]:
@@ -175,34 +179,37 @@ def _cluster_services(cluster: Resource, look: _Lookup) -> list[Resource]:
     return look.where("ecs_service", "cluster_name", cluster.attributes.get("cluster_name") or cluster.id)
 
 
-_WATCHED = (_alarms, _dashboards)
+VIA: dict[str, Edge] = {
+    "alarms": _alarms, "dashboards": _dashboards, "security_groups": _security_groups, "subnets": _subnets,
+    "listener_target_groups": _listener_target_groups, "service_target_groups": _service_target_groups,
+    "scalable_targets": _scalable_targets, "log_groups": _log_groups, "secrets": _secrets,
+    "repositories": _repositories, "rds_log_groups": _rds_log_groups, "cluster_services": _cluster_services}
+"""The edges a description names with ``via``: those that read relations or naming conventions."""
+_WATCHED = (Declared("cloudwatch_alarm", via="alarms"), Declared("cloudwatch_dashboard", via="dashboards"))
 
-OWNS: dict[str, tuple[Edge, ...]] = {
-    "load_balancer": (_back("listener", "load_balancer_arn"), _back("target_group", "load_balancer_arns"),
-                      _security_groups, _subnets, *_WATCHED),
-    "listener": (_listener_target_groups,),
-    "target_group": _WATCHED,
-    "ecs_cluster": (_cluster_services, *_WATCHED),
-    "ecs_service": (_ids("ecs_task_definition", "task_definition_arn"), _service_target_groups, _security_groups,
-                    _subnets, _scalable_targets, _log_groups, _secrets, _repositories, *_WATCHED),
-    "rds_instance": (_security_groups, _subnets, _rds_log_groups, *_WATCHED),
-    "elasticache_replication_group": (_security_groups, _subnets, _ids("elasticache_cluster", "member_clusters"),
-                                      *_WATCHED),
-    "elasticache_cluster": (_security_groups, _subnets, *_WATCHED),
-    "nat_gateway": (_ids("subnet", "subnet_id"),),
-}
+
+def _edge(declared: Declared) -> Edge:
+    """How to follow a declared edge."""
+    if declared.via:
+        return VIA[declared.via]
+    return (_back if declared.back else _ids)(declared.type, str(declared.attribute))
+
+
+def _declared() -> tuple[dict[str, tuple[Declared, ...]], dict[str, tuple[Declared, ...]]]:
+    """Each type's declared ``owns`` (with the alarms and dashboards of an alarmed type) and ``contains``."""
+    types = resource_types().values()
+    owns = {t.name: (*t.owns, *(_WATCHED if t.name in ALARMED else ())) for t in types}
+    return {k: v for k, v in owns.items() if v}, {t.name: t.contains for t in types if t.contains}
+
+
+_OWNS, _CONTAINS = _declared()
+OWNS: dict[str, tuple[Edge, ...]] = {rtype: tuple(map(_edge, edges)) for rtype, edges in _OWNS.items()}
 """What each type owns or uses: followed from every member, whatever its tags."""
-
-CONTAINS: dict[str, tuple[Edge, ...]] = {
-    "vpc": (_back("subnet", "vpc_id"), _back("route_table", "vpc_id"), _back("nat_gateway", "vpc_id"),
-            _back("internet_gateway", "vpc_ids"), _back("security_group", "vpc_id")),
-}
+CONTAINS: dict[str, tuple[Edge, ...]] = {rtype: tuple(map(_edge, edges)) for rtype, edges in _CONTAINS.items()}
 """What each type holds: followed into resources that carry none of the selector's tags."""
 
-MEMBERSHIP_TYPES = frozenset(set(OWNS) | set(CONTAINS) | {
-    "listener", "target_group", "security_group", "subnet", "route_table", "internet_gateway", "nat_gateway",
-    "ecs_service", "ecs_task_definition", "scalable_target", "log_group", "secret", "ecr_repository",
-    "elasticache_cluster", "cloudwatch_alarm", "cloudwatch_dashboard"})
+MEMBERSHIP_TYPES = frozenset({*_OWNS, *_CONTAINS, *(e.type for edges in (*_OWNS.values(), *_CONTAINS.values())
+                                                   for e in edges)})
 """The types a collection needs to tell a deployment's members: owners and what they reach."""
 
 

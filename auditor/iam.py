@@ -1,6 +1,6 @@
 """The least-privilege IAM policy of the auditor (``auditor iam-policy``), derived from the calls each
-collector declares (:func:`auditor.collect.collector`), plus optional statements for the calls made
-outside collectors. sts:GetCallerIdentity needs no permission.
+resource type's description declares (``calls`` of :class:`auditor.collect.types.ResourceType`), plus
+optional statements for the calls made outside collectors. sts:GetCallerIdentity needs no permission.
 
 Auditing other accounts (``targets``) adds ``assume-role`` (sts:AssumeRole on the roles to assume)
 and, with ``targets.organization``, ``organizations`` (organizations:ListAccounts) to the auditor's
@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from .audit import audited_types, load_ruleset
-from .collect import selected
+from .collect import resource_types
 
 # botocore service names whose IAM prefix differs; the operation names are the IAM action names.
 IAM_PREFIX = {"elbv2": "elasticloadbalancing"}
@@ -57,7 +57,8 @@ def policy(architecture: str | None = None, extras: Iterable[str] = (), secret_a
     if unknown:
         raise ValueError(f"unknown {', '.join(unknown)} (known: {', '.join(EXTRAS)})")
     types = audited_types(load_ruleset(architecture)) if architecture else None
-    statements = [_statement(REQUIRED_SID, (action(c.service, op) for c in selected(types) for op in c.calls))]
+    statements = [_statement(REQUIRED_SID, (action(t.service, op) for t in resource_types().values()
+                                            if types is None or t.name in types for op in t.calls))]
     resources: dict[str, Any] = {"slack-secret": secret_arn or SECRET_PLACEHOLDER,
                                  "assume-role": sorted(set(role_arns)) or ROLE_PLACEHOLDER}
     for name, extra in EXTRAS.items():

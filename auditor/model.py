@@ -4,9 +4,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
-SEVERITIES = ("critical", "high", "medium", "low", "info")
+Severity = Literal["critical", "high", "medium", "low", "info"]
+SEVERITIES: tuple[str, ...] = get_args(Severity)   # most severe first
 STATUSES = ("pass", "fail", "error", "waived", "skip")
 SKIP_NOTHING = "nothing"             # the rule found no resource to judge in the deployment
 SKIP_OUT_OF_SCOPE = "out_of_scope"   # the rule's scope leaves out the deployment's environment
@@ -16,6 +17,12 @@ _ENVIRONMENT_ALIASES = {
     "stage": "staging", "staging": "staging", "stg": "staging",
     "dev": "development", "development": "development",
 }
+
+
+def truncate(value: object, limit: int) -> str:
+    """``value`` as text of at most ``limit`` characters (an ellipsis marks a cut; None is empty)."""
+    text = "" if value is None else str(value)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def normalize_environment(value: str | None) -> str | None:

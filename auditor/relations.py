@@ -30,8 +30,10 @@ names and structure are data, ``RELATIONS``. What they mean:
 
 ``subnets`` entries are {id, public, tier, cidr_block, availability_zone, zone_letter}.
 
-``alarms`` lists the CloudWatch metric alarms whose dimensions name the resource (for a
-metric-math alarm, the dimensions of any of its inner metrics), each as {name, namespace,
+``alarms`` (of every type whose description declares CloudWatch ``alarms`` dimensions, see
+:class:`~auditor.collect.types.Dimensions`: those above and vpc_endpoint) lists the CloudWatch
+metric alarms whose dimensions name the resource (for a metric-math alarm, the dimensions of any
+of its inner metrics), each as {name, namespace,
 metric_name, metrics (the metric-math queries, else []), statistic, comparison_operator,
 threshold, period, evaluation_periods, datapoints_to_alarm, dimensions, actions_enabled,
 alarm_actions}.
@@ -42,14 +44,16 @@ to collect, rules on that type report ``error`` rather than a guess.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .attributes import Shape, shape
 from .aws import short_message
-from .collect import autoscaling, cloudwatch, ec2, ecs, elbv2
+from .collect import autoscaling, cloudwatch, ec2, ecs, elbv2, resource_types
+from .collect.types import Dimensions
 from .model import CollectorError, Resource
 
 DEFAULT_ROUTES = ("0.0.0.0/0", "::/0")
@@ -75,31 +79,35 @@ ROLE_OF_ATTACHMENT = {
     "vpc_endpoint": "vpc_endpoint",
 }
 
+ALARMED: dict[str, tuple[Dimensions, ...]] = {name: t.alarms for name, t in resource_types().items() if t.alarms}
+"""How alarms name each type that has an ``alarms`` relation (its description's CloudWatch dimensions)."""
+
 _NETWORK = {"subnet", "route_table"}
-_ALARMS = {"cloudwatch_alarm"}
-REQUIRES: dict[str, set[str]] = {
+_REQUIRES: dict[str, set[str]] = {
     "subnet": _NETWORK,
     "nat_gateway": _NETWORK | {"nat_gateway"},
     "vpc": _NETWORK | {"vpc", "internet_gateway", "nat_gateway"},
     "security_group": {"security_group", "network_interface", *ROLE_OF_TYPE},
-    "ecs_service": {"ecs_service", "ecs_task_definition", "target_group", "scalable_target"}
-    | _NETWORK | _ALARMS,
-    "ecs_cluster": {"ecs_cluster", "ecs_service"} | _ALARMS,
-    "rds_instance": {"rds_instance"} | _NETWORK | _ALARMS,
-    "elasticache_replication_group": {"elasticache_replication_group"} | _NETWORK | _ALARMS,
-    "elasticache_cluster": {"elasticache_cluster"} | _NETWORK | _ALARMS,
-    "load_balancer": {"load_balancer", "listener"} | _NETWORK | _ALARMS,
+    "ecs_service": {"ecs_service", "ecs_task_definition", "target_group", "scalable_target"} | _NETWORK,
+    "ecs_cluster": {"ecs_cluster", "ecs_service"},
+    "rds_instance": {"rds_instance"} | _NETWORK,
+    "elasticache_replication_group": {"elasticache_replication_group"} | _NETWORK,
+    "elasticache_cluster": {"elasticache_cluster"} | _NETWORK,
+    "load_balancer": {"load_balancer", "listener"} | _NETWORK,
     "listener": {"listener", "load_balancer", "target_group"},
-    "target_group": {"target_group", "ecs_service"} | _ALARMS,
+    "target_group": {"target_group", "ecs_service"},
 }
+REQUIRES: dict[str, set[str]] = {
+    rtype: _REQUIRES.get(rtype, {rtype}) | ({"cloudwatch_alarm"} if rtype in ALARMED else set())
+    for rtype in {**_REQUIRES, **ALARMED}}
 
 _SUBNET = shape("id public tier cidr_block availability_zone zone_letter")
 _ALARM = shape("name namespace metric_name statistic comparison_operator threshold period evaluation_periods "
                "datapoints_to_alarm dimensions actions_enabled alarm_actions",
-               metrics=cloudwatch.ATTRIBUTES["cloudwatch_alarm"]["metrics"])
-_PLACED = shape("in_public_subnet", subnets=_SUBNET, alarms=_ALARM)
+               metrics=cloudwatch.CLOUDWATCH_ALARM.attributes["metrics"])
+_PLACED = shape("in_public_subnet", subnets=_SUBNET)
 _ENTRY = shape("peer_roles peer_name open_to_internet", **ec2.PERMISSION)
-RELATIONS: dict[str, Shape] = {
+_RELATIONS: dict[str, Shape] = {
     "subnet": shape("route_table_id public tier nat_routed"),
     "nat_gateway": shape("subnet_public availability_zone"),
     "vpc": shape("subnet_ids availability_zones zone_letters public_subnet_count private_subnet_count "
@@ -107,20 +115,22 @@ RELATIONS: dict[str, Shape] = {
                  "nat_gateway_count nat_gateway_azs"),
     "security_group": shape("roles", used_by=shape("type id name role"), inbound=_ENTRY, outbound=_ENTRY),
     "ecs_service": shape(
-        **_PLACED, task_definition=ecs.ATTRIBUTES["ecs_task_definition"],
+        **_PLACED, task_definition=ecs.TASK_DEFINITION.attributes,
         images=shape("container image registry account region repository tag digest same_account same_region"),
         target_groups=shape("arn name protocol port load_balancer_arns",
-                            health_check=elbv2.ATTRIBUTES["target_group"]["health_check"]),
-        scaling=shape("min_capacity max_capacity", policies=autoscaling.ATTRIBUTES["scalable_target"]["policies"])),
+                            health_check=elbv2.TARGET_GROUP.attributes["health_check"]),
+        scaling=shape("min_capacity max_capacity", policies=autoscaling.SCALABLE_TARGET.attributes["policies"])),
     "rds_instance": _PLACED,
     "elasticache_replication_group": _PLACED,
     "elasticache_cluster": _PLACED,
     "load_balancer": shape(**_PLACED, listeners=shape("arn port protocol ssl_policy", default_actions=elbv2.ACTION)),
     "listener": shape("load_balancer_name load_balancer_scheme", routes=shape(
         "default priority path_patterns host_headers", target_groups=shape("arn name port"))),
-    "target_group": shape(services=shape("cluster_name service_name"), alarms=_ALARM),
-    "ecs_cluster": shape("services", alarms=_ALARM),
+    "target_group": shape(services=shape("cluster_name service_name")),
+    "ecs_cluster": shape("services"),
 }
+RELATIONS: dict[str, Shape] = {rtype: {**_RELATIONS.get(rtype, {}), **({"alarms": _ALARM} if rtype in ALARMED else {})}
+                               for rtype in {**_RELATIONS, **ALARMED}}
 """What :func:`derive` adds to each type's documents (see :mod:`auditor.attributes`)."""
 
 
@@ -160,17 +170,28 @@ class _Index:
     def of(self, rtype: str) -> list[Resource]:
         return self.by_type.get(rtype, [])
 
-    def alarms(self, required: dict[str, str], forbidden: Iterable[str] = ()) -> list[dict]:
-        """Alarms whose dimensions include all of ``required`` and none of ``forbidden`` keys."""
-        if not required:
-            return []
-        first_key, first_val = next(iter(required.items()))
-        out = []
-        for alarm in self.alarms_by_dim.get((first_key, str(first_val)), []):
-            if any(all(str(dims.get(k)) == str(v) for k, v in required.items())
-                   and not any(k in dims for k in forbidden) for dims in self.alarm_dims[alarm.id]):
-                out.append(_alarm_summary(alarm))
-        return sorted(out, key=lambda a: a["name"])
+    def alarms(self, r: Resource, declared: Iterable[Dimensions]) -> list[dict]:
+        """The alarms watching ``r``: whose dimensions hold, for one of the ``declared`` sets, each
+        dimension with ``r``'s value and none of its ``forbidden`` ones; sorted by name."""
+        found: dict[str, Resource] = {}
+        for d in declared:
+            for required in _dimension_values(r, d.dimensions):
+                first_key, first_val = next(iter(required.items()))
+                for alarm in self.alarms_by_dim.get((first_key, first_val), []):
+                    if any(all(str(dims.get(k)) == v for k, v in required.items())
+                           and not any(k in dims for k in d.forbidden) for dims in self.alarm_dims[alarm.id]):
+                        found[alarm.id] = alarm
+        return [_alarm_summary(found[name]) for name in sorted(found)]
+
+
+def _dimension_values(r: Resource, dimensions: Mapping[str, str]) -> list[dict[str, str]]:
+    """The dimension sets that name ``r``: one per item of a list attribute, none for a missing value."""
+    choices = []
+    for attribute in dimensions.values():
+        value = r.id if attribute == "id" else r.attributes.get(attribute)
+        values = [v for v in (value if isinstance(value, list) else [value]) if v is not None]
+        choices.append([str(v) for v in values])
+    return [dict(zip(dimensions, combination, strict=True)) for combination in itertools.product(*choices)]
 
 
 def _alarm_dimension_sets(alarm: Resource) -> list[dict[str, str]]:
@@ -358,16 +379,12 @@ def _ecs_relations(ix: _Index, subnets: dict, out: dict[tuple[str, str], dict]) 
             "target_groups": [_target_group_summary(tg) for tg in tgs],
             "scaling": scaling.get((cluster, name)),
             **_placement((a.get("network") or {}).get("subnet_ids"), subnets, ix),
-            "alarms": ix.alarms({"ClusterName": cluster, "ServiceName": name}),
         }
     for c in ix.of("ecs_cluster"):
         cname = c.attributes.get("cluster_name") or c.id
-        out[("ecs_cluster", c.id)] = {"services": sorted(services_by_cluster.get(cname, [])),
-                                      "alarms": ix.alarms({"ClusterName": cname}, forbidden=("ServiceName",))}
+        out[("ecs_cluster", c.id)] = {"services": sorted(services_by_cluster.get(cname, []))}
     for tg in ix.of("target_group"):
-        out[("target_group", tg.id)] = {
-            "services": services_by_tg.get(tg.id, []),
-            "alarms": ix.alarms({"TargetGroup": tg.attributes.get("arn_suffix")})}
+        out[("target_group", tg.id)] = {"services": services_by_tg.get(tg.id, [])}
 
 
 def _routes(listener: Resource, ix: _Index) -> list[dict[str, Any]]:
@@ -405,26 +422,23 @@ def _load_balancer_relations(ix: _Index, subnets: dict, out: dict[tuple[str, str
         a = lb.attributes
         out[("load_balancer", lb.id)] = {
             "listeners": sorted(listeners_by_lb.get(lb.id, []), key=lambda x: x["port"] or 0),
-            **_placement(a.get("subnet_ids"), subnets, ix),
-            "alarms": ix.alarms({"LoadBalancer": a.get("arn_suffix")}, forbidden=("TargetGroup",))}
+            **_placement(a.get("subnet_ids"), subnets, ix)}
 
 
 def _data_store_relations(ix: _Index, subnets: dict, out: dict[tuple[str, str], dict]) -> None:
     for db in ix.of("rds_instance"):
         group = db.attributes.get("db_subnet_group") or {}
-        out[("rds_instance", db.id)] = {**_placement(group.get("subnet_ids"), subnets, ix),
-                                        "alarms": ix.alarms({"DBInstanceIdentifier": db.id})}
-    for rg in ix.of("elasticache_replication_group"):
-        alarms = ix.alarms({"ReplicationGroupId": rg.id})
-        for member in rg.attributes.get("member_clusters") or []:
-            alarms += ix.alarms({"CacheClusterId": member})
-        out[("elasticache_replication_group", rg.id)] = {
-            **_placement(rg.attributes.get("subnet_ids"), subnets, ix),
-            "alarms": sorted({a["name"]: a for a in alarms}.values(), key=lambda a: a["name"])}
-    for cc in ix.of("elasticache_cluster"):
-        out[("elasticache_cluster", cc.id)] = {
-            **_placement(cc.attributes.get("subnet_ids"), subnets, ix),
-            "alarms": ix.alarms({"CacheClusterId": cc.id})}
+        out[("rds_instance", db.id)] = _placement(group.get("subnet_ids"), subnets, ix)
+    for rtype in ("elasticache_replication_group", "elasticache_cluster"):
+        for cache in ix.of(rtype):
+            out[(rtype, cache.id)] = _placement(cache.attributes.get("subnet_ids"), subnets, ix)
+
+
+def _alarm_relations(ix: _Index, out: dict[tuple[str, str], dict]) -> None:
+    """Each alarmed resource's ``alarms``, after the relations the other steps gave it."""
+    for rtype, declared in ALARMED.items():
+        for r in ix.of(rtype):
+            out.setdefault((rtype, r.id), {})["alarms"] = ix.alarms(r, declared)
 
 
 def derive(resources: list[Resource], errors: list[CollectorError] | None = None) -> list[Resource]:
@@ -459,6 +473,7 @@ def derive(resources: list[Resource], errors: list[CollectorError] | None = None
         ("load_balancers", ("load_balancer", "listener"), lambda: _load_balancer_relations(ix, subnets, rel)),
         ("data_stores", ("rds_instance", "elasticache_replication_group", "elasticache_cluster"),
          lambda: _data_store_relations(ix, subnets, rel)),
+        ("alarms", tuple(ALARMED), lambda: _alarm_relations(ix, rel)),
     ]
     for name, types, step in steps:
         try:

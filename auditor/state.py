@@ -4,16 +4,18 @@ What it keeps between audits and across restarts:
 
 - ``findings``: the lifecycle of every finding that has failed (key: account + region + rule id
   + resource id, :func:`key_of`): first seen, last seen, resolved, its status (``fail``,
-  ``waived``, ``resolved``), when it was last re-announced, and the Slack message that announced
-  it (the outbox row, then the channel and ``ts`` Slack gave that message, for thread replies);
+  ``waived``, ``resolved``), when it was last re-announced, and the message that announced it
+  (the outbox row, then where its channel delivered it and the reference it gave, for replies);
 - ``snapshot``: per account and region, the normalized state of its last audit's resources
   (:func:`auditor.changes.snapshot_state`) and its time, to report what changed;
-- ``outbox``: every Slack message, written before it is sent and marked sent only when Slack
-  confirms it; ``in_flight_since`` marks an attempt whose outcome is unknown (a timeout, a crash)
-  so that the next attempt first checks whether Slack has it;
+- ``outbox``: every notification, written before it is sent and marked sent only when its
+  channel (``channel``: the name of a :mod:`auditor.notify` channel; ``destination``: where in
+  it) confirms it, with the opaque reference the channel gave it (``delivered_to``,
+  ``delivery_ref``); ``in_flight_since`` marks an attempt whose outcome is unknown (a timeout, a
+  crash) so that the next attempt first checks whether the channel has it;
 - ``notices``: one-time announcements (audit degraded / recovered, a waiver that expired), their
   keys naming the account and region they are about;
-- ``meta``: this store's random id (it tags the Slack messages it sends) and small facts the
+- ``meta``: this store's random id (it tags the messages it sends) and small facts the
   daemon keeps across restarts (:meth:`StateStore.remembered`), e.g. the labels of each target's
   last evaluated audit.
 
@@ -146,6 +148,18 @@ MIGRATIONS: tuple[str, ...] = (
         || substr(key, 16) WHERE substr(key, 1, 15) = 'waiver_expired:';
     DROP TABLE legacy_target;
     """,
+    # 4: any notification channel: the outbox names its channel (every message so far went to
+    # Slack) and keeps the channel's opaque reference of a delivered message
+    """
+    ALTER TABLE outbox RENAME COLUMN channel TO destination;
+    ALTER TABLE outbox RENAME COLUMN thread_ts TO thread_ref;
+    ALTER TABLE outbox RENAME COLUMN slack_channel TO delivered_to;
+    ALTER TABLE outbox RENAME COLUMN slack_ts TO delivery_ref;
+    ALTER TABLE outbox ADD COLUMN channel TEXT NOT NULL DEFAULT 'slack';
+    CREATE INDEX outbox_channel_unsent ON outbox (channel, sent_at, id);
+    ALTER TABLE findings RENAME COLUMN message_channel TO delivered_to;
+    ALTER TABLE findings RENAME COLUMN message_ts TO delivery_ref;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -199,8 +213,8 @@ class FindingRow:
     last_reminded_at: str | None = None
     announced_outbox_id: int | None = None
     announced_at: str | None = None
-    message_channel: str | None = None
-    message_ts: str | None = None
+    delivered_to: str | None = None    # where the announcing message went, as its channel said
+    delivery_ref: str | None = None    # the channel's reference of that message (e.g. for replies)
     detail: Mapping[str, Any] = field(default_factory=dict)   # the finding as reported (as_dict)
     account: str = ""
     region: str = ""
@@ -212,20 +226,23 @@ class FindingRow:
 
 @dataclass(frozen=True)
 class OutboxRow:
+    """One queued message of a channel (``channel``) to one of its destinations."""
+
     id: int
     kind: str
     channel: str
+    destination: str
     payload: Mapping[str, Any]
     created_at: str
     attempts: int
     next_attempt_at: str
     parent_id: int | None = None
-    thread_ts: str | None = None
+    thread_ref: str | None = None
     last_error: str | None = None
     in_flight_since: str | None = None
     sent_at: str | None = None
-    slack_channel: str | None = None
-    slack_ts: str | None = None
+    delivered_to: str | None = None
+    delivery_ref: str | None = None
 
 
 _FINDING_COLUMNS = tuple(f.name for f in fields(FindingRow))   # the table's columns, in this order
@@ -298,7 +315,8 @@ class StateStore:
             self.journal_mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             self._db.execute("PRAGMA synchronous = FULL")   # a confirmed send survives a power cut
             self._db.execute("PRAGMA foreign_keys = ON")
-            problems = [str(r[0]) for r in self._db.execute("PRAGMA integrity_check(5)").fetchall()]
+            problems = [line for r in self._db.execute("PRAGMA integrity_check(5)").fetchall()
+                        for line in str(r[0]).splitlines()]   # one warning line, whatever SQLite says
             if problems != ["ok"]:
                 raise _Damaged("integrity check failed: " + "; ".join(problems))
             self._migrate()
@@ -495,46 +513,48 @@ class StateStore:
 
     # -- outbox ---------------------------------------------------------------------------
 
-    def enqueue(self, kind: str, channel: str, payload: Mapping[str, Any], at: datetime,
-                parent_id: int | None = None, thread_ts: str | None = None) -> int:
-        """Queue one message; returns its id. Nothing is sent here."""
+    def enqueue(self, channel: str, kind: str, destination: str, payload: Mapping[str, Any], at: datetime,
+                parent_id: int | None = None, thread_ref: str | None = None) -> int:
+        """Queue one message of ``channel``; returns its id. Nothing is sent here."""
         cur = self._execute(
-            "INSERT INTO outbox (kind, channel, payload, created_at, next_attempt_at, parent_id, thread_ts) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (kind, channel, json.dumps(payload, sort_keys=True), iso(at), iso(at), parent_id, thread_ts))
+            "INSERT INTO outbox (channel, kind, destination, payload, created_at, next_attempt_at, parent_id, thread_ref) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (channel, kind, destination, json.dumps(payload, sort_keys=True), iso(at), iso(at), parent_id, thread_ref))
         return int(cur.lastrowid)
 
     def message(self, outbox_id: int) -> OutboxRow | None:
         row = self._execute("SELECT * FROM outbox WHERE id = ?", (outbox_id,)).fetchone()
         return _outbox_row(row) if row else None
 
-    def unsent(self) -> list[OutboxRow]:
-        """Messages not confirmed by Slack yet, oldest first."""
-        rows = self._execute("SELECT * FROM outbox WHERE sent_at IS NULL ORDER BY id").fetchall()
+    def unsent(self, channel: str) -> list[OutboxRow]:
+        """The channel's messages not confirmed yet, oldest first."""
+        rows = self._execute("SELECT * FROM outbox WHERE channel = ? AND sent_at IS NULL ORDER BY id",
+                             (channel,)).fetchall()
         return [_outbox_row(r) for r in rows]
 
     def messages(self) -> list[OutboxRow]:
         return [_outbox_row(r) for r in self._execute("SELECT * FROM outbox ORDER BY id").fetchall()]
 
-    def pending_count(self) -> int:
-        return int(self._execute("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0])
+    def pending_count(self, channel: str) -> int:
+        return int(self._execute("SELECT COUNT(*) FROM outbox WHERE channel = ? AND sent_at IS NULL",
+                                 (channel,)).fetchone()[0])
 
     def mark_in_flight(self, outbox_id: int, at: datetime) -> None:
-        """Before a send: count the attempt and remember it may reach Slack (committed first)."""
+        """Before a send: count the attempt and remember it may arrive (committed first)."""
         self._execute("UPDATE outbox SET attempts = attempts + 1, in_flight_since = ? WHERE id = ?",
                       (iso(at), outbox_id))
 
-    def mark_sent(self, outbox_id: int, channel: str | None, ts: str | None, at: datetime) -> None:
-        """Slack confirmed the message: record where it is, and point its findings at it."""
+    def mark_sent(self, outbox_id: int, delivered_to: str | None, ref: str | None, at: datetime) -> None:
+        """The channel confirmed the message: record where it is, and point its findings at it."""
         with self.transaction():
-            self._execute("UPDATE outbox SET sent_at = ?, slack_channel = ?, slack_ts = ?, in_flight_since = NULL, "
-                          "last_error = NULL WHERE id = ?", (iso(at), channel, ts, outbox_id))
-            self._execute("UPDATE findings SET message_channel = ?, message_ts = ? WHERE announced_outbox_id = ?",
-                          (channel, ts, outbox_id))
+            self._execute("UPDATE outbox SET sent_at = ?, delivered_to = ?, delivery_ref = ?, in_flight_since = NULL, "
+                          "last_error = NULL WHERE id = ?", (iso(at), delivered_to, ref, outbox_id))
+            self._execute("UPDATE findings SET delivered_to = ?, delivery_ref = ? WHERE announced_outbox_id = ?",
+                          (delivered_to, ref, outbox_id))
 
     def mark_failed(self, outbox_id: int, error: str, next_attempt_at: datetime, in_doubt: bool) -> None:
-        """The attempt failed; retry from ``next_attempt_at``. ``in_doubt``: Slack may have it
-        (the next attempt checks before sending again)."""
+        """The attempt failed; retry from ``next_attempt_at``. ``in_doubt``: the channel may have it
+        (the next attempt checks before sending again, where the channel can tell)."""
         self._execute("UPDATE outbox SET last_error = ?, next_attempt_at = ?, "
                       "in_flight_since = CASE WHEN ? THEN in_flight_since ELSE NULL END WHERE id = ?",
                       (error[:500], iso(next_attempt_at), int(in_doubt), outbox_id))

@@ -20,18 +20,19 @@ waiver that matches them from being reported stale, since the audit cannot tell.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable
+from dataclasses import replace
 from datetime import date
-from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from .aws import AuditSetupError
 from .model import Finding
-from .yaml_lines import SafeLineLoader, YamlFileError, field_path, line_for, read_yaml
+from .results import Waiver, WaiverOutcome
+from .yaml_lines import SafeLineLoader, YamlFileError, line_for, read_yaml, validation_problems
 
 FIELDS = ("rule_id", "resource", "reason", "owner", "expires")
 
@@ -45,77 +46,52 @@ class WaiverFileError(AuditSetupError):
         self.problems = problems
 
 
-@lru_cache(maxsize=1024)
-def _pattern(text: str) -> re.Pattern[str]:
-    """``*`` = any run of characters (``/`` and ``:`` included), ``?`` = one character; the rest literal."""
-    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in text),
-                      re.DOTALL)
+def _text(value: Any) -> Any:
+    """A required text field: numbers are taken as text; nothing or blanks is missing."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise ValueError("required")
+    return str(value).strip() if isinstance(value, (str, int, float)) and not isinstance(value, bool) else value
 
 
-def _matches(pattern: str, value: Any) -> bool:
-    if value is None:
-        return False
-    if "*" in pattern or "?" in pattern:
-        return _pattern(pattern).fullmatch(str(value)) is not None
-    return pattern == str(value)
+def _date(value: Any) -> Any:
+    """``YYYY-MM-DD`` (the loader leaves dates as text, so an impossible one is an error with its line)."""
+    _text(value)
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"not a date YYYY-MM-DD (got {value!r})")
 
 
-@dataclass(frozen=True)
-class Waiver:
-    """One entry of a waiver file; ``source`` is ``file:line`` of the entry."""
-
-    rule_id: str
-    resource: str
-    reason: str
-    owner: str
-    expires: date
-    source: str = ""
-
-    def matches(self, finding: Finding) -> bool:
-        """Same rule, and the resource pattern names the finding's resource id, ARN or name."""
-        if not _matches(self.rule_id, finding.rule_id):
-            return False
-        r = finding.resource
-        return any(_matches(self.resource, r.get(k)) for k in ("id", "arn", "name"))
-
-    def days_left(self, today: date) -> int:
-        """Days until expiry: 0 on the last valid day, negative once expired."""
-        return (self.expires - today).days
-
-    def expired(self, today: date) -> bool:
-        return today > self.expires
-
-    def as_dict(self, today: date | None = None) -> dict[str, Any]:
-        out: dict[str, Any] = {"rule_id": self.rule_id, "resource": self.resource, "reason": self.reason,
-                               "owner": self.owner, "expires": self.expires.isoformat(), "source": self.source}
-        if today is not None:
-            out["days_left"] = self.days_left(today)
-        return out
+Text = Annotated[str, BeforeValidator(_text)]
 
 
-@dataclass
-class WaiverOutcome:
-    """What :func:`apply_waivers` did to one audit's findings."""
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    findings: list[Finding]
-    stale: list[Waiver] = field(default_factory=list)
-    expired: list[tuple[Waiver, Finding]] = field(default_factory=list)
-    waivers: list[Waiver] = field(default_factory=list)   # every waiver that was applied
-    today: date | None = None
+    rule_id: Text
+    resource: Text
+    reason: Text
+    owner: Text
+    expires: Annotated[date, BeforeValidator(_date)]
 
-    @property
-    def waived(self) -> list[Finding]:
-        return [f for f in self.findings if f.status == "waived"]
 
-    def as_dict(self) -> dict[str, Any]:
-        """The JSON report's top-level ``waivers`` section."""
-        return {
-            "total": len(self.waivers),
-            "waived": len(self.waived),
-            "stale": [w.as_dict(self.today) for w in self.stale],
-            "expired": [{"waiver": w.as_dict(self.today), "rule_id": f.rule_id, "resource": dict(f.resource)}
-                        for w, f in self.expired],
-        }
+class _File(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    waivers: list[_Entry] | None = None
+
+
+MESSAGES = {   # pydantic error type -> ours, by depth of the location (1: top level, 3: a waiver's field)
+    ("extra_forbidden", 1): "unknown key (expected 'waivers')",
+    ("extra_forbidden", 3): f"unknown field (known: {', '.join(FIELDS)})",
+    ("model_type", 0): "a waiver file is a mapping with the key 'waivers'",
+    ("model_type", 2): f"must be a mapping with {', '.join(FIELDS)}",
+    ("list_type", 1): "must be a list of waivers",
+    ("missing", 3): "required",
+    ("string_type", 3): "must be a string",
+}
 
 
 def apply_waivers(findings: Iterable[Finding], waivers: Iterable[Waiver], today: date) -> WaiverOutcome:
@@ -147,58 +123,17 @@ def apply_waivers(findings: Iterable[Finding], waivers: Iterable[Waiver], today:
 
 def load_waivers(path: Path) -> list[Waiver]:
     """Read and validate a waiver file; raise :class:`WaiverFileError` naming file:line and field."""
-    data, lines = _read(path)
+    try:
+        data, lines = read_yaml(path, _Loader)
+    except YamlFileError as exc:
+        raise WaiverFileError([str(exc)]) from exc
     if data is None:
         return []
-    if not isinstance(data, Mapping):
-        raise WaiverFileError([f"{path}:1: a waiver file is a mapping with the key 'waivers'"])
-    problems = [f"{path}:{line_for((k,), lines)}: {k}: unknown key (expected 'waivers')"
-                for k in data if k != "waivers"]
-    items = data.get("waivers")
-    if items is None:
-        items = []
-    if not isinstance(items, list):
-        raise WaiverFileError(problems + [f"{path}:{line_for(('waivers',), lines)}: waivers: "
-                                          "must be a list of waivers"])
-    waivers: list[Waiver] = []
-    for i, item in enumerate(items):
-        where = ("waivers", i)
-        if not isinstance(item, Mapping):
-            problems.append(f"{path}:{line_for(where, lines)}: {field_path(where)}: must be a mapping "
-                            f"with {', '.join(FIELDS)}")
-            continue
-        values: dict[str, Any] = {}
-        ok = True
-        for key in item:
-            if key not in FIELDS:
-                problems.append(f"{path}:{line_for(where + (key,), lines)}: {field_path(where + (key,))}: "
-                                f"unknown field (known: {', '.join(FIELDS)})")
-                ok = False
-        for name in FIELDS:
-            loc = where + (name,)
-            if name not in item or item[name] is None or (isinstance(item[name], str) and not item[name].strip()):
-                problems.append(f"{path}:{line_for(loc, lines)}: {field_path(loc)}: required")
-                ok = False
-                continue
-            value = item[name]
-            if name == "expires":
-                parsed = _date(value)
-                if parsed is None:
-                    problems.append(f"{path}:{line_for(loc, lines)}: {field_path(loc)}: "
-                                    f"not a date YYYY-MM-DD (got {value!r})")
-                    ok = False
-                    continue
-                values[name] = parsed
-            elif isinstance(value, (str, int, float)) and not isinstance(value, bool):
-                values[name] = str(value).strip()
-            else:
-                problems.append(f"{path}:{line_for(loc, lines)}: {field_path(loc)}: must be a string")
-                ok = False
-        if ok:
-            waivers.append(Waiver(**values, source=f"{path}:{line_for(where, lines)}"))
-    if problems:
-        raise WaiverFileError(problems)
-    return waivers
+    try:
+        entries = _File.model_validate(data).waivers or []
+    except ValidationError as exc:
+        raise WaiverFileError(validation_problems(path, exc, lines, MESSAGES)) from exc
+    return [Waiver(**e.model_dump(), source=f"{path}:{line_for(('waivers', i), lines)}") for i, e in enumerate(entries)]
 
 
 class _Loader(SafeLineLoader):
@@ -208,19 +143,3 @@ class _Loader(SafeLineLoader):
 _Loader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-
-
-def _read(path: Path) -> tuple[Any, dict[tuple, int]]:
-    try:
-        return read_yaml(path, _Loader)
-    except YamlFileError as exc:
-        raise WaiverFileError([str(exc)]) from exc
-
-
-def _date(value: Any) -> date | None:
-    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
-        try:
-            return date.fromisoformat(value.strip())
-        except ValueError:
-            return None
-    return None

@@ -1,11 +1,12 @@
 """YAML files read with the line of every key, so errors can name file, line and field."""
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 MAX_DEPTH = 64   # nested mappings and lists; rule trees use a dozen
 
@@ -97,4 +98,17 @@ def field_path(loc: Iterable) -> str:
     out = ""
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def validation_problems(path: Path, exc: ValidationError, lines: dict[tuple, int],
+                        messages: Mapping[tuple[str, int], str] | None = None, prefix: tuple = ()) -> list[str]:
+    """One ``FILE:LINE: field: message`` per pydantic error; ``messages`` words some errors by (type, depth of
+    the location); other messages are pydantic's, without its "Value error, " prefix and never the input."""
+    out = []
+    for err in exc.errors():
+        loc = prefix + tuple(err["loc"])
+        message = (messages or {}).get((err["type"], len(loc))) or err["msg"].removeprefix("Value error, ")
+        field = field_path(loc)
+        out.append(f"{path}:{line_for(loc, lines)}: {field + ': ' if field else ''}{message}")
     return out

@@ -62,7 +62,7 @@ def client(port: int, scrapes: int, tls: bool, auth: str | None) -> None:
 
 def metrics_app(findings: int, folder: Path):   # noqa: ANN201 - the daemon's WSGI app
     """make_app over a store after one audit of mattilda with ``findings`` failing findings."""
-    from auditor.audit import AuditResult, load_ruleset
+    from auditor.audit import load_ruleset
     from auditor.aws import ApiStats
     from auditor.daemon import runner as runner_module
     from auditor.daemon.config import DaemonConfig
@@ -71,6 +71,7 @@ def metrics_app(findings: int, folder: Path):   # noqa: ANN201 - the daemon's WS
     from auditor.daemon.metrics import MetricsStore, make_registry
     from auditor.daemon.runner import AuditRunner
     from auditor.model import Finding, Snapshot
+    from auditor.results import AuditResult
 
     severities = ("critical", "high", "medium", "low")
     result = AuditResult("mattilda", "production", "123456789012", "eu-west-1", "2026-01-05T06:00:00Z", 1.3,

@@ -14,4 +14,5 @@ if [ "$(id -u)" = 0 ]; then
   bash scripts/install-prometheus.sh
 fi
 DEPENDENCY_AUDIT="${DEPENDENCY_AUDIT:-optional}" bash scripts/audit-dependencies.sh
-exec .venv/bin/python -m pytest "$@"
+# Two workers (pytest-xdist), a test module on one worker with its module fixtures (tests/conftest.py).
+exec .venv/bin/python -m pytest -n 2 --dist loadgroup "$@"

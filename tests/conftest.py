@@ -1,15 +1,19 @@
 """Shared fixtures: fake credentials, a moto account, a collector context on it, and a capture of
-the daemon's JSON log lines."""
+the daemon's JSON log lines; and the ``unit`` and ``e2e`` markers, given to each test by what it uses."""
 from __future__ import annotations
 
 import io
 import json
 import logging
+import socket
+import subprocess
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import requests
 from moto import mock_aws
+from moto.core.models import MockAWS
 
 from auditor.aws import AwsContext
 from auditor.collect import CollectContext
@@ -18,6 +22,57 @@ from auditor.emulated import moto_patches
 from auditor.emulated.demo import moto_server
 
 REGION = "us-east-1"
+TESTS = Path(__file__).parent
+
+# e2e: moto's server (in this process or its own), a process (the CLI, the daemon, the built wheel, promtool,
+# hadolint, ruff) or a socket to a server (the daemon's HTTP, a fake Slack). unit: none of those and no moto.
+# The rest run moto in this process (mock_aws). The fixtures tell for most tests; these modules do it in their
+# tests' bodies, and a single test says it with @pytest.mark.e2e (the guard below finds a new one).
+SERVER_FIXTURES = {"moto_endpoint", "moto_process", "installed", "wheel", "httpserver"}
+MOTO_FIXTURES = {"aws", "clients"}
+E2E_MODULES = {"daemon/test_daemon_http.py", "daemon/test_daemon_process.py", "daemon/test_daemon_soak.py",
+               "emulated/test_demo_serve.py", "monitoring/test_monitoring.py", "monitoring/test_prometheus_e2e.py",
+               "notify/test_notify_integration.py", "test_cli_e2e.py", "test_dependencies.py", "test_dockerfile.py",
+               "test_lint.py", "test_packaging.py"}
+MOTO_MODULES = {"daemon/test_daemon_targets.py", "emulated/test_emulated_architectures.py", "emulated/test_moto_patches.py",
+                "emulated/test_regions.py", "emulated/test_tagging_and_neighbours.py", "test_attributes.py",
+                "test_fleet_audit.py", "test_targets.py"}
+
+
+# Under pytest-xdist (scripts/test.sh: -n 2 --dist loadgroup) a module's tests run on one worker, so its module
+# fixtures (a built wheel, a Prometheus stack, recorded audits) are made once; these modules have no such fixture
+# and many tests (each pack's accounts and drifts, every rule's cases and properties): they spread over the workers.
+SPREAD_MODULES = {"test_packs.py", "test_rule_files.py", "emulated/test_emulated_architectures.py",
+                  "badinput/test_properties.py"}
+
+
+@pytest.hookimpl(tryfirst=True)   # before xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.path.relative_to(TESTS).as_posix()
+        if module not in SPREAD_MODULES:
+            item.add_marker(pytest.mark.xdist_group(module))
+        uses = set(getattr(item, "fixturenames", ()))
+        if uses & SERVER_FIXTURES or module in E2E_MODULES:
+            item.add_marker(pytest.mark.e2e)
+        elif item.get_closest_marker("e2e") is None and not uses & MOTO_FIXTURES and module not in MOTO_MODULES:
+            item.add_marker(pytest.mark.unit)
+
+
+@pytest.fixture(autouse=True)
+def _unit_guard(request, monkeypatch):
+    """A ``unit`` test that starts moto, a process or a connection fails, naming what it did: mark it (or list
+    its module above)."""
+    if request.node.get_closest_marker("unit") is None:
+        return
+
+    def refuse(what: str) -> Callable[..., None]:
+        def call(*args, **kwargs) -> None:
+            raise AssertionError(f"a unit test {what}: mark it e2e, or list {request.node.path.name} in tests/conftest.py")
+        return call
+    monkeypatch.setattr(MockAWS, "start", refuse("starts moto (mock_aws)"))
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse("starts a process"))
+    monkeypatch.setattr(socket.socket, "connect", refuse("opens a connection"))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -30,7 +85,9 @@ def _moto_as_aws_answers():
 @pytest.fixture(autouse=True)
 def _aws_env(monkeypatch, tmp_path):
     """Never reach a real account: fake credentials, fixed region, no endpoint override; and the
-    bundled price table only (no price cache of the machine's user)."""
+    bundled price table only (no price cache of the machine's user); reports as wide as the CLI makes them
+    (pytest-xdist's workers set COLUMNS=80)."""
+    monkeypatch.delenv("COLUMNS", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("AUDITOR_COST__PRICES", raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")

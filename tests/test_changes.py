@@ -8,25 +8,26 @@ import jsonschema
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from auditor.audit import AuditOptions, AuditResult, load_ruleset, run_audit
+from auditor.audit import AuditOptions, load_ruleset, run_audit
 from auditor.aws import ApiStats, AwsContext
 from auditor.changes import (
     AttributeChange,
     ResourceChange,
-    attach_changes,
     carry_forward,
     collected_types,
+    compare,
     counts,
     diff,
     snapshot_state,
 )
-from auditor.collect import collect, load_all, volatile_keys
+from auditor.collect import collect, resource_types, volatile_keys
 from auditor.daemon.metrics import AuditMetrics, AuditRecord, MetricsStore, make_registry
 from auditor.emulated import drifts as drift_registry
 from auditor.emulated.demo import REGION, deploy, fake_session
 from auditor.model import CollectorError, Resource, Snapshot
 from auditor.package_data import package_path
 from auditor.report import render
+from auditor.results import AuditResult
 
 SCHEMA = json.loads(package_path("schemas", "report.schema.json").read_text())
 ACCOUNT = "123456789012"
@@ -106,14 +107,12 @@ def test_network_interfaces_come_and_go_with_tasks_without_being_changes():
     assert diff(before, after) == []
 
 
-def test_volatile_keys_come_from_the_collector_modules():
-    import importlib
+def test_volatile_keys_come_from_the_resource_type_descriptions():
     everything = volatile_keys()
-    for c in load_all().values():
-        module_keys = set(getattr(importlib.import_module(c.fn.__module__), "VOLATILE", ()))
-        assert module_keys <= everything
-        for rtype in c.produces:
-            assert module_keys <= volatile_keys(rtype)
+    described = resource_types()
+    assert {k for t in described.values() for k in t.volatile} == everything
+    for name, rtype in described.items():
+        assert volatile_keys(name) == frozenset(rtype.volatile), name
     assert {"running_count", "running_tasks_count", "available_ip_address_count", "stored_bytes",
             "last_accessed", "state_value"} <= everything
     assert volatile_keys("rds_instance") == {"status"}
@@ -293,42 +292,51 @@ def test_volatile_keys_in_an_older_state_are_ignored_too():
 
 
 # --- AuditResult, reports, metric -----------------------------------------------------------------
-def result_of(*resources: Resource) -> AuditResult:
-    snapshot = Snapshot(ACCOUNT, REGION, resources, collected_at="2024-05-02T10:00:00+00:00",
-                        collector_seconds=COLLECTORS)
-    return AuditResult(architecture="mattilda", environment="production", account=ACCOUNT, region=REGION,
+def snapshot_of(*resources: Resource, region: str = REGION) -> Snapshot:
+    return Snapshot(ACCOUNT, region, resources, collected_at="2024-05-02T10:00:00+00:00", collector_seconds=COLLECTORS)
+
+
+def result_of(*resources: Resource, previous=None, region: str = REGION) -> AuditResult:
+    """An audit of ``resources``, compared with ``previous`` as the daemon and the CLI do before building it."""
+    snapshot = snapshot_of(*resources, region=region)
+    changes, compared_to = compare(snapshot, previous)
+    return AuditResult(architecture="mattilda", environment="production", account=ACCOUNT, region=region,
                        started_at="2024-05-02T10:00:00Z", duration_seconds=1.0, findings=[], errors=(),
-                       snapshot=snapshot, api_stats=ApiStats())
+                       snapshot=snapshot, api_stats=ApiStats(), changes=changes, compared_to=compared_to)
 
 
-def test_attach_changes(caplog):
+def test_compare(caplog):
     previous = state(sg(), db())
-    result = result_of(sg(ingress=[SSH_RULE, HTTPS_RULE]), service())
-    assert result.changes is None and result.compared_to is None
-    assert attach_changes(result, None) is None and result.changes is None
+    snapshot = snapshot_of(sg(ingress=[SSH_RULE, HTTPS_RULE]), service())
+    assert compare(snapshot, None) == (None, None)
 
-    changes = attach_changes(result, (previous, "2024-05-01T10:00:00Z"))
-    assert changes is result.changes and result.compared_to == "2024-05-01T10:00:00Z"
+    changes, at = compare(snapshot, (previous, "2024-05-01T10:00:00Z"))
+    assert at == "2024-05-01T10:00:00Z"
     assert [(c.kind, c.type) for c in changes] == [("added", "ecs_service"), ("removed", "rds_instance"),
                                                    ("changed", "security_group")]
     # a bare state: its own collected_at is the time compared to
-    attach_changes(result, previous)
-    assert result.compared_to == "2024-05-01T10:00:00+00:00" and len(result.changes) == 3
+    changes, at = compare(snapshot, previous)
+    assert at == "2024-05-01T10:00:00+00:00" and len(changes) == 3
 
     other = dict(previous, account="999999999999")
     with caplog.at_level(logging.WARNING, logger="auditor.changes"):
-        assert attach_changes(result, (other, "2024-05-01T10:00:00Z")) is None
-    assert result.changes is None and result.compared_to is None
+        assert compare(snapshot, (other, "2024-05-01T10:00:00Z")) == (None, None)
     assert "999999999999" in caplog.text
 
 
+def test_a_result_is_never_changed_after_it_is_built():
+    result = result_of(sg())
+    with pytest.raises(AttributeError):
+        result.changes = []
+
+
 def test_reports_show_the_changes():
-    result = result_of(sg(ingress=[SSH_RULE, HTTPS_RULE]), service(), db(instance_class="db.m5.large"))
-    report = json.loads(render(result, "json"))
+    now = (sg(ingress=[SSH_RULE, HTTPS_RULE]), service(), db(instance_class="db.m5.large"))
+    report = json.loads(render(result_of(*now), "json"))
     jsonschema.validate(report, SCHEMA)
     assert report["changes"] is None   # nothing compared
 
-    attach_changes(result, (state(sg(), db(), res("route_table", "rtb-1", routes=[])), "2024-05-01T10:00:00Z"))
+    result = result_of(*now, previous=(state(sg(), db(), res("route_table", "rtb-1", routes=[])), "2024-05-01T10:00:00Z"))
     report = json.loads(render(result, "json"))
     jsonschema.validate(report, SCHEMA)
     assert report["changes"] == {
@@ -347,8 +355,7 @@ def test_reports_show_the_changes():
     assert "| changed | rds_instance `db-1` | instance_class: db.t3.micro -> db.m5.large |" in md
     assert "| added | ecs_service `api` |  |" in md
 
-    attach_changes(result, (state(sg(ingress=[SSH_RULE, HTTPS_RULE]), service(),
-                                  db(instance_class="db.m5.large")), "2024-05-01T10:00:00Z"))
+    result = result_of(*now, previous=(state(*now), "2024-05-01T10:00:00Z"))
     assert result.changes == []
     jsonschema.validate(json.loads(render(result, "json")), SCHEMA)
     assert "No resource changes since 2024-05-01T10:00:00Z." in render(result, "table")
@@ -359,22 +366,20 @@ def test_metric_counts_the_changes_of_the_last_audit():
     ruleset = load_ruleset(None)
     store = MetricsStore()
     registry = make_registry(store)
-    result = result_of(sg(ingress=[SSH_RULE, HTTPS_RULE]), service())
+    now = (sg(ingress=[SSH_RULE, HTTPS_RULE]), service())
 
-    def publish() -> dict:
+    def publish(result: AuditResult) -> dict:
         metrics = AuditMetrics.from_result(result, ruleset, 100, 1.0)
         store.record_audit(AuditRecord(metrics.labels, 1.0, 1.0, "success"), metrics, None)
         return {s.labels["change"]: s.value for f in text_string_to_metric_families(
             _exposition(registry)) if f.name == "auditor_resource_changes" for s in f.samples}
 
-    assert publish() == {}   # no previous snapshot: no series
-    attach_changes(result, state(sg(), db()))
-    assert publish() == {"added": 1.0, "removed": 1.0, "changed": 1.0}
+    assert publish(result_of(*now)) == {}   # no previous snapshot: no series
+    assert publish(result_of(*now, previous=state(sg(), db()))) == {"added": 1.0, "removed": 1.0, "changed": 1.0}
     get = registry.get_sample_value
     assert get("auditor_resource_changes", {"account": ACCOUNT, "region": REGION, "architecture": "mattilda",
                                             "environment": "production", "change": "changed"}) == 1.0
-    attach_changes(result, state(sg(ingress=[SSH_RULE, HTTPS_RULE]), service()))
-    assert publish() == {"added": 0.0, "removed": 0.0, "changed": 0.0}
+    assert publish(result_of(*now, previous=state(*now))) == {"added": 0.0, "removed": 0.0, "changed": 0.0}
 
 
 def _exposition(registry) -> str:
@@ -423,8 +428,7 @@ def test_real_audit_attaches_changes_to_the_report(mattilda):
     previous = (snapshot_state(first.snapshot), first.started_at)
 
     mattilda("task-logging-removed", "alb-https-closed")
-    second = run_audit(options, ruleset)
-    attach_changes(second, previous)
+    second = run_audit(options, ruleset, previous=lambda account, region: previous)
     report = json.loads(render(second, "json"))
     jsonschema.validate(report, SCHEMA)
     changes = report["changes"]
@@ -449,24 +453,21 @@ def test_two_regions_sharing_a_state_file_each_compare_with_their_own_snapshot(t
     from auditor.notify.runtime import Runtime
 
     def audit_of(region: str, *resources: Resource) -> AuditResult:
-        resources = tuple(replace(r, region=region) for r in resources)
-        result = result_of(*resources)
-        result.region = result.snapshot.region = region
-        return result
+        return result_of(*(replace(r, region=region) for r in resources), region=region,
+                         previous=runtime.previous_snapshot(ACCOUNT, region))
     runtime = Runtime()
     runtime.configure(StateConfig(path=tmp_path / "state.sqlite3"), SlackConfig())
     try:
         seen = []
         for _ in range(3):   # us-east-1 and eu-west-1 in turn, each unchanged
-            for result in (audit_of(REGION, sg(), db()), audit_of("eu-west-1", service())):
-                runtime.compare(result)
+            for region, resources in ((REGION, (sg(), db())), ("eu-west-1", (service(),))):
+                result = audit_of(region, *resources)
                 seen.append((result.region, result.changes))
                 runtime.finish(result)
         assert seen[:2] == [(REGION, None), ("eu-west-1", None)]   # the first audit of each: nothing to compare
         assert seen[2:] == [(REGION, []), ("eu-west-1", [])] * 2    # never the other region's resources
         assert "changes not compared" not in caplog.text
         changed = audit_of("eu-west-1", service(desired_count=3))
-        runtime.compare(changed)
         assert [(c.kind, c.type, paths(c)) for c in changed.changes] == [("changed", "ecs_service", ["desired_count"])]
     finally:
         runtime.close()

@@ -15,6 +15,7 @@ from cli_runner import REPORT_SCHEMA, audit, failing
 from cli_runner import audit_json as _audit_json
 
 from auditor import cli
+from auditor.cost.prices import BUNDLED, read_table
 from auditor.emulated.architectures import spec
 from auditor.emulated.builder import build
 from auditor.emulated.demo import deploy
@@ -156,6 +157,22 @@ def test_rules_commands(capsys):
     assert cli.main(["rules", "list", "--architecture", "mattilda", "--format", "json"]) == 0
     packs = json.loads(capsys.readouterr().out)
     assert {p["pack"] for p in packs} == {"baseline-network", "baseline-data", "mattilda"}
+    assert cli.main(["rules", "list", "--architecture", "mattilda", "--format", "markdown"]) == 0
+    out = capsys.readouterr().out
+    assert "| rule | title | severity | resource | document statement |" in out
+    assert "| mattilda.rds.multi_az_production | " in out and "### mattilda: out of scope" in out
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "markdown"])
+def test_prices_show_in_every_listing_format(capsys, fmt):
+    assert cli.main(["prices", "show", "--region", "us-east-1", "--prices", str(BUNDLED), "--format", fmt]) == 0
+    out = capsys.readouterr().out
+    prices = read_table(BUNDLED)["regions"]["us-east-1"]["prices"]
+    if fmt == "json":
+        assert set(json.loads(out)["prices"]) == set(prices)
+    else:
+        assert f"us-east-1: {len(prices)} prices from {BUNDLED}" in out and all(key in out for key in prices)
+        assert ("| price | USD | per |" in out) == (fmt == "markdown")
 
 
 def test_demo_command(capsys):

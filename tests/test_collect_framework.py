@@ -1,11 +1,17 @@
-"""The collector framework: failures stay contained, environments are normalized, calls counted."""
+"""The collector framework: failures stay contained, environments are normalized, calls counted, and
+every collected type has a complete description."""
 from __future__ import annotations
 
 import boto3
+import botocore.session
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from auditor.collect import REGISTRY, CollectContext, Collector, collect, load_all, tag_dict
+from auditor.attributes import IDENTITY
+from auditor.collect import REGISTRY, CollectContext, Collector, collect, collector, load_all, resource_types, tag_dict
+from auditor.collect.types import Dimensions, Edge, ResourceType
+from auditor.cost.estimate import ESTIMATORS, SERVICES
+from auditor.deployments import VIA
 from auditor.model import normalize_environment
 
 
@@ -42,6 +48,45 @@ def test_every_collector_module_registers_its_types():
         "elasticache_replication_group", "elasticache_cluster", "cloudwatch_alarm",
         "cloudwatch_dashboard", "log_group", "load_balancer", "listener", "target_group",
         "ecr_repository", "secret"}
+
+
+def test_every_collected_type_has_a_complete_description():
+    types = resource_types()
+    assert sorted(t for c in load_all().values() for t in c.produces) == sorted(types)   # each described once
+    models = botocore.session.get_session()
+    for name, t in types.items():
+        assert t.name == name and t.attributes and t.calls, name
+        assert set(t.calls) <= set(models.get_service_model(t.service).operation_names), name
+        assert t.arn.startswith(("arn:{partition}:" + t.service.replace("elbv2", "elasticloadbalancing") + ":",
+                                 f"arn:{{partition}}:{t.service}:")) and "{account}" in t.arn, name
+        assert not IDENTITY.keys() & t.attributes.keys() and set(t.volatile) <= t.attributes.keys(), name
+        for d in t.alarms:
+            assert d.namespace.startswith("AWS/") and d.dimensions, name
+            assert all(a == "id" or a in t.attributes for a in d.dimensions.values()), name
+        for e in (*t.owns, *t.contains):
+            assert e.type in types, (name, e)
+            assert e.via in VIA if e.via else e.attribute in types[e.type if e.back else name].attributes, (name, e)
+        assert t.cost in (None, *SERVICES), name
+    assert set(ESTIMATORS) <= {name for name, t in types.items() if t.cost}
+
+
+def test_a_description_is_checked_where_it_is_declared():
+    with pytest.raises(ValueError, match="an attribute or a via"):
+        Edge("subnet", "subnet_id", via="subnets")
+    with pytest.raises(ValueError, match="one dimension at least"):
+        Dimensions("AWS/RDS", {})
+    ec2 = ResourceType("a", "ec2", "arn:{partition}:ec2:{region}:{account}:a/{id}", ("DescribeVpcs",), {})
+    rds = ResourceType("b", "rds", "arn:{partition}:rds:{region}:{account}:b:{id}", ("DescribeDBInstances",), {})
+    with pytest.raises(ValueError, match="one service"):
+        collector(ec2, rds)
+
+
+def test_an_arn_pattern_formats_and_matches_arns():
+    vpc = resource_types()["vpc"]
+    arn = vpc.format_arn(partition="aws-cn", region="cn-north-1", account="123456789012", id="vpc-1")
+    assert arn == "arn:aws-cn:ec2:cn-north-1:123456789012:vpc/vpc-1" and vpc.arn_regex.match(arn)
+    assert not vpc.arn_regex.match("arn:aws:ec2:us-east-1:123456789012:subnet/subnet-1")
+    assert resource_types()["ecs_service"].arn_regex.match("arn:aws:ecs:us-east-1:123456789012:service/c/s")
 
 
 def _failing(exc):

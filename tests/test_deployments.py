@@ -128,6 +128,17 @@ def test_a_shared_vpc_does_not_pull_in_the_neighbours_tagged_groups():
     assert not [r.id for r in prod.of_type("security_group") if "billing" in r.id]
 
 
+def test_a_vpc_holds_its_untagged_endpoints_which_bring_their_groups_and_alarms():
+    p = "mattilda-production"
+    endpoint = [res("vpc_endpoint", "vpce-ecr", vpc_id=f"vpc-{p}", security_group_ids=["sg-vpce"], subnet_ids=[]),
+                res("security_group", "sg-vpce", ingress=[], egress=[]),
+                res("cloudwatch_alarm", "vpce-bytes", dimensions={"VPC Endpoint Id": "vpce-ecr"})]
+    theirs = [res("vpc_endpoint", "vpce-billing", "billing", vpc_id=f"vpc-{p}")]
+    d = deployments(snapshot(app("mattilda", "production"), endpoint, theirs))["mattilda/production"]
+    assert ids(d, "vpc_endpoint") == ["vpce-ecr"]
+    assert "sg-vpce" in ids(d, "security_group") and "vpce-bytes" in ids(d, "cloudwatch_alarm")
+
+
 def test_selected_resources_without_environment_join_the_deployment_that_uses_them():
     group = app("mattilda", "production")
     group = [Resource(**{**r.__dict__, "tags": {"Project": "mattilda"}}) if r.type == "secret" else r for r in group]

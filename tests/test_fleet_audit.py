@@ -73,7 +73,7 @@ def test_denied_target_is_its_own_failure(fleet_account):
         alone = run_target(AuditOptions(max_attempts=2), Target(result.account, result.region, role), load_ruleset(None),
                            fleet_account)
         assert [f.as_dict() for f in alone.findings] == [f.as_dict() for f in result.findings]
-    combined = fleet.combined()
+    combined = fleet.combined
     assert combined.account == f"{OTHER},{DEFAULT_ACCOUNT_ID},{DENIED}" and combined.region == "eu-west-1,us-east-1"
     assert len(combined.findings) == sum(len(r.findings) for r in fleet.results.values())
     assert combined.snapshot.counts()["log_group"] == 5

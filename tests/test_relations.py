@@ -135,6 +135,26 @@ def test_alarms_attach_by_dimensions():
     assert [a["name"] for a in r[("ecs_cluster", "c")].relations["alarms"]] == ["cluster-cpu"]
 
 
+def test_alarms_attach_to_any_type_by_its_declared_dimensions():
+    resources = [
+        res("vpc_endpoint", "vpce-1", vpc_id="vpc-1"),
+        res("elasticache_replication_group", "rg", member_clusters=["rg-001", "rg-002"]),
+        res("load_balancer", "arn:lb", arn_suffix="app/web/1"),
+        res("cloudwatch_alarm", "vpce-bytes", namespace="AWS/PrivateLinkEndpoints", metric_name="BytesProcessed",
+            dimensions={"VPC Endpoint Id": "vpce-1", "VPC Id": "vpc-1", "Endpoint Type": "Interface"}),
+        res("cloudwatch_alarm", "node-2-cpu", dimensions={"CacheClusterId": "rg-002"}),
+        res("cloudwatch_alarm", "group-cpu", dimensions={"ReplicationGroupId": "rg"}),
+        res("cloudwatch_alarm", "lb-5xx", dimensions={"LoadBalancer": "app/web/1"}),
+        res("cloudwatch_alarm", "tg-5xx", dimensions={"LoadBalancer": "app/web/1", "TargetGroup": "targetgroup/t/2"}),
+    ]
+    r = by_key(derive(resources))
+    assert [a["name"] for a in r[("vpc_endpoint", "vpce-1")].relations["alarms"]] == ["vpce-bytes"]
+    assert [a["name"] for a in r[("elasticache_replication_group", "rg")].relations["alarms"]] == \
+        ["group-cpu", "node-2-cpu"]   # its own and its members'
+    assert [a["name"] for a in r[("load_balancer", "arn:lb")].relations["alarms"]] == ["lb-5xx"]   # not a target group's
+    assert requires("vpc_endpoint") == {"vpc_endpoint", "cloudwatch_alarm"}
+
+
 def test_listener_routes_resolve_target_groups():
     resources = [
         res("load_balancer", "lb", scheme="internet-facing"),

@@ -13,7 +13,7 @@ import pytest
 from cli_runner import REPORT_SCHEMA, audit, audit_json, failing
 
 from auditor import cli
-from auditor.audit import AuditOptions, AuditResult, load_ruleset, run_audit
+from auditor.audit import AuditOptions, load_ruleset, run_audit
 from auditor.aws import ApiStats
 from auditor.daemon.config import ConfigError, load_config
 from auditor.daemon.metrics import AuditMetrics, MetricsStore, make_registry
@@ -21,6 +21,7 @@ from auditor.emulated.demo import deploy
 from auditor.model import STATUSES, Finding, Snapshot
 from auditor.report import render
 from auditor.report.json_report import to_dict
+from auditor.results import AuditResult
 from auditor.waivers import Waiver, WaiverFileError, apply_waivers, load_waivers
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,14 +109,14 @@ def test_errors_name_file_line_and_field(tmp_path):
     with pytest.raises(WaiverFileError) as exc:
         load_waivers(path)
     assert exc.value.problems == [
-        f"{path}:18: extra: unknown key (expected 'waivers')",
         f"{path}:6: waivers[0].expires: not a date YYYY-MM-DD (got '2026-02-30')",
-        f"{path}:11: waivers[1].expiry: unknown field (known: rule_id, resource, reason, owner, expires)",
         f"{path}:9: waivers[1].reason: required",
         f"{path}:7: waivers[1].expires: required",
+        f"{path}:11: waivers[1].expiry: unknown field (known: rule_id, resource, reason, owner, expires)",
         f"{path}:12: waivers[2].rule_id: must be a string",
         f"{path}:16: waivers[2].expires: not a date YYYY-MM-DD (got '31/12/2026')",
         f"{path}:17: waivers[3]: must be a mapping with rule_id, resource, reason, owner, expires",
+        f"{path}:18: extra: unknown key (expected 'waivers')",
     ]
 
 
@@ -277,8 +278,7 @@ def test_reports_of_waived_expired_and_stale():
 
 
 def test_reports_without_a_waiver_file_are_unchanged_but_count_waived():
-    result = synthetic_result([])
-    result.waivers = None
+    result = replace(synthetic_result([]), waivers=None)
     report = to_dict(result)
     jsonschema.validate(report, REPORT_SCHEMA)
     assert report["waivers"] is None
@@ -403,6 +403,10 @@ def test_waivers_list_and_validate(capsys, tmp_path, monkeypatch):
     out = capsys.readouterr().out
     assert "(2, 1 expired)" in out and MULTI_AZ in out and "legacy-*" in out
     assert f"{listed[1]['days_left']} (expired)" in out
+    assert cli.main(["waivers", "list", str(path), "--format", "markdown"]) == 0
+    out = capsys.readouterr().out
+    assert "| rule | resource | owner | reason | expires | days left |" in out
+    assert f"| {MULTI_AZ} | mattilda-db-prod | " in out and f"| {listed[1]['days_left']} |" in out
 
     monkeypatch.setenv("AUDITOR_WAIVERS", str(path))   # the default file, as the daemon's key
     assert cli.main(["waivers", "validate"]) == 0

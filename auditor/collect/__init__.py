@@ -1,12 +1,13 @@
 """Collectors: one module per AWS service, each function registered for the resource types it yields.
 
 A collector is ``fn(ctx: CollectContext) -> Iterable[Resource]``. It is registered with
-:func:`collector`, which names the AWS service, the resource types it produces (so that a failure
-can be turned into ``error`` findings for exactly the rules that need those types) and the
-operations it calls (botocore names, which are the IAM actions: :mod:`auditor.iam` builds the
-least-privilege policy from them).
-Each module declares the attributes of the types it yields in ``ATTRIBUTES`` (see
-:mod:`auditor.attributes`): rule keys are checked against them.
+:func:`collector` and the descriptions of the resource types it yields
+(:class:`~auditor.collect.types.ResourceType`, declared beside it): their service, ARN pattern, the
+operations the collector calls (:mod:`auditor.iam` builds the least-privilege policy from them),
+attributes (rule keys are checked against them, see :mod:`auditor.attributes`), volatile attributes,
+CloudWatch dimensions, membership edges and cost label. A collector's failure turns into ``error``
+findings for exactly the rules that need its types. docs/adding-a-resource-type.md walks through
+adding a type.
 
 A fault stays with its resource: the calls that list a type fail the whole collector (nothing of
 its types is known), but a call about one resource runs through :meth:`CollectContext.item`: its
@@ -34,6 +35,7 @@ from typing import Any, TypeVar
 from ..attributes import IDENTITY, Shape
 from ..aws import AwsContext, classify, error_code, error_message, is_aws_error
 from ..model import CollectorError, Resource, Snapshot, normalize_environment
+from .types import ResourceType
 
 
 @dataclass(frozen=True)
@@ -42,21 +44,25 @@ class Collector:
     service: str
     produces: tuple[str, ...]
     fn: Callable[[CollectContext], Iterable[Resource]]
-    calls: tuple[str, ...] = ()   # the operations of ``service`` it may call, e.g. "DescribeVpcs"
 
 
 REGISTRY: dict[str, Collector] = {}
+TYPES: dict[str, ResourceType] = {}
 RESERVED_KEYS = frozenset(IDENTITY)
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
-def collector(service: str, *produces: str, calls: Iterable[str]):
-    """Register a collector function for an AWS service, the resource types it yields and the
-    operations of that service it calls (those of shared helpers included)."""
+def collector(*types: ResourceType):
+    """Register a collector function with the descriptions of the resource types it yields (one service's)."""
+    services = {t.service for t in types}
+    if len(services) != 1:
+        raise ValueError(f"a collector yields types of one service, not {sorted(services)}")
+
     def decorate(fn):
         name = f"{fn.__module__.rsplit('.', 1)[-1]}.{fn.__name__}"
-        REGISTRY[name] = Collector(name, service, tuple(produces), fn, tuple(calls))
+        REGISTRY[name] = Collector(name, services.pop(), tuple(t.name for t in types), fn)
+        TYPES.update((t.name, t) for t in types)
         return fn
     return decorate
 
@@ -73,31 +79,30 @@ def selected(only_types: set[str] | None = None) -> list[Collector]:
     return [c for c in load_all().values() if only_types is None or only_types.intersection(c.produces)]
 
 
+def resource_types() -> dict[str, ResourceType]:
+    """The description of every collected type, by name."""
+    load_all()
+    return dict(sorted(TYPES.items()))
+
+
 def volatile_keys(rtype: str | None = None) -> frozenset[str]:
     """Attributes that change without anyone changing the configuration (timestamps, counts of
-    running tasks, alarm states): the ``VOLATILE`` tuples of the collector modules, all of them,
-    or only those of the modules producing ``rtype`` (all of them for a type no collector yields)."""
-    load_all()
-    modules = {c.fn.__module__ for c in REGISTRY.values() if rtype is None or rtype in c.produces}
-    if not modules:
-        modules = {c.fn.__module__ for c in REGISTRY.values()}
-    return frozenset(k for m in modules for k in getattr(importlib.import_module(m), "VOLATILE", ()))
+    running tasks, alarm states): those of ``rtype``'s description, or of every type (for None or
+    a type no collector yields)."""
+    types = resource_types()
+    chosen = [types[rtype]] if rtype in types else types.values()
+    return frozenset(k for t in chosen for k in t.volatile)
 
 
 def attribute_shapes() -> dict[str, Shape]:
-    """The ``ATTRIBUTES`` tables of the collector modules: each collected type's attributes."""
-    load_all()
-    modules = {c.fn.__module__ for c in REGISTRY.values()}
-    return {t: s for m in sorted(modules) for t, s in getattr(importlib.import_module(m), "ATTRIBUTES", {}).items()}
+    """Each collected type's attributes."""
+    return {name: t.attributes for name, t in resource_types().items()}
 
 
 def transient_types() -> frozenset[str]:
     """Resource types that AWS creates and deletes on its own (a Fargate task's network interface
-    lives as long as the task): the ``TRANSIENT`` tuples of the collector modules. They serve
-    relations, never change detection."""
-    load_all()
-    modules = {c.fn.__module__ for c in REGISTRY.values()}
-    return frozenset(t for m in modules for t in getattr(importlib.import_module(m), "TRANSIENT", ()))
+    lives as long as the task). They serve relations, never change detection."""
+    return frozenset(name for name, t in resource_types().items() if t.transient)
 
 
 class Vanished(Exception):

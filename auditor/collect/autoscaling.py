@@ -4,7 +4,7 @@ Reads ``describe_scalable_targets`` and ``describe_scaling_policies`` (both pagi
 namespace ``ecs`` only) and attaches each target's policies to it. Scalable targets carry no
 tags here; take the environment from the ECS service they scale.
 
-Resource types (their attributes: ``ATTRIBUTES``):
+Resource types (each described, attributes and volatile ones included, by its ``ResourceType`` below):
 
 - ``scalable_target`` (id = ResourceId, e.g. "service/cluster/svc"; name = same): suspended is
   None unless suspended; each policy's customized_metric is the snake_case specification or
@@ -17,16 +17,20 @@ from collections.abc import Iterator
 from ..attributes import shape
 from ..model import Resource
 from . import CollectContext, collector, snake_dict
+from .types import ResourceType
 
-ATTRIBUTES = {"scalable_target": shape(
-    "service_namespace resource_id scalable_dimension min_capacity max_capacity cluster_name service_name role_arn",
-    suspended=shape("dynamic_scaling_in_suspended dynamic_scaling_out_suspended scheduled_scaling_suspended"),
-    policies=shape(
-        "policy_name policy_type target_value predefined_metric_type resource_label customized_metric "
-        "scale_in_cooldown scale_out_cooldown disable_scale_in adjustment_type cooldown metric_aggregation_type "
-        "min_adjustment_magnitude alarm_names",
-        step_adjustments=shape("metric_interval_lower_bound metric_interval_upper_bound scaling_adjustment")))}
-VOLATILE: tuple[str, ...] = ()
+SCALABLE_TARGET = ResourceType(
+    "scalable_target", "application-autoscaling",
+    "arn:{partition}:application-autoscaling:{region}:{account}:scalable-target/{scalable_target_id}",
+    calls=("DescribeScalingPolicies", "DescribeScalableTargets"),
+    attributes=shape(
+        "service_namespace resource_id scalable_dimension min_capacity max_capacity cluster_name service_name role_arn",
+        suspended=shape("dynamic_scaling_in_suspended dynamic_scaling_out_suspended scheduled_scaling_suspended"),
+        policies=shape(
+            "policy_name policy_type target_value predefined_metric_type resource_label customized_metric "
+            "scale_in_cooldown scale_out_cooldown disable_scale_in adjustment_type cooldown metric_aggregation_type "
+            "min_adjustment_magnitude alarm_names",
+            step_adjustments=shape("metric_interval_lower_bound metric_interval_upper_bound scaling_adjustment"))))
 
 NAMESPACE = "ecs"
 
@@ -67,8 +71,7 @@ def _policy(p: dict) -> dict:
     }
 
 
-@collector("application-autoscaling", "scalable_target",
-           calls=("DescribeScalingPolicies", "DescribeScalableTargets"))
+@collector(SCALABLE_TARGET)
 def scalable_targets(ctx: CollectContext) -> Iterator[Resource]:
     policies: dict[tuple[str, str], list[dict]] = {}
     for p in ctx.paginate("application-autoscaling", "describe_scaling_policies", "ScalingPolicies",

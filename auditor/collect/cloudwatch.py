@@ -7,7 +7,7 @@ alarm), so ``tags`` is always empty. Dashboards come from ``list_dashboards`` pl
 ``widget_count`` None; a failing call leaves what the body gives unknown; a dashboard deleted
 meanwhile is dropped).
 
-Resource types (their attributes: ``ATTRIBUTES``; the volatile ones: ``VOLATILE``):
+Resource types (each described, attributes and volatile ones included, by its ``ResourceType`` below):
 
 - ``cloudwatch_alarm`` (id = AlarmName, arn = AlarmArn): dimensions {name: value}; threshold is a
   float, None for anomaly-detection alarms; metrics holds the queries of a metric-math alarm, else
@@ -26,19 +26,26 @@ from typing import Any
 from ..attributes import shape
 from ..model import Resource
 from . import CollectContext, collector
+from .types import ResourceType
 
-ATTRIBUTES = {
-    "cloudwatch_alarm": shape(
+CLOUDWATCH_ALARM = ResourceType(
+    "cloudwatch_alarm", "cloudwatch", "arn:{partition}:cloudwatch:{region}:{account}:alarm:{name}",
+    calls=("DescribeAlarms",),
+    attributes=shape(
         "alarm_name description namespace metric_name dimensions statistic extended_statistic unit comparison_operator "
         "threshold threshold_metric_id period evaluation_periods datapoints_to_alarm treat_missing_data actions_enabled "
         "alarm_actions ok_actions insufficient_data_actions state_value",
         metrics=shape("id expression namespace metric_name dimensions stat period return_data")),
-    "cloudwatch_dashboard": shape("dashboard_name widget_count widget_types metrics dimension_values"),
-}
-VOLATILE = ("state_value",)
+    volatile=("state_value",),
+    cost="cloudwatch")
+CLOUDWATCH_DASHBOARD = ResourceType(
+    "cloudwatch_dashboard", "cloudwatch", "arn:{partition}:cloudwatch::{account}:dashboard/{name}",
+    calls=("ListDashboards", "GetDashboard"),
+    attributes=shape("dashboard_name widget_count widget_types metrics dimension_values"),
+    cost="cloudwatch")
 
 
-@collector("cloudwatch", "cloudwatch_alarm", calls=("DescribeAlarms",))
+@collector(CLOUDWATCH_ALARM)
 def metric_alarms(ctx: CollectContext) -> Iterator[Resource]:
     for a in ctx.paginate("cloudwatch", "describe_alarms", "MetricAlarms", AlarmTypes=["MetricAlarm"]):
         threshold = a.get("Threshold")
@@ -68,7 +75,7 @@ def metric_alarms(ctx: CollectContext) -> Iterator[Resource]:
         )
 
 
-@collector("cloudwatch", "cloudwatch_dashboard", calls=("ListDashboards", "GetDashboard"))
+@collector(CLOUDWATCH_DASHBOARD)
 def dashboards(ctx: CollectContext) -> Iterator[Resource]:
     client = ctx.client("cloudwatch")
     for d in ctx.paginate("cloudwatch", "list_dashboards", "DashboardEntries"):

@@ -1,9 +1,9 @@
 """EC2 networking: VPCs, subnets, route tables, internet and NAT gateways, security groups,
-network interfaces.
+network interfaces, VPC endpoints.
 
 Every resource carries its tags (``name`` is the Name tag; security groups fall back to the
-group name). Attributes of each type: ``ATTRIBUTES``; the volatile ones: ``VOLATILE``. Their meaning
-where the name does not say it:
+group name). Each type is described (attributes, volatile ones...) by its ``ResourceType`` below.
+The meaning of attributes where the name does not say it:
 
 - ``vpc``: cidr_blocks are the associated IPv4 CIDRs.
 - ``route_table``: main (has the Main association), subnet_ids (explicit subnet associations),
@@ -24,37 +24,81 @@ where the name does not say it:
   (:func:`interface_kind`): load_balancer (Application, Network or Classic Load Balancer),
   gateway_load_balancer, ecs_task, database (RDS), cache (ElastiCache), lambda, nat_gateway,
   vpc_endpoint, ec2_instance or other.
+- ``vpc_endpoint`` (interface, gateway and Gateway Load Balancer endpoints; deleted ones are
+  skipped): policy_document is the endpoint policy as a JSON object (None without one).
 """
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ..attributes import shape
 from ..model import Resource
-from . import CollectContext, Item, collector, tag_dict
+from . import CollectContext, Item, collector, iso, tag_dict
+from .types import Dimensions, Edge, ResourceType
 
 PERMISSION = shape("protocol from_port to_port source_kind cidr group_id group_owner_id prefix_list_id description")
 """An ingress or egress entry of a security group."""
-ATTRIBUTES = {
-    "vpc": shape("owner_id cidr_block cidr_blocks ipv6_cidr_blocks is_default state instance_tenancy dhcp_options_id "
-                 "enable_dns_support enable_dns_hostnames"),
-    "subnet": shape("owner_id vpc_id cidr_block ipv6_cidr_blocks availability_zone availability_zone_id "
-                    "map_public_ip_on_launch assign_ipv6_address_on_creation default_for_az state "
-                    "available_ip_address_count"),
-    "route_table": shape("owner_id vpc_id main subnet_ids gateway_ids",
-                         routes=shape("destination target_type target_id state origin")),
-    "internet_gateway": shape("owner_id vpc_ids", attachments=shape("vpc_id state")),
-    "nat_gateway": shape("vpc_id subnet_id state connectivity_type public_ips private_ips allocation_ids"),
-    "security_group": shape("owner_id group_name description vpc_id", ingress=PERMISSION, egress=PERMISSION),
-    "network_interface": shape(
+_ARN = "arn:{partition}:ec2:{region}:{account}:"
+
+
+def _in_vpc(rtype: str, attribute: str = "vpc_id") -> Edge:
+    """The ``rtype`` resources whose ``attribute`` names the VPC."""
+    return Edge(rtype, attribute, back=True)
+
+
+VPC = ResourceType(
+    "vpc", "ec2", _ARN + "vpc/{id}",
+    calls=("DescribeVpcs", "DescribeVpcAttribute"),
+    attributes=shape("owner_id cidr_block cidr_blocks ipv6_cidr_blocks is_default state instance_tenancy "
+                     "dhcp_options_id enable_dns_support enable_dns_hostnames"),
+    contains=(_in_vpc("subnet"), _in_vpc("route_table"), _in_vpc("nat_gateway"), _in_vpc("internet_gateway", "vpc_ids"),
+              _in_vpc("security_group"), _in_vpc("vpc_endpoint")))
+SUBNET = ResourceType(
+    "subnet", "ec2", _ARN + "subnet/{id}",
+    calls=("DescribeSubnets",),
+    attributes=shape("owner_id vpc_id cidr_block ipv6_cidr_blocks availability_zone availability_zone_id "
+                     "map_public_ip_on_launch assign_ipv6_address_on_creation default_for_az state "
+                     "available_ip_address_count"),
+    volatile=("available_ip_address_count",))
+ROUTE_TABLE = ResourceType(
+    "route_table", "ec2", _ARN + "route-table/{id}",
+    calls=("DescribeRouteTables",),
+    attributes=shape("owner_id vpc_id main subnet_ids gateway_ids",
+                     routes=shape("destination target_type target_id state origin")))
+INTERNET_GATEWAY = ResourceType(
+    "internet_gateway", "ec2", _ARN + "internet-gateway/{id}",
+    calls=("DescribeInternetGateways",),
+    attributes=shape("owner_id vpc_ids", attachments=shape("vpc_id state")))
+NAT_GATEWAY = ResourceType(
+    "nat_gateway", "ec2", _ARN + "natgateway/{id}",
+    calls=("DescribeNatGateways",),
+    attributes=shape("vpc_id subnet_id state connectivity_type public_ips private_ips allocation_ids"),
+    owns=(Edge("subnet", "subnet_id"),),
+    cost="nat_gateway")
+SECURITY_GROUP = ResourceType(
+    "security_group", "ec2", _ARN + "security-group/{id}",
+    calls=("DescribeSecurityGroups",),
+    attributes=shape("owner_id group_name description vpc_id", ingress=PERMISSION, egress=PERMISSION))
+NETWORK_INTERFACE = ResourceType(
+    "network_interface", "ec2", _ARN + "network-interface/{id}",
+    calls=("DescribeNetworkInterfaces",),
+    attributes=shape(
         "owner_id interface_type description status requester_id requester_managed vpc_id subnet_id availability_zone "
         "private_ip_address public_ip public_ips ipv6_addresses source_dest_check security_group_ids instance_id "
         "instance_owner_id attachment_status attached_to"),
-}
-VOLATILE = ("available_ip_address_count",)
-TRANSIENT = ("network_interface",)   # one per running task, load balancer node, ...: churns with them
+    transient=True)   # one per running task, load balancer node, ...: churns with them
+VPC_ENDPOINT = ResourceType(
+    "vpc_endpoint", "ec2", _ARN + "vpc-endpoint/{id}",
+    calls=("DescribeVpcEndpoints",),
+    attributes=shape("owner_id vpc_id service_name vpc_endpoint_type state subnet_ids route_table_ids "
+                     "security_group_ids network_interface_ids private_dns_enabled requester_managed ip_address_type "
+                     "policy_document created_at"),
+    volatile=("state",),
+    alarms=(Dimensions("AWS/PrivateLinkEndpoints", {"VPC Endpoint Id": "id"}),),
+    owns=(Edge("security_group", via="security_groups"), Edge("subnet", "subnet_ids")))
 
 _PROTOCOLS = {"6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6"}
 
@@ -82,16 +126,16 @@ def _associated(items: list[Mapping[str, Any]] | None, key: str, state_key: str)
     return out
 
 
-def _arn(ctx: CollectContext, kind: str, rid: str, owner: str | None) -> str:
+def _arn(ctx: CollectContext, rtype: ResourceType, rid: str, owner: str | None) -> str:
     partition = ctx.aws.session.get_partition_for_region(ctx.region) or "aws"
-    return f"arn:{partition}:ec2:{ctx.region}:{owner or ctx.account}:{kind}/{rid}"
+    return rtype.format_arn(partition=partition, region=ctx.region, account=owner or ctx.account, id=rid)
 
 
 def _bool(value: Any) -> bool | None:
     return None if value is None else bool(value)
 
 
-@collector("ec2", "vpc", calls=("DescribeVpcs", "DescribeVpcAttribute"))
+@collector(VPC)
 def vpcs(ctx: CollectContext) -> Iterator[Resource]:
     ec2 = ctx.client("ec2")
     for v in ctx.paginate("ec2", "describe_vpcs", "Vpcs"):
@@ -116,7 +160,7 @@ def _vpc(item: Item, v: Mapping[str, Any], dns: dict[str, bool | None]) -> Resou
     vpc_id = v["VpcId"]
     tags = tag_dict(v.get("Tags"))
     return item.resource(
-        arn=_arn(item.ctx, "vpc", vpc_id, v.get("OwnerId")), name=tags.get("Name"),
+        arn=_arn(item.ctx, VPC, vpc_id, v.get("OwnerId")), name=tags.get("Name"),
         tags=tags,
         owner_id=v.get("OwnerId"),
         cidr_block=v.get("CidrBlock"),
@@ -132,13 +176,13 @@ def _vpc(item: Item, v: Mapping[str, Any], dns: dict[str, bool | None]) -> Resou
     )
 
 
-@collector("ec2", "subnet", calls=("DescribeSubnets",))
+@collector(SUBNET)
 def subnets(ctx: CollectContext) -> Iterator[Resource]:
     for s in ctx.paginate("ec2", "describe_subnets", "Subnets"):
         tags = tag_dict(s.get("Tags"))
         yield ctx.resource(
             "subnet", s["SubnetId"],
-            arn=s.get("SubnetArn") or _arn(ctx, "subnet", s["SubnetId"], s.get("OwnerId")),
+            arn=s.get("SubnetArn") or _arn(ctx, SUBNET, s["SubnetId"], s.get("OwnerId")),
             name=tags.get("Name"), tags=tags,
             owner_id=s.get("OwnerId"),
             vpc_id=s.get("VpcId"),
@@ -177,7 +221,7 @@ def _route(r: Mapping[str, Any]) -> dict[str, Any]:
             "state": r.get("State"), "origin": r.get("Origin")}
 
 
-@collector("ec2", "route_table", calls=("DescribeRouteTables",))
+@collector(ROUTE_TABLE)
 def route_tables(ctx: CollectContext) -> Iterator[Resource]:
     for t in ctx.paginate("ec2", "describe_route_tables", "RouteTables"):
         assocs = [a for a in t.get("Associations") or []
@@ -185,7 +229,7 @@ def route_tables(ctx: CollectContext) -> Iterator[Resource]:
         tags = tag_dict(t.get("Tags"))
         yield ctx.resource(
             "route_table", t["RouteTableId"],
-            arn=_arn(ctx, "route-table", t["RouteTableId"], t.get("OwnerId")),
+            arn=_arn(ctx, ROUTE_TABLE, t["RouteTableId"], t.get("OwnerId")),
             name=tags.get("Name"), tags=tags,
             owner_id=t.get("OwnerId"),
             vpc_id=t.get("VpcId"),
@@ -196,7 +240,7 @@ def route_tables(ctx: CollectContext) -> Iterator[Resource]:
         )
 
 
-@collector("ec2", "internet_gateway", calls=("DescribeInternetGateways",))
+@collector(INTERNET_GATEWAY)
 def internet_gateways(ctx: CollectContext) -> Iterator[Resource]:
     for g in ctx.paginate("ec2", "describe_internet_gateways", "InternetGateways"):
         attachments = [{"vpc_id": a.get("VpcId"), "state": a.get("State")}
@@ -204,7 +248,7 @@ def internet_gateways(ctx: CollectContext) -> Iterator[Resource]:
         tags = tag_dict(g.get("Tags"))
         gid = g["InternetGatewayId"]
         yield ctx.resource(
-            "internet_gateway", gid, arn=_arn(ctx, "internet-gateway", gid, g.get("OwnerId")),
+            "internet_gateway", gid, arn=_arn(ctx, INTERNET_GATEWAY, gid, g.get("OwnerId")),
             name=tags.get("Name"), tags=tags,
             owner_id=g.get("OwnerId"),
             # An attached gateway reports "available" (sometimes "attached").
@@ -214,7 +258,7 @@ def internet_gateways(ctx: CollectContext) -> Iterator[Resource]:
         )
 
 
-@collector("ec2", "nat_gateway", calls=("DescribeNatGateways",))
+@collector(NAT_GATEWAY)
 def nat_gateways(ctx: CollectContext) -> Iterator[Resource]:
     for n in ctx.paginate("ec2", "describe_nat_gateways", "NatGateways"):
         if n.get("State") == "deleted":
@@ -223,7 +267,7 @@ def nat_gateways(ctx: CollectContext) -> Iterator[Resource]:
         tags = tag_dict(n.get("Tags"))
         nid = n["NatGatewayId"]
         yield ctx.resource(
-            "nat_gateway", nid, arn=_arn(ctx, "natgateway", nid, None),
+            "nat_gateway", nid, arn=_arn(ctx, NAT_GATEWAY, nid, None),
             name=tags.get("Name"), tags=tags,
             vpc_id=n.get("VpcId"),
             subnet_id=n.get("SubnetId"),
@@ -271,14 +315,14 @@ def _permissions(perms: list[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
     return out
 
 
-@collector("ec2", "security_group", calls=("DescribeSecurityGroups",))
+@collector(SECURITY_GROUP)
 def security_groups(ctx: CollectContext) -> Iterator[Resource]:
     for g in ctx.paginate("ec2", "describe_security_groups", "SecurityGroups"):
         tags = tag_dict(g.get("Tags"))
         gid = g["GroupId"]
         yield ctx.resource(
             "security_group", gid,
-            arn=g.get("SecurityGroupArn") or _arn(ctx, "security-group", gid, g.get("OwnerId")),
+            arn=g.get("SecurityGroupArn") or _arn(ctx, SECURITY_GROUP, gid, g.get("OwnerId")),
             name=tags.get("Name") or g.get("GroupName"), tags=tags,
             owner_id=g.get("OwnerId"),
             group_name=g.get("GroupName"),
@@ -359,7 +403,7 @@ def _public_ips(ni: Mapping[str, Any]) -> list[str]:
     return list(dict.fromkeys(ip for ip in ips if ip))
 
 
-@collector("ec2", "network_interface", calls=("DescribeNetworkInterfaces",))
+@collector(NETWORK_INTERFACE)
 def network_interfaces(ctx: CollectContext) -> Iterator[Resource]:
     # Explicit pages: without MaxResults, AWS answers in one piece, or not at all when the account
     # has many interfaces. Interfaces of AWS-managed resources are hidden when the account's
@@ -373,7 +417,7 @@ def network_interfaces(ctx: CollectContext) -> Iterator[Resource]:
         nid = ni["NetworkInterfaceId"]
         attachment = ni.get("Attachment") or {}
         yield ctx.resource(
-            "network_interface", nid, arn=_arn(ctx, "network-interface", nid, ni.get("OwnerId")),
+            "network_interface", nid, arn=_arn(ctx, NETWORK_INTERFACE, nid, ni.get("OwnerId")),
             name=tags.get("Name"), tags=tags,
             owner_id=ni.get("OwnerId"),
             interface_type=ni.get("InterfaceType"),
@@ -395,3 +439,40 @@ def network_interfaces(ctx: CollectContext) -> Iterator[Resource]:
             attachment_status=attachment.get("Status"),
             attached_to=interface_kind(ni),
         )
+
+
+@collector(VPC_ENDPOINT)
+def vpc_endpoints(ctx: CollectContext) -> Iterator[Resource]:
+    for e in ctx.paginate("ec2", "describe_vpc_endpoints", "VpcEndpoints"):
+        if str(e.get("State")).lower() == "deleted":
+            continue
+        tags = tag_dict(e.get("Tags"))
+        eid = e["VpcEndpointId"]
+        yield ctx.resource(
+            "vpc_endpoint", eid, arn=_arn(ctx, VPC_ENDPOINT, eid, e.get("OwnerId")),
+            name=tags.get("Name"), tags=tags,
+            owner_id=e.get("OwnerId"),
+            vpc_id=e.get("VpcId"),
+            service_name=e.get("ServiceName"),
+            vpc_endpoint_type=e.get("VpcEndpointType"),
+            state=e.get("State"),
+            subnet_ids=list(e.get("SubnetIds") or []),
+            route_table_ids=list(e.get("RouteTableIds") or []),
+            security_group_ids=[g["GroupId"] for g in e.get("Groups") or [] if g.get("GroupId")],
+            network_interface_ids=list(e.get("NetworkInterfaceIds") or []),
+            private_dns_enabled=_bool(e.get("PrivateDnsEnabled")),
+            requester_managed=_bool(e.get("RequesterManaged")),
+            ip_address_type=e.get("IpAddressType"),
+            policy_document=_policy(e.get("PolicyDocument")),
+            created_at=iso(e.get("CreationTimestamp")),
+        )
+
+
+def _policy(document: str | None) -> Any:
+    """An endpoint policy as a JSON object (None without one; the text itself if it is not JSON)."""
+    if not document:
+        return None
+    try:
+        return json.loads(document)
+    except ValueError:
+        return document

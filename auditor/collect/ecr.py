@@ -6,7 +6,7 @@ policy, LifecyclePolicyNotFoundException, gives None), ``list_tags_for_resource`
 per-repository call leaves what it reads unknown (None); a repository deleted meanwhile
 (RepositoryNotFoundException) is dropped.
 
-Resource types (their attributes: ``ATTRIBUTES``; the volatile ones: ``VOLATILE``):
+Resource types (each described, attributes and volatile ones included, by its ``ResourceType`` below):
 
 - ``ecr_repository`` (id = repositoryName, arn = repositoryArn): lifecycle_policy is the policy
   document or None; lifecycle_rules its rules sorted by priority ([] without a policy);
@@ -23,17 +23,21 @@ from ..attributes import shape
 from ..aws import normal_answer
 from ..model import Resource
 from . import CollectContext, collector, tag_dict
+from .types import ResourceType
 
-ATTRIBUTES = {"ecr_repository": shape(
-    "repository_name repository_uri registry_id image_tag_mutability scan_on_push encryption_type kms_key "
-    "lifecycle_policy image_count image_bytes",
-    lifecycle_rules=shape("priority description tag_status tag_prefixes tag_patterns count_type count_number "
-                          "count_unit action"))}
-VOLATILE = ("image_count", "image_bytes")
+ECR_REPOSITORY = ResourceType(
+    "ecr_repository", "ecr", "arn:{partition}:ecr:{region}:{account}:repository/{name}",
+    calls=("DescribeRepositories", "GetLifecyclePolicy", "ListTagsForResource", "DescribeImages"),
+    attributes=shape(
+        "repository_name repository_uri registry_id image_tag_mutability scan_on_push encryption_type kms_key "
+        "lifecycle_policy image_count image_bytes",
+        lifecycle_rules=shape("priority description tag_status tag_prefixes tag_patterns count_type count_number "
+                              "count_unit action")),
+    volatile=("image_count", "image_bytes"),
+    cost="ecr")
 
 
-@collector("ecr", "ecr_repository",
-           calls=("DescribeRepositories", "GetLifecyclePolicy", "ListTagsForResource", "DescribeImages"))
+@collector(ECR_REPOSITORY)
 def repositories(ctx: CollectContext) -> Iterator[Resource]:
     client = ctx.client("ecr")
     for r in ctx.paginate("ecr", "describe_repositories", "repositories"):

@@ -9,7 +9,7 @@ services deleted between the list and describe calls (reason MISSING, ClusterNot
 dropped and counted; a referenced revision that cannot be described is kept with every attribute
 unknown.
 
-Resource types (their attributes: ``ATTRIBUTES``; the volatile ones: ``VOLATILE``):
+Resource types (each described, attributes and volatile ones included, by its ``ResourceType`` below):
 
 - ``ecs_cluster`` (id = cluster name): container_insights is "enabled", "enhanced" or "disabled".
 - ``ecs_service`` (id = service ARN, name = service name): launch_type is "FARGATE" also when only
@@ -28,13 +28,25 @@ from typing import Any
 from ..attributes import shape
 from ..model import Resource
 from . import CollectContext, chunks, collector, iso, tag_dict
+from .types import Dimensions, Edge, ResourceType
 
 _STRATEGY = shape("capacity_provider weight base")
-ATTRIBUTES = {
-    "ecs_cluster": shape(
+_ARN = "arn:{partition}:ecs:{region}:{account}:"
+_SERVICES_CALLS = ("ListClusters", "ListServices", "DescribeServices")   # those of _services
+CLUSTER = ResourceType(
+    "ecs_cluster", "ecs", _ARN + "cluster/{name}",
+    calls=("ListClusters", "DescribeClusters"),
+    attributes=shape(
         "cluster_name status container_insights capacity_providers active_services_count running_tasks_count "
         "pending_tasks_count registered_container_instances_count", default_capacity_provider_strategy=_STRATEGY),
-    "ecs_service": shape(
+    volatile=("active_services_count", "running_tasks_count", "pending_tasks_count",
+              "registered_container_instances_count"),
+    alarms=(Dimensions("AWS/ECS", {"ClusterName": "id"}, forbidden=("ServiceName",)),),
+    owns=(Edge("ecs_service", via="cluster_services"),))
+SERVICE = ResourceType(
+    "ecs_service", "ecs", _ARN + "service/{path}",
+    calls=_SERVICES_CALLS,
+    attributes=shape(
         "cluster_name cluster_arn service_name status launch_type platform_version desired_count running_count "
         "pending_count task_definition_arn scheduling_strategy deployment_controller health_check_grace_period_seconds "
         "enable_execute_command propagate_tags enable_ecs_managed_tags service_registry_arns created_at",
@@ -44,7 +56,17 @@ ATTRIBUTES = {
                                        alarms=shape("alarm_names enable rollback")),
         network=shape("subnet_ids security_group_ids assign_public_ip"),
         load_balancers=shape("target_group_arn load_balancer_name container_name container_port")),
-    "ecs_task_definition": shape(
+    volatile=("running_count", "pending_count"),
+    alarms=(Dimensions("AWS/ECS", {"ClusterName": "cluster_name", "ServiceName": "service_name"}),),
+    owns=(Edge("ecs_task_definition", "task_definition_arn"), Edge("target_group", via="service_target_groups"),
+          Edge("security_group", via="security_groups"), Edge("subnet", via="subnets"),
+          Edge("scalable_target", via="scalable_targets"), Edge("log_group", via="log_groups"),
+          Edge("secret", via="secrets"), Edge("ecr_repository", via="repositories")),
+    cost="fargate")
+TASK_DEFINITION = ResourceType(
+    "ecs_task_definition", "ecs", _ARN + "task-definition/{family}:{revision}",
+    calls=("ListTaskDefinitionFamilies", "DescribeTaskDefinition", *_SERVICES_CALLS),
+    attributes=shape(
         "family revision status cpu memory network_mode requires_compatibilities task_role_arn execution_role_arn "
         "ephemeral_storage_gib",
         runtime_platform=shape("cpu_architecture operating_system_family"),
@@ -55,9 +77,7 @@ ATTRIBUTES = {
             log_configuration=shape("driver options"),
             secrets=shape("name value_from"),
             health_check=shape("command interval timeout retries start_period"))),
-}
-VOLATILE = ("active_services_count", "running_tasks_count", "pending_tasks_count",
-            "registered_container_instances_count", "running_count", "pending_count")
+    cost="fargate")   # priced through the services that run it
 
 _FARGATE_PROVIDERS = {"FARGATE", "FARGATE_SPOT"}
 
@@ -86,9 +106,6 @@ def _cluster_arns(ctx: CollectContext) -> list[str]:
     return ctx.shared("ecs.cluster_arns", lambda: list(ctx.paginate("ecs", "list_clusters", "clusterArns")))
 
 
-_SERVICES_CALLS = ("ListClusters", "ListServices", "DescribeServices")   # those of _services
-
-
 def _missing(resp: dict) -> int:
     """How many of the named resources a describe call did not find (deleted since they were listed)."""
     return sum(f.get("reason") == "MISSING" for f in resp.get("failures") or [])
@@ -114,7 +131,7 @@ def _services(ctx: CollectContext) -> tuple[list[dict], int]:
     return ctx.shared("ecs.services", fetch)
 
 
-@collector("ecs", "ecs_cluster", calls=("ListClusters", "DescribeClusters"))
+@collector(CLUSTER)
 def clusters(ctx: CollectContext) -> Iterator[Resource]:
     ecs = ctx.client("ecs")
     for batch in chunks(_cluster_arns(ctx), 100):
@@ -169,7 +186,7 @@ def _network(cfg: dict | None) -> dict:
             "assign_public_ip": vpc.get("assignPublicIp") == "ENABLED"}
 
 
-@collector("ecs", "ecs_service", calls=_SERVICES_CALLS)
+@collector(SERVICE)
 def services(ctx: CollectContext) -> Iterator[Resource]:
     found, missing = _services(ctx)
     ctx.vanish("ecs_service", missing)
@@ -255,11 +272,10 @@ def _task_definition(ctx: CollectContext, td: dict, tags: list | None) -> Resour
     )
 
 
-_TASK_DEFINITION_READS = ("tags", *ATTRIBUTES["ecs_task_definition"])   # what describe_task_definition gives
+_TASK_DEFINITION_READS = ("tags", *TASK_DEFINITION.attributes)   # what describe_task_definition gives
 
 
-@collector("ecs", "ecs_task_definition",
-           calls=("ListTaskDefinitionFamilies", "DescribeTaskDefinition", *_SERVICES_CALLS))
+@collector(TASK_DEFINITION)
 def task_definitions(ctx: CollectContext) -> Iterator[Resource]:
     ecs = ctx.client("ecs")
     seen: set[str] = set()
@@ -273,7 +289,7 @@ def task_definitions(ctx: CollectContext) -> Iterator[Resource]:
             resp = item.call(_TASK_DEFINITION_READS, ecs.describe_task_definition, taskDefinition=ref, include=["TAGS"])
             if resp is None:
                 if ref.startswith("arn:"):   # a family's latest revision has no known ARN: only its error is kept
-                    yield item.resource(arn=ref, name=ref.rsplit("/", 1)[-1], **dict.fromkeys(ATTRIBUTES["ecs_task_definition"]))
+                    yield item.resource(arn=ref, name=ref.rsplit("/", 1)[-1], **dict.fromkeys(TASK_DEFINITION.attributes))
                 continue
         td = resp["taskDefinition"]
         if ref in families and td.get("status") != "ACTIVE":

@@ -10,7 +10,7 @@ from ``list_tags_for_resource`` per ARN: AWS refuses it for a group or cluster t
 ``available`` (InvalidReplicationGroupState...), whose tags are then unknown; a failing lookup of
 subnets or parameters leaves those unknown; a group or cluster deleted meanwhile is dropped.
 
-Resource types (their attributes: ``ATTRIBUTES``; the volatile ones: ``VOLATILE``):
+Resource types (each described, attributes and volatile ones included, by its ``ResourceType`` below):
 
 - ``elasticache_replication_group`` (id = ReplicationGroupId, arn = ARN).
 - ``elasticache_cluster`` (id = CacheClusterId; only clusters outside a replication group, e.g.
@@ -24,30 +24,43 @@ from typing import Any
 from ..attributes import shape
 from ..model import Resource
 from . import CollectContext, Item, collector, remember, tag_dict
+from .types import Dimensions, Edge, ResourceType
 
 _LOG_DELIVERY = shape("log_type destination_type log_format status")
-ATTRIBUTES = {
-    "elasticache_replication_group": shape(
+SERVICE = "elasticache"
+# What cache_clusters calls: _cache_clusters, _tags and _Lookups.
+_CLUSTER_CALLS = ("DescribeCacheClusters", "ListTagsForResource", "DescribeCacheSubnetGroups", "DescribeCacheParameters")
+_PLACED = (Edge("security_group", via="security_groups"), Edge("subnet", via="subnets"))
+REPLICATION_GROUP = ResourceType(
+    "elasticache_replication_group", SERVICE, "arn:{partition}:elasticache:{region}:{account}:replicationgroup:{id}",
+    calls=("DescribeReplicationGroups", *_CLUSTER_CALLS),
+    attributes=shape(
         "description status engine engine_version cache_node_type member_clusters num_cache_clusters num_node_groups "
         "automatic_failover multi_az at_rest_encryption_enabled transit_encryption_enabled transit_encryption_mode "
         "auth_token_enabled kms_key_id snapshot_retention_limit snapshot_window cluster_enabled cluster_mode "
         "auto_minor_version_upgrade data_tiering parameter_group_name security_group_ids cache_subnet_group_name "
         "subnet_ids parameters", log_delivery=_LOG_DELIVERY),
-    "elasticache_cluster": shape(
+    volatile=("status",),
+    alarms=(Dimensions("AWS/ElastiCache", {"ReplicationGroupId": "id"}),
+            Dimensions("AWS/ElastiCache", {"CacheClusterId": "member_clusters"})),
+    owns=(*_PLACED, Edge("elasticache_cluster", "member_clusters")),
+    cost="elasticache")
+CACHE_CLUSTER = ResourceType(
+    "elasticache_cluster", SERVICE, "arn:{partition}:elasticache:{region}:{account}:cluster:{id}",
+    calls=_CLUSTER_CALLS,
+    attributes=shape(
         "engine engine_version cache_node_type num_cache_nodes status preferred_availability_zone "
         "preferred_maintenance_window auto_minor_version_upgrade auth_token_enabled parameter_group_name "
         "security_group_ids cache_subnet_group_name subnet_ids at_rest_encryption_enabled transit_encryption_enabled "
         "snapshot_retention_limit snapshot_window parameters", log_delivery=_LOG_DELIVERY),
-}
-VOLATILE = ("status",)
-
-SERVICE = "elasticache"
-# What cache_clusters calls: _cache_clusters, _tags and _Lookups.
-_CLUSTER_CALLS = ("DescribeCacheClusters", "ListTagsForResource", "DescribeCacheSubnetGroups", "DescribeCacheParameters")
+    volatile=("status",),
+    alarms=(Dimensions("AWS/ElastiCache", {"CacheClusterId": "id"}),),
+    owns=_PLACED,
+    cost="elasticache")
 _GONE = ("ReplicationGroupNotFoundFault", "CacheClusterNotFound")   # ListTagsForResource on a deleted ARN
 
 
-@collector(SERVICE, "elasticache_replication_group", calls=("DescribeReplicationGroups", *_CLUSTER_CALLS))
+@collector(REPLICATION_GROUP)
 def replication_groups(ctx: CollectContext) -> Iterator[Resource]:
     groups = list(ctx.paginate(SERVICE, "describe_replication_groups", "ReplicationGroups"))
     if not groups:
@@ -96,7 +109,7 @@ def _replication_group(item: Item, rg: dict, clusters: dict[str, dict], lookups:
     )
 
 
-@collector(SERVICE, "elasticache_cluster", calls=_CLUSTER_CALLS)
+@collector(CACHE_CLUSTER)
 def cache_clusters(ctx: CollectContext) -> Iterator[Resource]:
     lookups = _Lookups(ctx)
     for c in _cache_clusters(ctx, ShowCacheClustersNotInReplicationGroups=True):

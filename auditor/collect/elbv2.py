@@ -10,7 +10,7 @@ meanwhile is dropped. Listeners of gateway and network load balancers have no ru
 Actions (listener defaults and rule actions) share one shape, ``ACTION``: redirect (its status_code
 "HTTP_301" or "HTTP_302") and fixed_response are None in actions of other types.
 
-Resource types (their attributes: ``ATTRIBUTES``; the volatile ones: ``VOLATILE``):
+Resource types (each described, attributes and volatile ones included, by its ``ResourceType`` below):
 
 - ``load_balancer`` (id = ARN, name = LoadBalancerName): load_balancer_type is "application",
   "network" or "gateway" (``type`` is the reserved resource type); arn_suffix ("app/name/id") is
@@ -31,24 +31,39 @@ from ..attributes import shape
 from ..aws import NOT_FOUND, classify, is_aws_error
 from ..model import Resource
 from . import CollectContext, Item, chunks, collector, iso, snake_dict, tag_dict
+from .types import Dimensions, Edge, ResourceType
 
 ACTION = shape("type order target_group_arns",
                redirect=shape("protocol port host path query status_code"),
                fixed_response=shape("status_code content_type message_body"))
-ATTRIBUTES = {
-    "load_balancer": shape(
+_ARN = "arn:{partition}:elasticloadbalancing:{region}:{account}:"
+LOAD_BALANCER = ResourceType(
+    "load_balancer", "elbv2", _ARN + "loadbalancer/{arn_suffix}",
+    calls=("DescribeLoadBalancers", "DescribeTags", "DescribeLoadBalancerAttributes"),
+    attributes=shape(
         "load_balancer_name load_balancer_type scheme state vpc_id dns_name ip_address_type subnet_ids "
         "availability_zones security_group_ids arn_suffix created_time attributes"),
-    "listener": shape(
+    volatile=("state",),
+    alarms=(Dimensions("AWS/ApplicationELB", {"LoadBalancer": "arn_suffix"}, forbidden=("TargetGroup",)),),
+    owns=(Edge("listener", "load_balancer_arn", back=True), Edge("target_group", "load_balancer_arns", back=True),
+          Edge("security_group", via="security_groups"), Edge("subnet", via="subnets")),
+    cost="load_balancer")
+LISTENER = ResourceType(
+    "listener", "elbv2", _ARN + "listener/{load_balancer_suffix}/{listener_id}",
+    calls=("DescribeLoadBalancers", "DescribeListeners", "DescribeTags", "DescribeListenerCertificates", "DescribeRules"),
+    attributes=shape(
         "load_balancer_arn port protocol ssl_policy certificate_arns alpn_policy", default_actions=ACTION,
         rules=shape("rule_arn priority path_patterns host_headers conditions", actions=ACTION)),
-    "target_group": shape(
+    owns=(Edge("target_group", via="listener_target_groups"),))
+TARGET_GROUP = ResourceType(
+    "target_group", "elbv2", _ARN + "{arn_suffix}",
+    calls=("DescribeTargetGroups", "DescribeTags", "DescribeTargetGroupAttributes"),
+    attributes=shape(
         "target_group_name protocol protocol_version port target_type vpc_id ip_address_type arn_suffix "
         "load_balancer_arns attributes",
         health_check=shape("enabled protocol path port interval_seconds timeout_seconds healthy_threshold "
                            "unhealthy_threshold matcher")),
-}
-VOLATILE = ("state",)
+    alarms=(Dimensions("AWS/ApplicationELB", {"TargetGroup": "arn_suffix"}),))
 
 _SECURE_PROTOCOLS = {"HTTPS", "TLS"}
 _WITHOUT_RULES = {"gateway", "network"}   # load balancer types whose listeners have no rules
@@ -101,7 +116,7 @@ def _load_balancers(ctx: CollectContext) -> list[dict]:
                       lambda: list(ctx.paginate("elbv2", "describe_load_balancers", "LoadBalancers")))
 
 
-@collector("elbv2", "load_balancer", calls=("DescribeLoadBalancers", "DescribeTags", "DescribeLoadBalancerAttributes"))
+@collector(LOAD_BALANCER)
 def load_balancers(ctx: CollectContext) -> Iterator[Resource]:
     elbv2 = ctx.client("elbv2")
     lbs = _load_balancers(ctx)
@@ -170,8 +185,7 @@ def _rule(r: dict) -> dict:
     }
 
 
-@collector("elbv2", "listener", calls=("DescribeLoadBalancers", "DescribeListeners", "DescribeTags",
-                                       "DescribeListenerCertificates", "DescribeRules"))
+@collector(LISTENER)
 def listeners(ctx: CollectContext) -> Iterator[Resource]:
     lbs = _load_balancers(ctx)
     without_rules = {lb["LoadBalancerArn"] for lb in lbs if lb.get("Type") in _WITHOUT_RULES}
@@ -219,7 +233,7 @@ def _rules(ctx: CollectContext, listener_arn: str) -> list[dict]:
     return sorted(rules, key=lambda r: (r["priority"] is None, r["priority"] or 0))
 
 
-@collector("elbv2", "target_group", calls=("DescribeTargetGroups", "DescribeTags", "DescribeTargetGroupAttributes"))
+@collector(TARGET_GROUP)
 def target_groups(ctx: CollectContext) -> Iterator[Resource]:
     elbv2 = ctx.client("elbv2")
     tgs = list(ctx.paginate("elbv2", "describe_target_groups", "TargetGroups"))

@@ -4,7 +4,7 @@ One ``describe_log_groups`` walk plus one ``list_tags_for_resource`` call per lo
 carry Project/Environment; if it fails, that group's tags are unknown; a group deleted meanwhile,
 ResourceNotFoundException, is dropped). The ARN is the log group ARN without the trailing ``:*``.
 
-Resource types (their attributes: ``ATTRIBUTES``; the volatile ones: ``VOLATILE``):
+Resource types (each described, attributes and volatile ones included, by its ``ResourceType`` below):
 
 - ``log_group`` (id = logGroupName): retention_in_days None means never expire.
 """
@@ -15,14 +15,18 @@ from collections.abc import Iterator
 from ..attributes import shape
 from ..model import Resource
 from . import CollectContext, collector, tag_dict
+from .types import ResourceType
 
-ATTRIBUTES = {"log_group": shape(
-    "log_group_name retention_in_days kms_key_id data_protection_status log_group_class deletion_protection "
-    "metric_filter_count stored_bytes")}
-VOLATILE = ("stored_bytes",)
+LOG_GROUP = ResourceType(
+    "log_group", "logs", "arn:{partition}:logs:{region}:{account}:log-group:{name}",
+    calls=("DescribeLogGroups", "ListTagsForResource"),
+    attributes=shape("log_group_name retention_in_days kms_key_id data_protection_status log_group_class "
+                     "deletion_protection metric_filter_count stored_bytes"),
+    volatile=("stored_bytes",),
+    cost="cloudwatch")
 
 
-@collector("logs", "log_group", calls=("DescribeLogGroups", "ListTagsForResource"))
+@collector(LOG_GROUP)
 def log_groups(ctx: CollectContext) -> Iterator[Resource]:
     client = ctx.client("logs")
     for g in ctx.paginate("logs", "describe_log_groups", "logGroups"):

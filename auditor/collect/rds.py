@@ -5,7 +5,7 @@ per run with ``describe_db_parameters(Source="user")``; groups named ``default.*
 and are not read; when that call fails, ``parameters`` of the instances using the group are unknown.
 A missing AWS field is ``None``.
 
-Resource types (their attributes: ``ATTRIBUTES``; the volatile ones: ``VOLATILE``):
+Resource types (each described, attributes and volatile ones included, by its ``ResourceType`` below):
 
 - ``rds_instance`` (id = DBInstanceIdentifier, arn = DBInstanceArn): allocated_storage is in GB,
   max_allocated_storage the storage autoscaling limit (None = off); vpc_security_group_ids holds
@@ -20,21 +20,29 @@ from typing import Any
 from ..attributes import shape
 from ..model import Resource
 from . import CollectContext, Item, collector, remember, tag_dict
+from .types import Dimensions, Edge, ResourceType
 
-ATTRIBUTES = {"rds_instance": shape(
-    "engine engine_version instance_class status multi_az availability_zone secondary_availability_zone storage_type "
-    "allocated_storage max_allocated_storage iops storage_throughput storage_encrypted kms_key_id publicly_accessible "
-    "backup_retention_period preferred_backup_window preferred_maintenance_window deletion_protection "
-    "performance_insights_enabled performance_insights_retention_period monitoring_interval monitoring_role_arn "
-    "enabled_cloudwatch_logs_exports auto_minor_version_upgrade port db_name master_username "
-    "iam_database_authentication_enabled ca_certificate_identifier copy_tags_to_snapshot db_cluster_identifier "
-    "vpc_security_group_ids parameters",
-    db_subnet_group=shape("name vpc_id subnet_ids"),
-    parameter_groups=shape("name status"))}
-VOLATILE = ("status",)
+RDS_INSTANCE = ResourceType(
+    "rds_instance", "rds", "arn:{partition}:rds:{region}:{account}:db:{id}",
+    calls=("DescribeDBInstances", "DescribeDBParameters"),
+    attributes=shape(
+        "engine engine_version instance_class status multi_az availability_zone secondary_availability_zone storage_type "
+        "allocated_storage max_allocated_storage iops storage_throughput storage_encrypted kms_key_id publicly_accessible "
+        "backup_retention_period preferred_backup_window preferred_maintenance_window deletion_protection "
+        "performance_insights_enabled performance_insights_retention_period monitoring_interval monitoring_role_arn "
+        "enabled_cloudwatch_logs_exports auto_minor_version_upgrade port db_name master_username "
+        "iam_database_authentication_enabled ca_certificate_identifier copy_tags_to_snapshot db_cluster_identifier "
+        "vpc_security_group_ids parameters",
+        db_subnet_group=shape("name vpc_id subnet_ids"),
+        parameter_groups=shape("name status")),
+    volatile=("status",),
+    alarms=(Dimensions("AWS/RDS", {"DBInstanceIdentifier": "id"}),),
+    owns=(Edge("security_group", via="security_groups"), Edge("subnet", via="subnets"),
+          Edge("log_group", via="rds_log_groups")),
+    cost="rds")
 
 
-@collector("rds", "rds_instance", calls=("DescribeDBInstances", "DescribeDBParameters"))
+@collector(RDS_INSTANCE)
 def rds_instances(ctx: CollectContext) -> Iterator[Resource]:
     group_cache: dict[str, Any] = {}
     for db in ctx.paginate("rds", "describe_db_instances", "DBInstances"):

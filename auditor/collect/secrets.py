@@ -1,6 +1,6 @@
 """Secrets Manager secrets: metadata only, from ``list_secrets`` (never ``get_secret_value``).
 
-Resource types (their attributes: ``ATTRIBUTES``; the volatile ones: ``VOLATILE``):
+Resource types (each described, attributes and volatile ones included, by its ``ResourceType`` below):
 
 - ``secret`` (id = name = Name, arn = ARN): kms_key_id None is the AWS managed key; rotation_days
   is RotationRules.AutomaticallyAfterDays, or N of a ``rate(N days)`` schedule; last_changed,
@@ -15,16 +15,20 @@ from typing import Any
 from ..attributes import shape
 from ..model import Resource
 from . import CollectContext, collector, iso, tag_dict
+from .types import ResourceType
 
-ATTRIBUTES = {"secret": shape(
-    "description kms_key_id rotation_enabled rotation_days rotation_schedule rotation_lambda_arn owning_service "
-    "primary_region last_changed last_rotated last_accessed next_rotation")}
-VOLATILE = ("last_changed", "last_rotated", "last_accessed", "next_rotation")
+SECRET = ResourceType(
+    "secret", "secretsmanager", "arn:{partition}:secretsmanager:{region}:{account}:secret:{name}",
+    calls=("ListSecrets",),
+    attributes=shape("description kms_key_id rotation_enabled rotation_days rotation_schedule rotation_lambda_arn "
+                     "owning_service primary_region last_changed last_rotated last_accessed next_rotation"),
+    volatile=("last_changed", "last_rotated", "last_accessed", "next_rotation"),
+    cost="secrets_manager")
 
 _RATE_DAYS = re.compile(r"^rate\(\s*(\d+)\s+days?\s*\)$")
 
 
-@collector("secretsmanager", "secret", calls=("ListSecrets",))
+@collector(SECRET)
 def secrets(ctx: CollectContext) -> Iterator[Resource]:
     for s in ctx.paginate("secretsmanager", "list_secrets", "SecretList"):
         rules = s.get("RotationRules") or {}

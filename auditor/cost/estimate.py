@@ -3,7 +3,8 @@
 Every line carries its quantity, unit price, price key and formula. A line whose price the table
 lacks is ``unpriced`` (its dollars unknown, never 0); usage-driven charges that configuration cannot
 tell (NAT data processed, load balancer traffic beyond the assumed LCUs) are ``not_estimated`` and
-say so. One function per resource type, registered in :data:`ESTIMATORS`.
+say so. One function per resource type, registered in :data:`ESTIMATORS`; a line's service label
+is its type's ``cost`` (:class:`~auditor.collect.types.ResourceType`).
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..collect import resource_types
 from ..model import Resource, Snapshot
 from .prices import Price, PriceTable
 
@@ -117,9 +119,10 @@ class _Pricer:
     def __init__(self, prices: PriceTable, region: str, assumptions: Assumptions):
         self.prices, self.region, self.assumptions = prices, region, assumptions
 
-    def line(self, service: str, resource: Resource, item: str, key: str,
+    def line(self, resource: Resource, item: str, key: str,
              factors: Iterable[tuple[float, str]], note: str | None = None) -> Line:
         """``quantity`` = product of ``factors`` (value, label); monthly = quantity x unit price."""
+        service = LABELS[resource.type]
         factors = list(factors)
         quantity = 1.0
         for value, _label in factors:
@@ -134,7 +137,8 @@ class _Pricer:
         return Line(service, ref, item, quantity, price.unit, price.usd, key, quantity * price.usd,
                     f"{shown} × {unit_price(price)}", "estimated", note)
 
-    def not_estimated(self, service: str, resource: Resource, item: str, key: str, why: str) -> Line:
+    def not_estimated(self, resource: Resource, item: str, key: str, why: str) -> Line:
+        service = LABELS[resource.type]
         price = self.prices.get(self.region, key)
         ref = _ref(resource)
         rate = f" at {unit_price(price)}" if price else ""
@@ -158,9 +162,9 @@ def estimator(rtype: str) -> Callable[[Estimator], Estimator]:
     return register
 
 
-COST_TYPES = frozenset({"ecs_service", "ecs_task_definition", "rds_instance", "elasticache_replication_group",
-                        "elasticache_cluster", "nat_gateway", "load_balancer", "secret", "cloudwatch_alarm",
-                        "cloudwatch_dashboard", "log_group", "ecr_repository"})
+LABELS: dict[str, str] = {name: t.cost for name, t in resource_types().items() if t.cost}
+"""The service label of each priced type's lines (its description's ``cost``)."""
+COST_TYPES = frozenset(LABELS)
 """The resource types an estimate reads (task definitions are read through their services)."""
 
 
@@ -186,7 +190,7 @@ def _ecs_service(svc: Resource, snapshot: Snapshot, p: _Pricer) -> Iterator[Line
     providers = [s.get("capacity_provider") for s in a.get("capacity_provider_strategy") or []]
     on_fargate = a.get("launch_type") == "FARGATE" or any(str(x).startswith("FARGATE") for x in providers)
     if not on_fargate:
-        yield p.not_estimated("fargate", svc, "tasks on EC2 capacity", "fargate:vcpu:linux-x86_64",
+        yield p.not_estimated(svc, "tasks on EC2 capacity", "fargate:vcpu:linux-x86_64",
                               f"launch type {a.get('launch_type') or 'capacity providers ' + ', '.join(map(str, providers))}: "
                               "the container instances are EC2 instances, which are not collected")
         return
@@ -195,7 +199,7 @@ def _ecs_service(svc: Resource, snapshot: Snapshot, p: _Pricer) -> Iterator[Line
     cpu, memory = _task_size(task)
     if task is None or cpu is None or memory is None:
         why = "task definition not found" if task is None else "task definition has no task-level cpu/memory"
-        yield Line("fargate", _ref(svc), "tasks", n, "task", None, None, None, why, "unpriced", why)
+        yield Line(LABELS[svc.type], _ref(svc), "tasks", n, "task", None, None, None, why, "unpriced", why)
         return
     platform = task.attributes.get("runtime_platform") or {}
     os_arch = f"{str(platform.get('operating_system_family') or 'LINUX').lower()}-" \
@@ -204,14 +208,14 @@ def _ecs_service(svc: Resource, snapshot: Snapshot, p: _Pricer) -> Iterator[Line
     prefix = "fargate-spot" if spot else "fargate"
     note = "Fargate Spot is priced by the hour, not in the on-demand table" if spot else None
     tasks = (n, count(n, "task"))
-    yield p.line("fargate", svc, "vCPU", f"{prefix}:vcpu:{os_arch}",
+    yield p.line(svc, "vCPU", f"{prefix}:vcpu:{os_arch}",
                  [tasks, (cpu, f"{_num(cpu)} vCPU"), p.hours], note)
-    yield p.line("fargate", svc, "memory", f"{prefix}:memory:{os_arch}",
+    yield p.line(svc, "memory", f"{prefix}:memory:{os_arch}",
                  [tasks, (memory, f"{_num(memory)} GB"), p.hours], note)
     storage = task.attributes.get("ephemeral_storage_gib")
     if storage and storage > FARGATE_FREE_EPHEMERAL_GIB:
         extra = float(storage - FARGATE_FREE_EPHEMERAL_GIB)
-        yield p.line("fargate", svc, f"ephemeral storage above {FARGATE_FREE_EPHEMERAL_GIB} GB",
+        yield p.line(svc, f"ephemeral storage above {FARGATE_FREE_EPHEMERAL_GIB} GB",
                      "fargate:ephemeral-storage", [tasks, (extra, f"{_num(extra)} GB"), p.hours])
 
 
@@ -239,32 +243,32 @@ def _rds_instance(db: Resource, _snapshot: Snapshot, p: _Pricer) -> Iterator[Lin
     az = (2.0, "2 (Multi-AZ)") if multi_az else (1.0, "1 (Single-AZ)")
     engine = str(a.get("engine") or "unknown")
     if a.get("status") == "stopped":
-        yield p.line("rds", db, "instance (stopped: hours not billed)", f"rds:instance:{engine}:{a.get('instance_class')}",
+        yield p.line(db, "instance (stopped: hours not billed)", f"rds:instance:{engine}:{a.get('instance_class')}",
                      [(0.0, "0 h")], "a stopped instance bills storage only; AWS starts it again after 7 days")
     else:
-        yield p.line("rds", db, "instance" + (" (Multi-AZ)" if multi_az else ""),
+        yield p.line(db, "instance" + (" (Multi-AZ)" if multi_az else ""),
                      f"rds:instance:{engine}:{a.get('instance_class')}", [az, p.hours])
     if a.get("db_cluster_identifier"):
-        yield p.not_estimated("rds", db, "cluster storage", f"rds:storage:{engine}",
+        yield p.not_estimated(db, "cluster storage", f"rds:storage:{engine}",
                               "Aurora storage and I/O are billed on the cluster by use")
         return
     storage_type = str(a.get("storage_type") or "gp2")
     gb = float(a.get("allocated_storage") or 0)
-    yield p.line("rds", db, f"storage {storage_type}", f"rds:storage:{storage_type}",
+    yield p.line(db, f"storage {storage_type}", f"rds:storage:{storage_type}",
                  [az, (gb, f"{_num(gb)} GB")])
     iops, throughput = a.get("iops"), a.get("storage_throughput")
     if storage_type == "gp3":
         _from, base_iops, base_mibps = next(b for b in GP3_BASELINE if gb >= b[0])
         if iops and iops > base_iops:
             extra = float(iops - base_iops)
-            yield p.line("rds", db, f"gp3 IOPS above {base_iops:,}", "rds:iops:gp3",
+            yield p.line(db, f"gp3 IOPS above {base_iops:,}", "rds:iops:gp3",
                          [az, (extra, f"{_num(extra)} IOPS")])
         if throughput and throughput > base_mibps:
             extra = float(throughput - base_mibps)
-            yield p.line("rds", db, f"gp3 throughput above {base_mibps} MiBps", "rds:throughput:gp3",
+            yield p.line(db, f"gp3 throughput above {base_mibps} MiBps", "rds:throughput:gp3",
                          [az, (extra, f"{_num(extra)} MiBps")])
     elif storage_type in ("io1", "io2") and iops:
-        yield p.line("rds", db, f"provisioned IOPS {storage_type}", f"rds:iops:{storage_type}",
+        yield p.line(db, f"provisioned IOPS {storage_type}", f"rds:iops:{storage_type}",
                      [az, (float(iops), f"{_num(float(iops))} IOPS")])
 
 
@@ -273,7 +277,7 @@ def _rds_instance(db: Resource, _snapshot: Snapshot, p: _Pricer) -> Iterator[Lin
 def _replication_group(rg: Resource, _snapshot: Snapshot, p: _Pricer) -> Iterator[Line]:
     a = rg.attributes
     nodes = float(len(a.get("member_clusters") or []) or a.get("num_cache_clusters") or 0)
-    yield p.line("elasticache", rg, "nodes", f"elasticache:node:{a.get('engine') or 'redis'}:{a.get('cache_node_type')}",
+    yield p.line(rg, "nodes", f"elasticache:node:{a.get('engine') or 'redis'}:{a.get('cache_node_type')}",
                  [(nodes, count(nodes, "node")), p.hours])
 
 
@@ -281,7 +285,7 @@ def _replication_group(rg: Resource, _snapshot: Snapshot, p: _Pricer) -> Iterato
 def _cache_cluster(cc: Resource, _snapshot: Snapshot, p: _Pricer) -> Iterator[Line]:
     a = cc.attributes
     nodes = float(a.get("num_cache_nodes") or 0)
-    yield p.line("elasticache", cc, "nodes", f"elasticache:node:{a.get('engine') or 'redis'}:{a.get('cache_node_type')}",
+    yield p.line(cc, "nodes", f"elasticache:node:{a.get('engine') or 'redis'}:{a.get('cache_node_type')}",
                  [(nodes, count(nodes, "node")), p.hours])
 
 
@@ -290,8 +294,8 @@ def _cache_cluster(cc: Resource, _snapshot: Snapshot, p: _Pricer) -> Iterator[Li
 def _nat_gateway(nat: Resource, _snapshot: Snapshot, p: _Pricer) -> Iterator[Line]:
     if nat.attributes.get("state") not in ("available", "pending"):
         return
-    yield p.line("nat_gateway", nat, "gateway hours", "ec2:nat-gateway", [(1.0, "1 gateway"), p.hours])
-    yield p.not_estimated("nat_gateway", nat, "data processed", "ec2:nat-gateway-data",
+    yield p.line(nat, "gateway hours", "ec2:nat-gateway", [(1.0, "1 gateway"), p.hours])
+    yield p.not_estimated(nat, "data processed", "ec2:nat-gateway-data",
                           "depends on the traffic through the gateway")
 
 
@@ -302,9 +306,9 @@ _LB_KEYS = {"application": ("elb:application", "LCU"), "network": ("elb:network"
 def _load_balancer(lb: Resource, _snapshot: Snapshot, p: _Pricer) -> Iterator[Line]:
     kind = str(lb.attributes.get("load_balancer_type") or "application")
     key, capacity = _LB_KEYS.get(kind, (f"elb:{kind}", "LCU"))
-    yield p.line("load_balancer", lb, f"{kind} load balancer hours", key, [(1.0, "1 load balancer"), p.hours])
+    yield p.line(lb, f"{kind} load balancer hours", key, [(1.0, "1 load balancer"), p.hours])
     lcu = p.assumptions.alb_lcu
-    yield p.line("load_balancer", lb, f"{capacity}s (assumed minimum)", f"{key}-lcu",
+    yield p.line(lb, f"{capacity}s (assumed minimum)", f"{key}-lcu",
                  [(lcu, f"{_num(lcu)} {capacity} (assumed)"), p.hours],
                  f"assumes {_num(lcu)} {capacity} all month; traffic above it is not estimated")
 
@@ -312,7 +316,7 @@ def _load_balancer(lb: Resource, _snapshot: Snapshot, p: _Pricer) -> Iterator[Li
 # --------------------------------------------------------------------------- small monthly items
 @estimator("secret")
 def _secret(secret: Resource, _snapshot: Snapshot, p: _Pricer) -> Iterator[Line]:
-    yield p.line("secrets_manager", secret, "secret", "secretsmanager:secret", [(1.0, "1 secret")])
+    yield p.line(secret, "secret", "secretsmanager:secret", [(1.0, "1 secret")])
 
 
 HIGH_RESOLUTION_PERIOD = 60   # alarms evaluated more often than each minute cost more
@@ -326,7 +330,7 @@ def _alarm(alarm: Resource, _snapshot: Snapshot, p: _Pricer) -> Iterator[Line]:
     periods = [q.get("period") for q in metrics if q.get("period")]
     high = any(period < HIGH_RESOLUTION_PERIOD for period in periods)
     n = float(len(metrics))
-    yield p.line("cloudwatch", alarm, "alarm (high resolution)" if high else "alarm",
+    yield p.line(alarm, "alarm (high resolution)" if high else "alarm",
                  "cloudwatch:alarm-high-resolution" if high else "cloudwatch:alarm-standard",
                  [(n, count(n, "metric"))],
                  "free tier not applied: 10 standard alarm metrics per account are free")
@@ -334,14 +338,14 @@ def _alarm(alarm: Resource, _snapshot: Snapshot, p: _Pricer) -> Iterator[Line]:
 
 @estimator("cloudwatch_dashboard")
 def _dashboard(dashboard: Resource, _snapshot: Snapshot, p: _Pricer) -> Iterator[Line]:
-    yield p.line("cloudwatch", dashboard, "dashboard", "cloudwatch:dashboard", [(1.0, "1 dashboard")],
+    yield p.line(dashboard, "dashboard", "cloudwatch:dashboard", [(1.0, "1 dashboard")],
                  "free tier not applied: 3 dashboards per account are free")
 
 
 @estimator("log_group")
 def _log_group(group: Resource, _snapshot: Snapshot, p: _Pricer) -> Iterator[Line]:
     gb = float(group.attributes.get("stored_bytes") or 0) / GIB
-    yield p.line("cloudwatch", group, "log storage", "cloudwatch:logs-storage", [(gb, f"{_num(round(gb, 4))} GB stored")],
+    yield p.line(group, "log storage", "cloudwatch:logs-storage", [(gb, f"{_num(round(gb, 4))} GB stored")],
                  "ingestion is billed by volume and not estimated")
 
 
@@ -350,12 +354,12 @@ def _ecr(repo: Resource, _snapshot: Snapshot, p: _Pricer) -> Iterator[Line]:
     stored = repo.attributes.get("image_bytes")
     if "image_bytes" in repo.unknown:   # the image sizes could not be read: the storage line is unknown, not 0
         why = f"image sizes unknown ({repo.unknown['image_bytes']})"
-        yield Line("ecr", _ref(repo), "image storage", None, "GB", None, "ecr:storage", None, why, "unpriced", why)
+        yield Line(LABELS[repo.type], _ref(repo), "image storage", None, "GB", None, "ecr:storage", None, why, "unpriced", why)
         return
     if stored is None:
         return
     gb = float(stored) / GIB
     images = float(repo.attributes.get("image_count") or 0)
-    yield p.line("ecr", repo, "image storage", "ecr:storage",
+    yield p.line(repo, "image storage", "ecr:storage",
                  [(gb, f"{_num(round(gb, 4))} GB in {count(images, 'image')}")],
                  "sum of compressed image sizes: layers shared between images are billed once")

@@ -7,7 +7,11 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, StrictStr, ValidationError
+
+from ..yaml_lines import YamlFileError, read_text, read_yaml, validation_problems
 
 BUNDLED = Path(__file__).with_name("prices.json")
 CACHE_ENV = "AUDITOR_COST__PRICES"   # also the daemon's cost.prices key
@@ -15,7 +19,7 @@ FORMAT = 1
 
 
 class PriceTableError(Exception):
-    """A price file that cannot be read; the message names the file and the field."""
+    """A price file that cannot be read; the message names the file, the line and the field."""
 
 
 @dataclass(frozen=True)
@@ -41,33 +45,59 @@ def default_cache_path() -> Path:
     return base / "auditor" / "prices.json"
 
 
+class _Price(BaseModel):
+    usd: float = Field(ge=0, strict=True)
+    unit: StrictStr
+
+
+class _Region(BaseModel):
+    source: StrictStr
+    as_of: StrictStr
+    prices: dict[str, _Price]
+
+
+class _Table(BaseModel):
+    format: Literal[1]
+    regions: dict[str, _Region]
+
+
+MESSAGES = {   # pydantic error type -> ours, by depth of the location (regions.R.prices.K.usd: 5)
+    ("model_type", 0): "expected an object with format and regions",
+    ("literal_error", 1): f"expected {FORMAT}",
+    ("dict_type", 1): "expected an object of region -> prices",
+    ("model_type", 2): "expected an object with source, as_of and prices",
+    ("dict_type", 3): "expected an object of key -> price",
+    ("model_type", 4): "expected an object with usd and unit",
+    ("float_type", 5): "expected a number >= 0",
+    ("greater_than_equal", 5): "expected a number >= 0",
+    ("missing", 1): "required", ("missing", 3): "required", ("missing", 5): "required",
+}
+
+
 def read_table(path: Path) -> dict[str, Any]:
-    """A price file, checked field by field."""
+    """A price file, checked field by field; PriceTableError names the file, line and field of each problem."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise PriceTableError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    except (ValueError, RecursionError) as exc:   # not UTF-8 (a ValueError too), not JSON, nested too deep
-        raise PriceTableError(f"{path}: not JSON: {exc}") from exc
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise PriceTableError(f"{path}: format: expected {FORMAT}, found {doc.get('format') if isinstance(doc, dict) else doc!r}")
-    regions = doc.get("regions")
-    if not isinstance(regions, dict):
-        raise PriceTableError(f"{path}: regions: expected an object of region -> prices")
-    for region, block in regions.items():
-        where = f"{path}: regions.{region}"
-        if not isinstance(block, dict) or not isinstance(block.get("prices"), dict):
-            raise PriceTableError(f"{where}.prices: expected an object of key -> price")
-        for field_name in ("source", "as_of"):
-            if not isinstance(block.get(field_name), str):
-                raise PriceTableError(f"{where}.{field_name}: expected a string")
-        for key, entry in block["prices"].items():
-            if not isinstance(entry, dict) or not isinstance(entry.get("usd"), (int, float)) \
-                    or isinstance(entry.get("usd"), bool) or entry["usd"] < 0:
-                raise PriceTableError(f"{where}.prices.{key}.usd: expected a number >= 0")
-            if not isinstance(entry.get("unit"), str):
-                raise PriceTableError(f"{where}.prices.{key}.unit: expected a string")
+        text = read_text(path)
+        doc = json.loads(text)
+    except YamlFileError as exc:
+        raise PriceTableError(str(exc)) from exc
+    except json.JSONDecodeError as exc:
+        raise PriceTableError(f"{path}:{exc.lineno}: not JSON: {exc.msg} (column {exc.colno})") from exc
+    except RecursionError as exc:
+        raise PriceTableError(f"{path}:1: not JSON: {exc}") from exc
+    try:
+        _Table.model_validate(doc)
+    except ValidationError as exc:
+        raise PriceTableError("\n".join(validation_problems(path, exc, _lines(path), MESSAGES))) from exc
     return doc
+
+
+def _lines(path: Path) -> dict[tuple, int]:
+    """The line of every key of a JSON file (read as YAML), for errors; none when YAML cannot read it."""
+    try:
+        return read_yaml(path)[1]
+    except YamlFileError:
+        return {}
 
 
 def write_table(path: Path, doc: Mapping[str, Any]) -> None:

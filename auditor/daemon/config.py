@@ -46,7 +46,7 @@ from pydantic_settings import (
 from pydantic_settings.exceptions import SettingsError
 
 from ..audit import AuditOptions
-from ..notify.config import DEFAULT_STATE_PATH, SlackConfig, StateConfig
+from ..notify.config import DEFAULT_STATE_PATH, ChannelConfig, SlackConfig, StateConfig, WebhookConfig
 from ..rules.loader import architecture_names
 from ..targets import TargetsConfig, parse_shard
 from ..waivers import WaiverFileError, load_waivers
@@ -266,6 +266,7 @@ class DaemonConfig(BaseSettings):
     cost: CostConfig = Field(default_factory=CostConfig)
     state: StateConfig = Field(default_factory=StateConfig)
     slack: SlackConfig = Field(default_factory=SlackConfig)
+    webhook: WebhookConfig = Field(default_factory=WebhookConfig)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     shutdown_grace_seconds: float = Field(8, ge=0, le=9)
 
@@ -316,7 +317,15 @@ class DaemonConfig(BaseSettings):
         for spec in [*targets.get("accounts", ()), targets.get("organization") or {}]:
             if spec.get("external_id") is not None:
                 spec["external_id"] = "(set)"   # a shared secret of the role's trust policy
+        webhook = data["webhook"]   # a URL may carry a token, and so may a header
+        webhook["url"] = "(set)" if webhook["url"] else None
+        webhook["headers"] = sorted(webhook["headers"])
         return data
+
+    @property
+    def channels(self) -> tuple[ChannelConfig, ...]:
+        """The notification channels' settings, enabled or not, in delivery order."""
+        return (self.slack, self.webhook)
 
     def with_shard(self, shard: str | None) -> DaemonConfig:
         """This config with ``targets.shard`` set to ``shard`` (None: unchanged)."""
@@ -370,9 +379,9 @@ def load_config(path: Path | None, shard: str | None = None) -> DaemonConfig:
         except WaiverFileError as exc:
             raise ConfigError([f"waivers: {p}" for p in exc.problems]) from exc
     config.http.web()   # the web config file: read now, so that an invalid one is a ConfigError
-    slack_problems = config.slack.problems()   # enabled without credentials or a default channel
-    if slack_problems:
-        raise ConfigError([f"{path or 'settings'}: {p}" for p in slack_problems])
+    channel_problems = [p for c in config.channels for p in c.problems()]   # e.g. enabled without credentials
+    if channel_problems:
+        raise ConfigError([f"{path or 'settings'}: {p}" for p in channel_problems])
     return config.with_shard(shard)
 
 
@@ -421,7 +430,7 @@ def _describe(err: Mapping[str, Any], path: Path | None, lines: dict[tuple, int]
     message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
     value = err.get("input")
     if err["type"] != "extra_forbidden" and isinstance(value, (str, int, float)) and len(str(value)) <= 80 \
-            and loc[:1] != ("slack",) and "external_id" not in loc:   # a token or external id: never echo it
+            and loc[:1] not in (("slack",), ("webhook",)) and "external_id" not in loc:   # a token or external id: never echo it
         message += f" (got {value!r})"
     env_name = ENV_PREFIX + NESTED_DELIMITER.join(str(p) for p in loc).upper()
     if loc and env_name in environ:

@@ -10,8 +10,9 @@ Audit-derived series carry the common labels ``account``, ``region``, ``architec
 identify the account). The state keeps the last audits of each target (account and region,
 :class:`TargetMetrics`), so a scrape shows every target's series; :meth:`MetricsStore.retain`
 drops the targets no longer audited. ``auditor_build_info``, ``auditor_audit_running``,
-``auditor_config_reloads_total`` and the Slack metrics (``auditor_slack_messages_total``,
-``auditor_slack_outbox_pending``) describe the process, not an audit, and carry none.
+``auditor_config_reloads_total`` and the notification metrics (``auditor_notifications_total``,
+``auditor_notification_outbox_pending``, by ``channel``) describe the process, not an audit, and
+carry none.
 """
 from __future__ import annotations
 
@@ -28,19 +29,18 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from .. import __version__
 from ..coverage import rule_coverage
-from ..model import SEVERITIES, SKIP_NOTHING, SKIP_OUT_OF_SCOPE, STATUSES
+from ..model import SEVERITIES, SKIP_NOTHING, SKIP_OUT_OF_SCOPE, STATUSES, truncate
+from ..results import KINDS as CHANGE_KINDS
 
 if TYPE_CHECKING:
-    from ..audit import AuditResult
     from ..aws import ApiStats
+    from ..results import AuditResult
     from ..rules.engine import RuleSet
 
 COMMON_LABELS = ("account", "region", "architecture", "environment")
 OUTCOMES = ("success", "incomplete", "failed")
 RELOAD_OUTCOMES = ("success", "failure")
-SLACK_OUTCOMES = ("sent", "failed")
 STATE_RECOVERY_REASONS = ("damaged", "empty")
-CHANGE_KINDS = ("added", "removed", "changed")
 LABEL_VALUE_LIMIT = 120
 
 Labels = tuple[str, ...]
@@ -54,8 +54,7 @@ def common_labels(account: str | None, region: str | None, architecture: str | N
 
 def cut(value: object, limit: int = LABEL_VALUE_LIMIT) -> str:
     """A label value of at most ``limit`` characters (an ellipsis marks a cut)."""
-    text = "" if value is None else str(value)
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return truncate(value, limit)
 
 
 SKIP_FIELDS = ((SKIP_NOTHING, "nothing_in"), (SKIP_OUT_OF_SCOPE, "out_of_scope_in"))
@@ -193,7 +192,7 @@ def _frozen(counters: Mapping[str, Mapping[Labels, float]]) -> Mapping[str, Mapp
 
 
 SINGLE_TARGET = ""   # the key of the one target of a daemon without ``targets``
-PROCESS_COUNTERS = frozenset({"config_reloads", "slack_messages", "state_recoveries"})
+PROCESS_COUNTERS = frozenset({"config_reloads", "notifications", "state_recoveries"})
 """Counters of the process; the others start with the common labels of a target's audits."""
 
 
@@ -222,7 +221,7 @@ class MetricsState:
     targets: Mapping[str, TargetMetrics] = field(default_factory=lambda: MappingProxyType({}))   # by target_key
     running: bool = False
     counters: Mapping[str, Mapping[Labels, float]] = field(default_factory=lambda: _frozen({}))
-    slack_pending: int = 0                    # Slack messages queued, not confirmed yet
+    outbox_pending: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))   # by channel
 
     def counter(self, name: str) -> Mapping[Labels, float]:
         return self.counters.get(name, MappingProxyType({}))
@@ -250,7 +249,6 @@ class MetricsStore:
         self._lock = threading.Lock()
         self._state = MetricsState(counters=_frozen({
             "config_reloads": {(o,): 0.0 for o in RELOAD_OUTCOMES},
-            "slack_messages": {(o,): 0.0 for o in SLACK_OUTCOMES},
             "state_recoveries": {(r,): 0.0 for r in STATE_RECOVERY_REASONS}}))
 
     @property
@@ -272,11 +270,13 @@ class MetricsStore:
             self._state = replace(self._state, counters=self._add(
                 self._state.counters, {"state_recoveries": {(reason,): 1.0}}))
 
-    def record_slack(self, sent: int, failed: int, pending: int) -> None:
-        """One Slack delivery pass: messages confirmed, attempts that failed, messages still queued."""
+    def record_notifications(self, channel: str, sent: int, failed: int, pending: int) -> None:
+        """One channel's delivery pass: messages confirmed, attempts that failed, messages still queued."""
         with self._lock:
-            self._state = replace(self._state, slack_pending=pending, counters=self._add(
-                self._state.counters, {"slack_messages": {("sent",): float(sent), ("failed",): float(failed)}}))
+            pendings = MappingProxyType({**self._state.outbox_pending, channel: pending})
+            self._state = replace(self._state, outbox_pending=pendings, counters=self._add(
+                self._state.counters, {"notifications": {(channel, "sent"): float(sent),
+                                                         (channel, "failed"): float(failed)}}))
 
     def record_audit(self, record: AuditRecord, metrics: AuditMetrics | None,
                      api_stats: ApiStats | None, target: str = SINGLE_TARGET) -> MetricsState:
@@ -445,13 +445,13 @@ class AuditCollector(Collector):
                        c + ("service", "operation", "error_code", "category"), s.counter("api_errors"))
         yield _counter("auditor_config_reloads", "SIGHUP reloads of config and rules, by outcome.",
                        ("outcome",), s.counter("config_reloads"))
-        yield _counter("auditor_slack_messages", "Slack messages confirmed (sent) and delivery attempts that failed.",
-                       ("outcome",), s.counter("slack_messages"))
+        yield _counter("auditor_notifications", "Notifications confirmed by their channel (sent) and delivery "
+                       "attempts that failed, by channel.", ("channel", "outcome"), s.counter("notifications"))
         yield _counter("auditor_state_recoveries",
                        "State files found damaged (moved aside) or empty, each replaced by a new one, by reason.",
                        ("reason",), s.counter("state_recoveries"))
-        yield _gauge("auditor_slack_outbox_pending", "Slack messages queued in the outbox, not confirmed yet.",
-                     (), [((), float(s.slack_pending))])
+        yield _gauge("auditor_notification_outbox_pending", "Notifications queued in the outbox, not confirmed yet, "
+                     "by channel.", ("channel",), [((c,), float(n)) for c, n in sorted(s.outbox_pending.items())])
 
 
 def make_registry(store: MetricsStore) -> CollectorRegistry:

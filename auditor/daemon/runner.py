@@ -20,15 +20,16 @@ Shutdown sets :attr:`AuditRunner.cancel`: collectors not yet started are skipped
 call about to be sent raises :class:`AuditCancelled` (a botocore ``before-send`` hook on this
 audit's own session), so the audit in flight ends within moments; it is not counted as a run.
 
-State and Slack (:class:`auditor.notify.runtime.Runtime`): before the metrics, ``result.changes``
-is set against the stored snapshot; after the log line, the Slack news is queued, the snapshot
-saved and the outbox delivered (the first run of the process first sends what is still queued).
+State and notifications (:class:`auditor.notify.runtime.Runtime`): the audit computes its changes against the
+stored snapshot (:meth:`Runtime.previous_snapshot`) before its result is built; after the log line, the
+news is queued for each enabled channel, the snapshot saved and each channel's outbox delivered (the
+first run of the process first sends what is still queued).
 
 Many targets (``targets`` in the config): each run resolves the accounts x regions once
 (:func:`auditor.targets.resolve`; a failure there, e.g. Organizations denied, is a failed run
 counted without account and region) and audits them at most ``targets.max_concurrent`` at once,
 each in isolation: its own session (the role assumed) and AwsContext with the cancel hook, its own
-outcome, log line, metrics (keyed by account/region), state rows and Slack messages. A target's
+outcome, log line, metrics (keyed by account/region), state rows and notifications. A target's
 failure is its own. The targets of an earlier config that this run does not audit stop being
 exported. Without ``targets`` a run audits one target as it always did.
 """
@@ -46,13 +47,14 @@ from typing import Any
 
 import boto3
 
-from ..audit import AuditResult, TargetSetupError, run_audit
+from ..audit import TargetSetupError, run_audit
 from ..aws import AWS_ERRORS, AuditSetupError, AwsContext, is_aws_error, short_message
 from ..collect import AuditCancelled
 from ..cost.spend import SpendReader
 from ..model import normalize_environment
-from ..notify.messages import AuditInfo
+from ..notify.channel import AuditInfo
 from ..notify.runtime import Runtime
+from ..results import AuditResult
 from ..rules.engine import RuleSet
 from ..state import StateError
 from ..targets import Target, TargetsConfig, own_session, resolve, session_for
@@ -183,11 +185,11 @@ class AuditRunner:
     def _state(self, config: DaemonConfig) -> None:
         """Open the state file and the notifier the settings name; send what is still queued."""
         try:
-            self.runtime.configure(config.state, config.slack)
+            self.runtime.configure(config.state, *config.channels)
         except Exception as exc:  # noqa: BLE001 - StateError, sqlite3.Error, OSError, ...: audit anyway
             expected = isinstance(exc, StateError)
             log.error(f"state: {'' if expected else type(exc).__name__ + ': '}{exc}; "
-                      "auditing without state (no changes, no Slack)",
+                      "auditing without state (no changes, no notifications)",
                       exc_info=None if expected else exc, extra={"event": "state"})
             try:
                 self.runtime.close()   # no half-open state file
@@ -197,7 +199,7 @@ class AuditRunner:
         self._count_recovery()
         if not self._delivered:   # the process's first pass: whatever an earlier run left queued
             self._delivered = True
-            self._slack_stats(self.runtime.deliver(cancel=self.cancel))
+            self._delivery_stats(self.runtime.deliver(cancel=self.cancel))
 
     def _count_recovery(self) -> None:
         """Once per opened state store: was it found damaged (moved aside) or empty?"""
@@ -210,9 +212,9 @@ class AuditRunner:
         elif store.was_empty:
             self.store.record_state_recovery("empty")
 
-    def _slack_stats(self, stats: Any) -> None:
-        if stats is not None:
-            self.store.record_slack(stats.sent, stats.failed, stats.pending)
+    def _delivery_stats(self, stats: Any) -> None:
+        for channel, s in (stats or {}).items():
+            self.store.record_notifications(channel, s.sent, s.failed, s.pending)
 
     def _audit(self) -> None:
         config, ruleset = self._current()
@@ -228,7 +230,8 @@ class AuditRunner:
             aws = self._aws_factory(config, self.cancel)
             self._spend.max_age = config.cost.actual_refresh_seconds
             result = run_audit(config.audit_options(), ruleset, aws=aws, cancel=self.cancel,
-                               spend=self._spend if config.cost.actual_spend else None)
+                               spend=self._spend if config.cost.actual_spend else None,
+                               previous=self.runtime.previous_snapshot)
         except AuditCancelled:
             self._abandoned(t0)
             return
@@ -289,7 +292,8 @@ class AuditRunner:
                     raise TargetSetupError(f"cannot assume {target.role.role_arn}", "sts:AssumeRole", exc,
                                            target.region) from exc
             result = run_audit(config.audit_options(), ruleset, aws=aws, cancel=self.cancel,
-                               spend=self._spend if config.cost.actual_spend else None)
+                               spend=self._spend if config.cost.actual_spend else None,
+                               previous=self.runtime.previous_snapshot)
         except AuditCancelled:
             self._abandoned(t0, target)
             return
@@ -320,12 +324,6 @@ class AuditRunner:
         """Turn an audit that evaluated the rules into metrics and count it (once)."""
         now = self._clock()
         outcome = "success" if result.complete else "incomplete"
-        try:
-            self.runtime.compare(result)   # result.changes, before the metrics
-        except Exception as exc:  # noqa: BLE001 - e.g. sqlite3.DatabaseError: no changes this time
-            result.changes = None
-            log.error(f"state: cannot read the previous snapshot: {type(exc).__name__}: {exc}",
-                      exc_info=exc, extra={"event": "state"})
         metrics = AuditMetrics.from_result(result, ruleset, config.metrics.max_finding_series, now)
         record = AuditRecord(metrics.labels, now, round(seconds, 3), outcome)
         self.store.record_audit(record, metrics, result.api_stats, target.key if target else SINGLE_TARGET)
@@ -362,7 +360,7 @@ class AuditRunner:
         return ("", "", "", "")
 
     def _finished(self, result: AuditResult, metrics: AuditMetrics, record: AuditRecord) -> None:
-        """The log line, then the state file and Slack (whose trouble is logged, never raised)."""
+        """The log line, then the state file and notifications (whose trouble is logged, never raised)."""
         outcome = record.outcome
         counts = dict(metrics.counts)
         failing: dict[str, int] = {}
@@ -387,7 +385,7 @@ class AuditRunner:
                 log.warning(f"actual spend of {cost.key} unavailable: {cost.actual_error}",
                             extra={"event": "cost", "deployment": cost.key})
         try:
-            self._slack_stats(self.runtime.finish(result, cancel=self.cancel))
+            self._delivery_stats(self.runtime.finish(result, cancel=self.cancel))
         except Exception as exc:  # noqa: BLE001 - the audit is counted; the state file must not undo it
             log.error(f"state: cannot record the audit: {type(exc).__name__}: {exc}", exc_info=exc,
                       extra={"event": "state"})
@@ -427,7 +425,7 @@ class AuditRunner:
         audit = AuditInfo(config.architecture, labels[3] or None, labels[0] or None, labels[1] or None,
                           datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds").replace("+00:00", "Z"))
         try:
-            self._slack_stats(self.runtime.failed(exc, audit, cancel=self.cancel))
+            self._delivery_stats(self.runtime.failed(exc, audit, cancel=self.cancel))
         except Exception as notice:  # noqa: BLE001 - the failure is counted and logged already
-            log.error(f"slack: cannot queue the failure notice: {type(notice).__name__}: {notice}",
-                      extra={"event": "slack"})
+            log.error(f"notify: cannot queue the failure notice: {type(notice).__name__}: {notice}",
+                      extra={"event": "notify"})

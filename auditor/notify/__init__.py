@@ -1,24 +1,26 @@
-"""Slack notifications that remember: new, still failing, resolved; changes; audit health.
+"""Notifications that remember: new, still failing, resolved; changes; audit health.
 
-- :mod:`.config`: the ``slack.*`` and ``state.*`` settings;
-- :mod:`.lifecycle`: what an audit means (pure: stored rows + result + now -> news);
-- :mod:`.messages`: Jinja2 text (``auditor/templates/slack/*.j2``) in Block Kit, escaped, within Slack's limits;
-- :mod:`.delivery`: the outbox sent with slack-sdk (bot token or incoming webhook), retries;
-- :mod:`.secrets`: the token or webhook URL, from the environment or Secrets Manager, never logged;
-- :mod:`.notifier`: all of it over one :class:`auditor.state.StateStore`.
+- :mod:`.config`: the ``state.*`` settings and each channel's (``slack.*``, ``webhook.*``);
+- :mod:`.lifecycle`: what an audit means (pure: stored rows + result + now + routing -> news);
+- :mod:`.channel`: the channel interface (a renderer plus a transport) and the outbox delivery;
+- :mod:`.slack` (with :mod:`.messages`, :mod:`.delivery`): Slack, in Block Kit with slack-sdk;
+- :mod:`.webhook`: a generic JSON webhook;
+- :mod:`.secrets`: credentials, from the environment or Secrets Manager, never logged;
+- :mod:`.notifier`: all of it over one :class:`auditor.state.StateStore`;
+- :mod:`.runtime`: the state file and the enabled channels, as the daemon and the CLI hold them.
 """
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Notifier", "SlackConfig", "StateConfig"]
+__all__ = ["Notifier", "StateConfig"]
 
 
-def __getattr__(name: str) -> Any:   # lazy: the daemon's settings import .config without slack-sdk
+def __getattr__(name: str) -> Any:   # lazy: the daemon's settings import .config without a channel's client
     if name == "Notifier":
         from .notifier import Notifier
         return Notifier
-    if name in ("SlackConfig", "StateConfig"):
-        from . import config
-        return getattr(config, name)
+    if name == "StateConfig":
+        from .config import StateConfig
+        return StateConfig
     raise AttributeError(name)

@@ -1,6 +1,4 @@
-"""Sending the outbox to Slack with slack-sdk, exactly once where Slack lets us tell.
-
-Transports:
+"""Slack's transports (slack-sdk), exactly once where Slack lets us tell.
 
 - :class:`TokenTransport`: a bot token and ``chat.postMessage`` (``WebClient``), so resolutions go
   in the thread of the message that raised them. Each message carries Slack message metadata
@@ -14,21 +12,16 @@ Transports:
 Both use slack-sdk's retry handlers, bounded: ``RateLimitErrorRetryHandler`` (honours
 ``Retry-After`` up to ``slack.max_retry_after_seconds``; a longer wait leaves the message queued
 until then), ``ServerErrorRetryHandler`` (500, 503) and ``ConnectionErrorRetryHandler`` for errors
-before the request was sent (connection refused, DNS). A message that still fails stays queued:
-:class:`Deliverer` records the error, counts the attempt and sets the next attempt with an
-exponential backoff; it is marked sent only when Slack confirms it.
+before the request was sent (connection refused, DNS). A message that still fails stays queued
+(:class:`auditor.notify.channel.Deliverer`).
 """
 from __future__ import annotations
 
-import logging
 import random
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 from http.client import HTTPException
-from threading import Event
-from typing import Any, Protocol
+from typing import Any
 from urllib.error import URLError
 
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -42,11 +35,9 @@ from slack_sdk.http_retry.handler import RetryHandler
 from slack_sdk.http_retry.jitter import Jitter
 from slack_sdk.webhook import WebhookClient
 
-from ..state import OutboxRow, StateStore, parse_iso
+from .channel import DeliveryError, Posted
 from .config import SlackConfig
-from .secrets import Credential, RedactSecrets, sdk_logger
-
-log = logging.getLogger("auditor.notify")
+from .secrets import Credential, sdk_logger
 
 EVENT_TYPE = "auditor_notification"
 # Errors that say this channel cannot take the message now (others may): skip the channel, go on.
@@ -55,38 +46,6 @@ CHANNEL_ERRORS = frozenset({"channel_not_found", "not_in_channel", "is_archived"
                             "restricted_action_non_threadable_channel", "team_access_not_granted",
                             "thread_not_found", "ekm_access_denied", "msg_too_long", "invalid_blocks",
                             "invalid_blocks_format", "no_text"})
-
-
-@dataclass(frozen=True)
-class Posted:
-    channel: str | None   # the channel id Slack answers with (None for a webhook)
-    ts: str | None        # the message's ts (None for a webhook)
-
-
-class DeliveryError(Exception):
-    """A message was not confirmed. ``in_doubt``: Slack may have it (read timeout, connection lost
-    after sending). ``retry_after``: seconds Slack asked to wait. ``channel_only``: only this
-    channel is affected (others may go on)."""
-
-    def __init__(self, message: str, *, in_doubt: bool = False, retry_after: float | None = None,
-                 channel_only: bool = False, refused: bool = False):
-        super().__init__(RedactSecrets.scrub(message))
-        self.in_doubt = in_doubt
-        self.retry_after = retry_after
-        self.channel_only = channel_only
-        self.refused = refused   # Slack answered and said no (not an outage, a rate limit or a 5xx)
-
-
-class Transport(Protocol):
-    mode: str
-    threads: bool
-
-    def post(self, channel: str, payload: Mapping[str, Any], thread_ts: str | None,
-             metadata: Mapping[str, Any]) -> Posted: ...
-
-    def find(self, channel: str, thread_ts: str | None, oldest: float, metadata: Mapping[str, Any]) -> Posted | None:
-        """The message with this metadata if Slack has it; None if not; raises DeliveryError if it cannot tell."""
-        ...
 
 
 class _ProportionalJitter(Jitter):
@@ -143,7 +102,6 @@ _NETWORK_ERRORS = (URLError, TimeoutError, socket.timeout, ConnectionError, HTTP
 
 
 class TokenTransport:
-    mode = "token"
     threads = True
 
     def __init__(self, credential: Credential, config: SlackConfig):
@@ -155,6 +113,7 @@ class TokenTransport:
 
     def post(self, channel: str, payload: Mapping[str, Any], thread_ts: str | None,
              metadata: Mapping[str, Any]) -> Posted:
+        """Post to a Slack channel (a reply in the thread of ``thread_ts``)."""
         try:
             resp = self.client.chat_postMessage(channel=channel, text=payload.get("text"), blocks=payload.get("blocks"),
                                                 thread_ts=thread_ts, unfurl_links=False, unfurl_media=False,
@@ -193,7 +152,6 @@ class TokenTransport:
 
 
 class WebhookTransport:
-    mode = "webhook"
     threads = False
 
     def __init__(self, credential: Credential, config: SlackConfig):
@@ -215,7 +173,7 @@ class WebhookTransport:
         if resp.status_code == 429:
             raise DeliveryError(f"webhook: HTTP 429 {body}", retry_after=_retry_after(resp.headers))
         raise DeliveryError(f"webhook: HTTP {resp.status_code} {body}",
-                            channel_only=resp.status_code in (400, 403, 404, 410), refused=resp.status_code < 500)
+                            destination_only=resp.status_code in (400, 403, 404, 410), refused=resp.status_code < 500)
 
     def find(self, channel: str, thread_ts: str | None, oldest: float, metadata: Mapping[str, Any]) -> Posted | None:
         raise DeliveryError("an incoming webhook cannot look messages up")
@@ -241,94 +199,5 @@ def _api_error(exc: SlackApiError, action: str = "post") -> DeliveryError:
         return DeliveryError(f"slack {action}: rate limited (HTTP {status})", retry_after=_retry_after(resp.headers))
     if status is not None and status >= 500:
         return DeliveryError(f"slack {action}: HTTP {status} {error}".strip())
-    return DeliveryError(f"slack {action}: {error or f'HTTP {status}'}", channel_only=error in CHANNEL_ERRORS,
+    return DeliveryError(f"slack {action}: {error or f'HTTP {status}'}", destination_only=error in CHANNEL_ERRORS,
                          refused=True)
-
-
-@dataclass
-class DeliveryStats:
-    sent: int = 0
-    failed: int = 0
-    pending: int = 0
-
-
-class Deliverer:
-    """Sends the outbox in order, oldest first; a failure stops the pass (or, for a channel
-    error, that channel), so messages to one channel never overtake each other."""
-
-    def __init__(self, store: StateStore, transport: Transport, config: SlackConfig):
-        self.store = store
-        self.transport = transport
-        self.config = config
-
-    def backoff(self, attempts: int) -> float:
-        base = self.config.outbox_backoff_seconds
-        return min(base * (2 ** max(0, attempts - 1)), self.config.outbox_max_backoff_seconds)
-
-    def deliver(self, now: datetime, force: bool = False, cancel: Event | None = None) -> DeliveryStats:
-        """One pass over the unsent messages due at ``now`` (all of them with ``force``)."""
-        stats = DeliveryStats()
-        blocked: set[str] = set()
-        for row in self.store.unsent():
-            if cancel is not None and cancel.is_set():
-                break
-            channel, thread_ts, ready = self._target(row)
-            if not ready or channel in blocked:
-                blocked.add(channel)
-                continue
-            if not force and parse_iso(row.next_attempt_at) > now:
-                blocked.add(channel)
-                continue
-            try:
-                posted = self._send(row, channel, thread_ts, now)
-            except DeliveryError as exc:
-                stats.failed += 1
-                attempts = (self.store.message(row.id) or row).attempts
-                wait = max(self.backoff(attempts), exc.retry_after or 0.0)
-                self.store.mark_failed(row.id, str(exc), now + timedelta(seconds=wait), exc.in_doubt)
-                log.warning(f"slack message {row.id} not delivered ({exc}); queued, next attempt in {wait:.0f} s",
-                            extra={"event": "slack", "outcome": "failed", "outbox_id": row.id, "kind": row.kind,
-                                   "attempts": attempts, "in_doubt": exc.in_doubt})
-                if exc.channel_only:
-                    blocked.add(channel)
-                    continue
-                break
-            self.store.mark_sent(row.id, posted.channel, posted.ts, now)
-            stats.sent += 1
-            log.info(f"slack message {row.id} delivered", extra={"event": "slack", "outcome": "sent",
-                                                                  "outbox_id": row.id, "kind": row.kind})
-        stats.pending = self.store.pending_count()
-        return stats
-
-    def _target(self, row: OutboxRow) -> tuple[str, str | None, bool]:
-        """(channel, thread_ts, ready): a reply waits for the message it replies to."""
-        if row.parent_id is None or not self.transport.threads:
-            return row.channel, row.thread_ts, True
-        parent = self.store.message(row.parent_id)
-        if parent is None:
-            return row.channel, None, True
-        if parent.sent_at is None:
-            return parent.channel, None, False
-        if not parent.slack_ts:   # the parent went out through a webhook: no thread to reply in
-            return row.channel, None, True
-        return parent.slack_channel or parent.channel, parent.slack_ts, True
-
-    def _send(self, row: OutboxRow, channel: str, thread_ts: str | None, now: datetime) -> Posted:
-        metadata = {"store": self.store.store_id, "outbox_id": row.id}
-        if row.in_flight_since is not None and self.transport.threads:
-            # The last attempt may have reached Slack: look before posting again.
-            since = parse_iso(row.in_flight_since).timestamp() - 600   # clock skew margin
-            try:
-                found = self.transport.find(channel, thread_ts, since, metadata)
-            except DeliveryError as exc:
-                if not exc.refused:   # Slack is down or busy: ask again later
-                    raise
-                log.warning(f"slack message {row.id}: cannot check whether an earlier attempt arrived ({exc}); "
-                            "sending it again", extra={"event": "slack", "outbox_id": row.id})
-                found = None
-            if found is not None:
-                log.info(f"slack message {row.id} had arrived on an earlier attempt",
-                         extra={"event": "slack", "outbox_id": row.id})
-                return found
-        self.store.mark_in_flight(row.id, now)
-        return self.transport.post(channel, row.payload, thread_ts, metadata)

@@ -1,32 +1,33 @@
-"""What an audit means for Slack: the news, from the stored lifecycle, this audit and the time.
+"""What an audit means for notifications: the news, from the stored lifecycle, this audit and the time.
 
-Pure: :func:`plan` reads the open finding rows of the state store, the audit result and ``now``
-and returns a :class:`Plan` (the news and the rows to write); it touches no database and no
-network. An audit is of one target (its account and region): it reads and writes that target's
-rows and notices only, so audits of other targets sharing the store never resolve its findings.
+Pure: :func:`plan` reads the open finding rows of the state store, the audit result, ``now`` and
+a :class:`Routing` (which channels take a finding of each severity) and returns a :class:`Plan`
+(the news and the rows to write); it touches no database and no network. An audit is of one
+target (its account and region): it reads and writes that target's rows and notices only, so
+audits of other targets sharing the store never resolve its findings.
 The rules:
 
-- **new**: a failing finding (not waived) at or above ``slack.min_severity`` that no message has
-  announced yet (also one that was waived and is failing again);
+- **new**: a failing finding (not waived) that some channel takes (its ``min_severity``) and that
+  no message has announced yet (also one that was waived and is failing again);
 - **resolved**: an announced finding that now passes (``fixed``), whose resource or rule is gone
   (``gone``: no finding for it, and its rule did not report ``error``), or that a waiver now
   accepts (``waived``). A finding whose rule could not be evaluated (``error``, a failed AWS call)
   is neither resolved nor refreshed: its state is unknown;
 - **reminders**: a still-failing, announced critical finding whose last announcement or reminder
-  is at least ``slack.reminder_interval`` old;
+  is at least the routing's ``reminder_interval`` old;
 - **expired waivers**: a waiver that expired with its finding still failing, announced once
   (notice ``waiver_expired:<account>|<region>|<rule>|<resource>|<expiry>``);
 - **health**: an audit that failed or was degraded (a collection error) after a healthy one gives
   one ``degraded`` notice; the next complete audit after that gives one ``recovered`` (notice
   ``audit_health:<account>|<region>``, one per target);
 - **changes**: what changed since the previous snapshot (``result.changes``): a section of the
-  audit's message when it has one; news on their own only with ``slack.notify_on_changes``.
+  audit's message when it has one; news on their own only when a channel sets ``notify_on_changes``.
 
 An audit with none of these has no news: nothing is sent.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -35,8 +36,7 @@ from ..model import Finding
 from ..state import HEALTH_NOTICE, WAIVER_NOTICE, FindingRow, iso, key_of, parse_iso
 
 if TYPE_CHECKING:
-    from ..audit import AuditResult
-    from .config import SlackConfig
+    from ..results import AuditResult
 
 REMINDED_SEVERITIES = ("critical",)
 
@@ -54,6 +54,17 @@ def health_notice(account: str, region: str) -> str:
 def waiver_notices(account: str, region: str) -> str:
     """The key prefix of the expired-waiver notices of one target."""
     return f"{WAIVER_NOTICE}{account}|{region}|"
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Where news goes: ``route(severity)`` names the channels that take a finding of that severity
+    (none: it is not news); how often a still-failing critical finding is re-announced; whether
+    changes are news on their own."""
+
+    route: Callable[[str], Collection[str]]
+    reminder_interval: float = 86400.0
+    changes_alone: bool = False
 
 
 @dataclass(frozen=True)
@@ -136,8 +147,8 @@ def _health(previous: str | None, since: str | None, current: str, errors: Itera
     return None
 
 
-def plan(rows: Mapping[str, FindingRow], result: AuditResult, now: datetime, config: SlackConfig,
-         mode: str, announced_notices: Iterable[str] = (), health: tuple[str, str] | None = None) -> Plan:
+def plan(rows: Mapping[str, FindingRow], result: AuditResult, now: datetime, routing: Routing,
+         announced_notices: Iterable[str] = (), health: tuple[str, str] | None = None) -> Plan:
     """The news of one finished audit (outcome success or incomplete) and the rows to write.
 
     ``rows``: the open findings of the audit's target; ``announced_notices``: notice keys already
@@ -146,7 +157,7 @@ def plan(rows: Mapping[str, FindingRow], result: AuditResult, now: datetime, con
     account, region = target_of(result)
     rows = {k: r for k, r in rows.items() if (r.account, r.region) == (account, region)}
     out = Plan()
-    routed = {f.severity: config.channel_for(f.severity, mode) is not None for f in result.findings}
+    routed = {f.severity: bool(routing.route(f.severity)) for f in result.findings}
     errored_rules = {f.rule_id for f in result.findings if f.status == "error"}
     current: dict[str, Finding] = {}
     for f in result.findings:
@@ -171,8 +182,8 @@ def plan(rows: Mapping[str, FindingRow], result: AuditResult, now: datetime, con
             row = replace(row, status="fail", last_seen=at, severity=f.severity, title=f.title,
                           resource_name=f.resource.get("name"), detail=f.as_dict())
             if was_waived:   # failing again: announce afresh (the old thread ended with "waived")
-                row = replace(row, announced_outbox_id=None, announced_at=None, message_channel=None,
-                              message_ts=None, last_reminded_at=None)
+                row = replace(row, announced_outbox_id=None, announced_at=None, delivered_to=None,
+                              delivery_ref=None, last_reminded_at=None)
             out.rows[key] = row
             if not routed.get(f.severity):
                 continue
@@ -180,7 +191,7 @@ def plan(rows: Mapping[str, FindingRow], result: AuditResult, now: datetime, con
                 continue                           # announced in the expired-waivers section
             if not row.announced:
                 out.new.append(f)
-            elif f.severity in REMINDED_SEVERITIES and _due(row, now, config.reminder_interval):
+            elif f.severity in REMINDED_SEVERITIES and _due(row, now, routing.reminder_interval):
                 out.reminders.append((row, f))
                 out.rows[key] = replace(row, last_reminded_at=at)
         elif f.status == "waived":
@@ -211,7 +222,7 @@ def plan(rows: Mapping[str, FindingRow], result: AuditResult, now: datetime, con
     if changes:
         out.changes = list(changes)
         out.compared_to = getattr(result, "compared_to", None)
-        out.changes_alone = config.notify_on_changes
+        out.changes_alone = routing.changes_alone
     return out
 
 

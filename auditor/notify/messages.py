@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 from jinja2 import ChainableUndefined, ChoiceLoader, Environment, FileSystemLoader, TemplateError
 
@@ -24,6 +22,7 @@ from ..model import SEVERITIES, Finding
 from ..package_data import package_path
 from ..state import parse_iso
 from ..yaml_lines import YamlFileError, read_text
+from .channel import AuditInfo, Outgoing, dashboard_link
 from .lifecycle import Plan, Resolution, finding_key, target_of
 
 TEMPLATES = package_path("templates", "slack")
@@ -145,17 +144,6 @@ class Templates:
         return self.plain.get_template(name).render(**context).strip()
 
 
-@dataclass
-class Outgoing:
-    """One message to queue: where, what, and which findings it announces or reminds of."""
-
-    kind: str                                  # alert, resolved, notice
-    channel: str                               # "" for an incoming webhook
-    payload: dict[str, Any]                    # {"text": ..., "blocks": [...]}
-    announces: list[str] = field(default_factory=list)   # finding keys this message announces
-    parent_id: int | None = None               # outbox id of the message this replies to (thread)
-
-
 def _section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": cut(text, MAX_SECTION) or " "}}
 
@@ -195,19 +183,6 @@ def _fit(render: Callable[[int], str], n: int, limit: int = MAX_SECTION) -> str:
     return text
 
 
-@dataclass(frozen=True)
-class AuditInfo:
-    architecture: str | None
-    environment: str | None
-    account: str | None
-    region: str | None
-    started_at: str | None
-
-    @classmethod
-    def of(cls, result: Any) -> AuditInfo:
-        return cls(result.architecture, result.environment, result.account, result.region, result.started_at)
-
-
 class Composer:
     """Builds the :class:`Outgoing` messages of one plan."""
 
@@ -217,15 +192,7 @@ class Composer:
         self.max_findings = max_findings
 
     def dashboard(self, audit: AuditInfo) -> str | None:
-        """The dashboard URL with its variables set to this audit (architecture, environment, account)."""
-        if not self.dashboard_url:
-            return None
-        params = {f"var-{k}": v for k, v in (("architecture", audit.architecture), ("environment", audit.environment),
-                                             ("account", audit.account)) if v}
-        if not params:
-            return self.dashboard_url
-        sep = "&" if "?" in self.dashboard_url else "?"
-        return self.dashboard_url + sep + urlencode(params)
+        return dashboard_link(self.dashboard_url, audit)
 
     # -- the audit's message per channel ---------------------------------------------------
 

@@ -1,11 +1,13 @@
-"""The Slack credential: a bot token or an incoming-webhook URL, from an environment variable or a
-Secrets Manager secret. It is never logged, never in a report or a metric.
+"""Channel credentials (Slack's bot token or incoming-webhook URL, a webhook's bearer token), from
+an environment variable or a Secrets Manager secret. They are never logged, never in a report or
+a metric.
 
 - :class:`Credential` keeps the value out of ``repr``/``str`` (both show ``[redacted]``); only
-  :meth:`Credential.reveal` gives it, to the Slack client.
+  :meth:`Credential.reveal` gives it, to the transport.
 - Every value read is registered with :class:`RedactSecrets`, a logging filter that replaces it
   with ``[redacted]`` in any record it sees. The filter sits on the logger handed to slack-sdk
-  (whose own debug and retry lines name the webhook URL) and on the daemon's log handler.
+  (whose own debug and retry lines name the webhook URL), on the daemon's log handler, and
+  scrubs every delivery error.
 """
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ class Credential:
     __slots__ = ("mode", "source", "_value")
 
     def __init__(self, mode: str, value: str, source: str):
-        self.mode = mode          # "token" or "webhook"
+        self.mode = mode          # what it is, e.g. "token" or "webhook"
         self.source = source      # where it came from, e.g. "environment variable SLACK_BOT_TOKEN"
         self._value = value
         RedactSecrets.register(value)
@@ -136,15 +138,14 @@ def secretsmanager_reader(region: str | None = None, profile: str | None = None)
     return read
 
 
-def _from_secret_string(text: str, mode: str, secret_id: str) -> str:
-    """A plain string, or a JSON object with ``token`` (``webhook_url`` / ``url``) or one string value."""
+def from_secret_string(text: str, keys: tuple[str, ...], secret_id: str) -> str:
+    """A plain string, or a JSON object with one of ``keys`` or one string value."""
     stripped = text.strip()
     if stripped.startswith("{"):
         try:
             data = json.loads(stripped)
         except ValueError:
             raise CredentialError(f"Secrets Manager secret {secret_id!r}: not valid JSON") from None
-        keys = ("token", "bot_token") if mode == "token" else ("webhook_url", "url")
         for k in keys:
             if isinstance(data.get(k), str) and data[k].strip():
                 return data[k].strip()
@@ -160,7 +161,7 @@ def _from_secret_string(text: str, mode: str, secret_id: str) -> str:
 
 def resolve(config: SlackConfig, environ: Mapping[str, str] | None = None,
             read_secret: SecretReader | None = None) -> Credential:
-    """The credential the settings name; raises CredentialError (naming the source, never the value)."""
+    """The Slack credential the settings name; raises CredentialError (naming the source, never the value)."""
     environ = os.environ if environ is None else environ
     try:
         mode = config.mode(environ)
@@ -169,7 +170,8 @@ def resolve(config: SlackConfig, environ: Mapping[str, str] | None = None,
     secret_id = config.token_secret if mode == "token" else config.webhook_url_secret
     if secret_id:
         reader = read_secret or secretsmanager_reader()
-        value = _from_secret_string(reader(secret_id), mode, secret_id)
+        keys = ("token", "bot_token") if mode == "token" else ("webhook_url", "url")
+        value = from_secret_string(reader(secret_id), keys, secret_id)
         source = f"Secrets Manager secret {secret_id}"
     else:
         name = config.token_env if mode == "token" else config.webhook_url_env

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..audit import AuditResult, FleetResult
+from ..results import AuditResult, FleetResult
 from .json_report import to_json
 from .junit import to_junit
 from .markdown import to_markdown
@@ -14,5 +14,6 @@ FORMATS: dict[str, Callable[[AuditResult | FleetResult], str]] = {
 }
 
 
-def render(result: AuditResult | FleetResult, fmt: str) -> str:
-    return FORMATS[fmt](result)
+def render(result: AuditResult | FleetResult, fmt: str, color: bool = False) -> str:
+    """The report in ``fmt``; ``color`` styles the table for a terminal."""
+    return to_table(result, color) if fmt == "table" else FORMATS[fmt](result)

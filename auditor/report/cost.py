@@ -3,39 +3,58 @@ the budget verdict and, when asked for, Cost Explorer's month-to-date spend besi
 from __future__ import annotations
 
 import io
+import json
+from collections.abc import Sequence
 from typing import Any
 
 from rich.table import Table
 from rich.text import Text
 
-from ..audit import AuditResult
 from ..cost.actual import LABELS
 from ..cost.deployment import DeploymentCost, budget_status
 from ..cost.estimate import usd
+from ..results import AuditResult
 from .console import make_console
 
 STATUS_STYLE = {"estimated": "", "unpriced": "bold red", "not_estimated": "dim"}
 
 
-def cost_document(result: AuditResult) -> dict[str, Any]:
+def selected_costs(result: AuditResult, environment: str | None = None) -> list[DeploymentCost]:
+    """The result's deployments, only those of ``environment`` when given."""
+    return [c for c in result.costs if environment is None or c.environment == environment]
+
+
+def cost_document(result: AuditResult, environment: str | None = None) -> dict[str, Any]:
     """The JSON form (also the ``costs`` section of the audit's JSON report)."""
-    deployments = [{**cost.as_dict(), "budget_status": budget_status(result.findings, cost)} for cost in result.costs]
+    deployments = [{**cost.as_dict(), "budget_status": budget_status(result.findings, cost)}
+                   for cost in selected_costs(result, environment)]
     prices = dict(result.prices) or {"region": result.region, "source": None, "as_of": None, "file": None, "prices": 0}
     return {"account": result.account, "region": result.region, "prices": prices,
             "deployments": deployments}
 
 
-def to_cost_table(result: AuditResult, color: bool = False) -> str:
+def render_costs(results: Sequence[AuditResult], fmt: str, environment: str | None = None, color: bool = False) -> str:
+    """The report of ``auditor cost``: one or more audits (one per emulated environment), as ``table`` or
+    ``json`` (one document: the first audit's account, region and prices, every deployment)."""
+    if fmt == "json":
+        docs = [cost_document(r, environment) for r in results]
+        return json.dumps({**docs[0], "deployments": [d for doc in docs for d in doc["deployments"]]},
+                          indent=2, default=str) + "\n"
+    return "".join(to_cost_table(r, color, environment) for r in results)
+
+
+def to_cost_table(result: AuditResult, color: bool = False, environment: str | None = None) -> str:
     buf = io.StringIO()
     out = make_console(buf, color)
-    doc = cost_document(result)
+    doc = cost_document(result, environment)
+    costs = selected_costs(result, environment)
     p = doc["prices"]
     out.print(Text.assemble(("Estimated monthly cost", "bold"),
                             f"  account {result.account}  region {result.region}  prices "
                             f"{p.get('as_of') or 'none'} ({p.get('file') or 'no table for this region'})"))
-    if not result.costs:
+    if not costs:
         out.print("No deployment of the architecture was found (nothing matches its selector).")
-    for cost, d in zip(result.costs, doc["deployments"], strict=True):
+    for cost, d in zip(costs, doc["deployments"], strict=True):
         _deployment(out, cost, d)
     return buf.getvalue()
 

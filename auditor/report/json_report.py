@@ -3,15 +3,16 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
-from ..audit import AuditResult, FleetResult, TargetFailure
-from ..changes import report_section as changes_section
 from ..coverage import summary as coverage_summary
 from ..model import SEVERITIES, STATUSES
-from ..targets import Target
+from ..results import AuditResult, FleetResult, TargetFailure, counts
 from .cost import cost_document
+
+if TYPE_CHECKING:
+    from ..targets import Target
 
 SCHEMA_VERSION = 1
 
@@ -29,6 +30,14 @@ def summary(result: AuditResult) -> dict[str, Any]:
         "resources": result.snapshot.counts(),
         "coverage": coverage_summary(result.findings),
     }
+
+
+def changes_section(result: AuditResult) -> dict[str, Any] | None:
+    """The ``changes`` section: counts and resources, or None when nothing was compared."""
+    if result.changes is None:
+        return None
+    return {"compared_to": result.compared_to, **counts(result.changes),
+            "resources": [c.as_dict() for c in result.changes]}
 
 
 def to_dict(result: AuditResult) -> dict[str, Any]:
@@ -55,7 +64,7 @@ def to_dict(result: AuditResult) -> dict[str, Any]:
 def fleet_to_dict(fleet: FleetResult) -> dict[str, Any]:
     """The report of several targets: the top-level fields over the whole fleet (``errors`` also
     naming each error's account and region, a failed target one error), plus one ``targets`` entry each."""
-    out = to_dict(fleet.combined())
+    out = to_dict(fleet.combined)
     out["errors"] = [*({**e.as_dict(), "account": r.account, "region": r.region}
                        for r in fleet.results.values() for e in r.errors),
                      *(_failure_error(f) for f in fleet.failures.values())]

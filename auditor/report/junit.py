@@ -4,8 +4,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 
-from ..audit import AuditResult, FleetResult
 from ..model import Finding
+from ..results import AuditResult, FleetResult
 
 
 def _case_name(f: Finding, where: bool = False) -> str:
@@ -19,7 +19,7 @@ def to_junit(result: AuditResult | FleetResult) -> str:
     audited is an error case of a ``targets`` suite."""
     fleet = result if isinstance(result, FleetResult) else None
     if fleet is not None:
-        result = fleet.combined()
+        result = fleet.combined
     where = fleet is not None and len(fleet.targets) > 1
     suites = ET.Element("testsuites", name="auditor", tests=str(len(result.findings)),
                         failures=str(sum(f.status == "fail" for f in result.findings)),

@@ -1,13 +1,14 @@
 """A Markdown report that a team can paste into a review, rendered from a Jinja2 template."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from itertools import groupby
 
 import jinja2
 
-from ..audit import AuditResult, FleetResult
 from ..coverage import applied_to_nothing
 from ..model import SEVERITIES
+from ..results import AuditResult, FleetResult
 from .cost import cost_document
 from .json_report import summary
 
@@ -17,6 +18,13 @@ def _cell(value: object) -> str:
     if value is None:
         return ""
     return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """A Markdown table, every cell made safe."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
 
 
 _ENV = jinja2.Environment(loader=jinja2.PackageLoader("auditor", "templates"),
@@ -43,7 +51,7 @@ def _fleet_markdown(fleet: FleetResult) -> str:
     """Several targets: a table of them, those not audited, then each target's report one heading level down."""
     if len(fleet.targets) == 1 and not fleet.failures:
         return to_markdown(next(iter(fleet.results.values())))
-    combined = fleet.combined()
+    combined = fleet.combined
     s = summary(combined)["by_status"]
     lines = [f"# Architecture audit{': ' + combined.architecture if combined.architecture else ''}: "
              f"{len(fleet.targets)} targets", "",

@@ -8,11 +8,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..audit import AuditResult, FleetResult
-from ..changes import counts as change_counts
 from ..cost.estimate import usd
 from ..coverage import applied_to_nothing
 from ..model import SEVERITIES, Finding
+from ..results import AuditResult, FleetResult
+from ..results import counts as change_counts
 from .console import make_console
 from .json_report import summary
 
@@ -44,7 +44,7 @@ def _fleet_table(fleet: FleetResult, color: bool) -> str:
         return to_table(next(iter(fleet.results.values())), color)
     buf = io.StringIO()
     out = make_console(buf, color)
-    combined = fleet.combined()
+    combined = fleet.combined
     out.print(Text.assemble(("Audit ", "bold"), (combined.architecture or "baseline", "bold"),
                             f"  {len(fleet.targets)} targets  accounts {combined.account}  regions {combined.region}  "
                             f"environment {combined.environment or '-'}  {combined.duration_seconds:.1f}s"))

@@ -10,9 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from pydantic_core import PydanticCustomError
 
 from ..cost.estimate import SERVICES
+from ..model import Severity
 from .operators import OPERATORS, check_value
 
-Severity = Literal["critical", "high", "medium", "low", "info"]
 OperatorName = Literal[tuple(sorted(OPERATORS))]  # type: ignore[valid-type]
 ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
 CostService = Literal[SERVICES]  # type: ignore[valid-type]

@@ -149,6 +149,7 @@ def test_aws_profile_variable_naming_no_profile_is_a_usage_error(aws_calls, caps
     assert aws_calls == []
 
 
+@pytest.mark.e2e   # moto's server, started by demo
 @pytest.mark.parametrize(("argv", "message"), [
     (["demo", "--drift", "nosuch"], "error: unknown drift 'nosuch' for mattilda (known: private-route-to-igw, "),
     (["demo", "--region", "ap-northeast-1"],

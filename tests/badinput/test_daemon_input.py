@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 import requests
 
-from auditor.audit import AuditResult
 from auditor.aws import ApiStats, AuditSetupError, AwsContext
 from auditor.daemon import runner as runner_module
 from auditor.daemon import service
@@ -24,6 +23,8 @@ from auditor.daemon.metrics import MetricsStore, make_registry
 from auditor.daemon.runner import AuditRunner
 from auditor.daemon.service import Daemon
 from auditor.model import Snapshot
+from auditor.results import AuditResult
+from auditor.state import StateStore
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 TARGET = {"account": ACCOUNT, "region": REGION, "architecture": "mattilda", "environment": "production"}
@@ -150,7 +151,9 @@ class Audits:
     def __init__(self, *outcomes: AuditResult | BaseException):
         self.outcomes = list(outcomes)
 
-    def __call__(self, *_a: Any, **_k: Any) -> AuditResult:
+    def __call__(self, *_a: Any, previous: Any = None, **_k: Any) -> AuditResult:
+        if previous is not None:
+            previous(ACCOUNT, REGION)   # as run_audit reads the last snapshot once it knows the account
         outcome = self.outcomes.pop(0)
         if isinstance(outcome, BaseException):
             raise outcome
@@ -235,7 +238,7 @@ def test_a_damaged_or_empty_state_file_costs_no_audit_and_is_counted_once(tmp_pa
     assert registry.get_sample_value("auditor_state_recoveries_total", {"reason": other}) == 0
 
 
-@pytest.mark.parametrize("where", ["configure", "compare", "finish", "failed"])
+@pytest.mark.parametrize("where", ["configure", "previous_snapshot", "finish", "failed"])
 def test_the_state_store_raising_anywhere_never_reaches_the_scheduler(tmp_path, monkeypatch, json_logs, where):
     store = MetricsStore()
     registry = make_registry(store)
@@ -245,7 +248,7 @@ def test_the_state_store_raising_anywhere_never_reaches_the_scheduler(tmp_path, 
 
     def raising(*_a: Any, **_k: Any) -> Any:
         raise sqlite3.DatabaseError("database disk image is malformed")
-    monkeypatch.setattr(runner.runtime, where, raising)
+    monkeypatch.setattr(StateStore if where == "previous_snapshot" else runner.runtime, where, raising)
     for _ in outcomes:
         runner()
     assert _runs(registry, TARGET, "success") == 1
@@ -317,6 +320,7 @@ def test_a_failed_audit_of_another_target_does_not_borrow_labels(tmp_path, monke
 
 # --- HTTP -----------------------------------------------------------------------------------------
 
+@pytest.mark.e2e   # the daemon's HTTP server on a socket
 def test_200_concurrent_scrapes_all_succeed(tmp_path, monkeypatch):
     store = MetricsStore()
     monkeypatch.setattr(runner_module, "run_audit", Audits(_result()))

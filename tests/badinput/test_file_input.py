@@ -3,7 +3,7 @@ and one line naming the file and the line, never a traceback, never a hang.
 
 Rule packs (``rules validate``), waivers (``waivers validate``), the daemon's settings
 (``serve --check``) and price files (``prices show --prices``) share one input layer
-(``auditor.yaml_lines.read_yaml``; price files are JSON)."""
+(``auditor.yaml_lines``; price files are JSON, their lines found by the same reader)."""
 from __future__ import annotations
 
 import json
@@ -66,16 +66,24 @@ def test_a_missing_file_is_refused(capsys, tmp_path, kind):
 
 
 @pytest.mark.parametrize("content,message", [
-    (b'{"format": \xff}', "not JSON: 'utf-8' codec can't decode byte 0xff in position 11: invalid start byte"),
-    (b"[" * 100_000 + b"]" * 100_000, "not JSON: maximum recursion depth exceeded"),
-    (b"", "not JSON: Expecting value: line 1 column 1 (char 0)"),
+    (b'{"format": \xff}', "1: not UTF-8 text (byte 0xff at offset 11)"),
+    (b"[" * 100_000 + b"]" * 100_000, "1: not JSON: maximum recursion depth exceeded"),
+    (b"", "1: not JSON: Expecting value (column 1)"),
+    (b'{"format": 1,\n "regions": {"us-east-1": {"source": "x", "as_of": "y",\n  "prices": {"k": {"usd": 1}}}\n  ,}}',
+     "4: not JSON: Expecting property name enclosed in double quotes (column 4)"),
+    (b'{"format": 1,\n "regions": {"us-east-1": {"source": "x", "as_of": "y",\n  "prices": {"k": {"usd": 1}}}}}',
+     "3: regions.us-east-1.prices.k.unit: required"),
+    (b'{"format": 2,\n "regions": {"us-east-1": {"source": "x",\n  "prices": {"k": {"usd": "1", "unit": "h"}}}}}',
+     "1: format: expected 1\n"
+     "error: {path}:2: regions.us-east-1.as_of: required\n"
+     "error: {path}:3: regions.us-east-1.prices.k.usd: expected a number >= 0"),
 ])
 def test_a_damaged_price_file_is_refused(capsys, tmp_path, content, message):
     path = tmp_path / "prices.json"
     path.write_bytes(content)
     code, out, err = run(capsys, "prices", "show", "--region", "us-east-1", "--prices", str(path))
     assert (code, out) == (2, "") and "Traceback" not in err
-    assert err.startswith(f"error: {path}: {message}")
+    assert err.startswith(f"error: {path}:" + message.format(path=path))
 
 
 @pytest.mark.parametrize("content,message", [

@@ -101,7 +101,7 @@ def test_subnets(ctx, net):
     priv = subnets[net["private-b"]].attributes
     assert (priv["cidr_block"], priv["availability_zone"], priv["map_public_ip_on_launch"]) == (
         "10.0.11.0/24", "us-east-1b", False)
-    assert "available_ip_address_count" in ec2_collect.VOLATILE
+    assert "available_ip_address_count" in ec2_collect.SUBNET.volatile
 
 
 def test_route_tables(ctx, net):
@@ -146,6 +146,46 @@ def test_nat_gateways(ctx, net):
     assert a["connectivity_type"] is None  # moto omits it; real AWS says "public"
     ctx.client("ec2").delete_nat_gateway(NatGatewayId=net["nat"])
     assert list(ec2_collect.nat_gateways(ctx)) == []  # moto goes straight to "deleted": skipped
+
+
+def test_vpc_endpoints(ctx, net):
+    ec2 = ctx.client("ec2")
+    policy = {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "ecr:*", "Resource": "*"}]}
+    interface = ec2.create_vpc_endpoint(
+        VpcId=net["vpc"], ServiceName="com.amazonaws.us-east-1.ecr.api", VpcEndpointType="Interface",
+        SubnetIds=[net["private-a"], net["private-b"]], SecurityGroupIds=[net["sg-app"]], PrivateDnsEnabled=True,
+        PolicyDocument=json.dumps(policy),
+        TagSpecifications=[{"ResourceType": "vpc-endpoint", "Tags": [{"Key": "Name", "Value": "ecr-api"},
+                                                                     {"Key": "Environment", "Value": "prod"}]}],
+    )["VpcEndpoint"]["VpcEndpointId"]
+    gateway = ec2.create_vpc_endpoint(VpcId=net["vpc"], ServiceName="com.amazonaws.us-east-1.s3", VpcEndpointType="Gateway",
+                                      RouteTableIds=[net["rt-private"]])["VpcEndpoint"]["VpcEndpointId"]
+    found = _by_id(ec2_collect.vpc_endpoints(ctx))
+    e = found[interface]
+    assert (e.name, e.environment, e.arn) == (
+        "ecr-api", "production", f"arn:aws:ec2:us-east-1:{ctx.account}:vpc-endpoint/{interface}")
+    a = e.attributes
+    assert {k: a[k] for k in ("vpc_id", "service_name", "vpc_endpoint_type", "state", "subnet_ids", "route_table_ids",
+                              "security_group_ids", "private_dns_enabled", "policy_document")} == {
+        "vpc_id": net["vpc"], "service_name": "com.amazonaws.us-east-1.ecr.api", "vpc_endpoint_type": "Interface",
+        "state": "available", "subnet_ids": [net["private-a"], net["private-b"]], "route_table_ids": [],
+        "security_group_ids": [net["sg-app"]], "private_dns_enabled": True, "policy_document": policy}
+    assert len(a["network_interface_ids"]) == 2 and a["created_at"].startswith("20")   # one interface per subnet
+    g = found[gateway].attributes
+    assert (g["vpc_endpoint_type"], g["route_table_ids"], g["subnet_ids"], g["security_group_ids"]) == (
+        "Gateway", [net["rt-private"]], [], [])
+    assert g["policy_document"]["Statement"][0]["Action"] == "*"   # the default policy: full access
+    ec2.delete_vpc_endpoints(VpcEndpointIds=[interface])
+    assert list(_by_id(ec2_collect.vpc_endpoints(ctx))) == [gateway]   # moto keeps it, "deleted": skipped
+
+
+def test_vpc_endpoint_policy_that_is_not_json_is_kept_as_text(ctx):
+    with Stubber(ctx.client("ec2")) as stub:
+        stub.add_response("describe_vpc_endpoints", {"VpcEndpoints": [
+            {"VpcEndpointId": "vpce-1", "VpcId": "vpc-1", "State": "Available", "PolicyDocument": "not json"},
+            {"VpcEndpointId": "vpce-2", "VpcId": "vpc-1", "State": "Deleted"}]})
+        (e,) = ec2_collect.vpc_endpoints(ctx)
+    assert (e.id, e.attributes["policy_document"], e.attributes["subnet_ids"]) == ("vpce-1", "not json", [])
 
 
 def _rule(protocol, from_port, to_port, kind, cidr=None, group_id=None, owner=None,
@@ -281,10 +321,12 @@ def test_denied_describe_propagates(ctx):
 def test_attributes_are_json(ctx, net):
     fns = (ec2_collect.vpcs, ec2_collect.subnets, ec2_collect.route_tables,
            ec2_collect.internet_gateways, ec2_collect.nat_gateways, ec2_collect.security_groups,
-           ec2_collect.network_interfaces)
+           ec2_collect.network_interfaces, ec2_collect.vpc_endpoints)
+    ctx.client("ec2").create_vpc_endpoint(VpcId=net["vpc"], ServiceName="com.amazonaws.us-east-1.s3",
+                                          RouteTableIds=[net["rt-private"]])
     resources = [r for fn in fns for r in fn(ctx)]
     assert {r.type for r in resources} == {"vpc", "subnet", "route_table", "internet_gateway",
-                                           "nat_gateway", "security_group", "network_interface"}
+                                           "nat_gateway", "security_group", "network_interface", "vpc_endpoint"}
     for r in resources:
         assert json.loads(json.dumps(dict(r.attributes))) == dict(r.attributes)
 
@@ -293,7 +335,7 @@ def test_registered_types():
     from auditor.collect import REGISTRY
     produced = {t for c in REGISTRY.values() if c.service == "ec2" for t in c.produces}
     assert produced >= {"vpc", "subnet", "route_table", "internet_gateway", "nat_gateway",
-                        "security_group", "network_interface"}
+                        "security_group", "network_interface", "vpc_endpoint"}
 
 
 # ------------------------------------------------------------------ network interfaces

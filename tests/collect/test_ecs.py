@@ -65,7 +65,7 @@ def test_cluster_attributes(ctx, app):
     assert prod.arn == f"arn:aws:ecs:us-east-1:{ACCOUNT}:cluster/app-prod"
     assert prod.name == "app-prod"
     assert prod.environment == "production"
-    stable = {k: v for k, v in thaw(prod.attributes).items() if k not in ecs.VOLATILE}
+    stable = {k: v for k, v in thaw(prod.attributes).items() if k not in ecs.CLUSTER.volatile}
     assert stable == {
         "cluster_name": "app-prod", "status": "ACTIVE", "container_insights": "enabled",
         "capacity_providers": ["FARGATE", "FARGATE_SPOT"], "default_capacity_provider_strategy": [],
@@ -101,7 +101,7 @@ def test_service_attributes(ctx, app):
                             "container_name": "web", "container_port": 8000}],
         "service_registry_arns": [], "created_at": None,
     }
-    assert {"running_count", "pending_count"} <= set(ecs.VOLATILE)
+    assert {"running_count", "pending_count"} <= set(ecs.SERVICE.volatile)
 
 
 def test_describe_services_batches_of_ten(ctx):

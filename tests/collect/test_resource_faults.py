@@ -217,6 +217,7 @@ def test_an_ecr_repository_deleted_during_the_walk_is_dropped(aws):
     assert snapshot.errors == ()
 
 
+@pytest.mark.e2e   # moto's server (emulated_account)
 def test_denied_image_sizes_in_a_whole_audit_change_only_the_cost_estimate():
     """mattilda production, every DescribeImages denied: the same findings but the cost rules' (the
     estimate incomplete, the budget unknown), the audit complete (exit code untouched), the error listed, and each

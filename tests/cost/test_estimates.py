@@ -223,6 +223,7 @@ def test_unpriced_region_makes_the_budget_unknowable(account, capsys, tmp_path):
     assert incomplete["status"] == "fail" and "ec2:nat-gateway" in incomplete["actual"]
 
 
+@pytest.mark.e2e   # moto's server, started by cost --emulated
 def test_emulated_deployment_of_one_environment_and_an_undocumented_one(capsys):
     code, doc = cost_json(capsys, "portfolio", "--emulated", "--environment", "dev")
     [d] = doc["deployments"]

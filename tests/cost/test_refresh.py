@@ -271,7 +271,7 @@ def test_prices_show_a_region_without_prices_and_a_broken_cache(tmp_path, monkey
     broken.write_text('{"format": 1, "regions": {"us-east-1": {"source": "x", "as_of": "y", "prices": {"k": {"usd": -1}}}}}')
     monkeypatch.setenv("AUDITOR_COST__PRICES", str(broken))
     assert cli.main(["prices", "show", "--region", "us-east-1"]) == 2
-    assert f"error: {broken}: regions.us-east-1.prices.k.usd: expected a number >= 0" in capsys.readouterr().err
+    assert f"error: {broken}:1: regions.us-east-1.prices.k.usd: expected a number >= 0" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------ partitions and --all-regions

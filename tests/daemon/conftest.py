@@ -11,7 +11,7 @@ from auditor.emulated.demo import deploy
 
 @pytest.fixture(autouse=True)
 def _state_file(tmp_path, monkeypatch):
-    """Each test's daemon keeps its state file (changes, Slack outbox) in its own temporary folder."""
+    """Each test's daemon keeps its state file (changes, notification outbox) in its own temporary folder."""
     monkeypatch.setenv("AUDITOR_STATE__PATH", str(tmp_path / "auditor-state.sqlite3"))
 
 

@@ -306,10 +306,10 @@ def test_spec_lookup():
 
 
 # ------------------------------------------------------------------------------ moto server
-def test_mattilda_on_threaded_moto_server(server_endpoint):
+def test_mattilda_on_threaded_moto_server(account):
     """The same build through AWS_ENDPOINT_URL against an in-process ThreadedMotoServer."""
     d = build(spec("mattilda", "production"))
-    assert c("ecs").meta.endpoint_url == server_endpoint
+    assert c("ecs").meta.endpoint_url == account
     svc = service(d, "api")
     assert svc["deploymentConfiguration"]["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
     assert c("rds").describe_db_instances()["DBInstances"][0]["MultiAZ"] is True

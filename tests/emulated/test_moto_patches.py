@@ -167,9 +167,9 @@ def test_elasticache_members_and_parameter_groups(clients):
                         for g in ec.describe_cache_parameter_groups()["CacheParameterGroups"]]
 
 
-def test_server_clients_reach_the_moto_server(server_endpoint):
+def test_server_clients_reach_the_moto_server(account):
     import boto3
     ecs = boto3.client("ecs", region_name="us-east-1")
-    assert ecs.meta.endpoint_url == server_endpoint
+    assert ecs.meta.endpoint_url == account
     ecs.create_cluster(clusterName="on-server")
     assert ecs.list_clusters()["clusterArns"][0].endswith("cluster/on-server")

@@ -86,9 +86,9 @@ def test_companions_are_the_environments_whose_names_do_not_clash():
             assert not name_collisions(billing(), [spec(name, env)])
 
 
-def test_two_environments_and_the_neighbour_share_one_account(server_endpoint):
+def test_two_environments_and_the_neighbour_share_one_account(account):
     staging, production, neighbour = deploy_many(
-        server_endpoint, [("mattilda", "staging", ["desired-count-1"]), ("mattilda", "production")],
+        account, [("mattilda", "staging", ["desired-count-1"]), ("mattilda", "production")],
         tagging="owners", neighbour=True)
     assert (neighbour.spec.project, staging.spec.environment, production.spec.environment) == \
         ("billing", "staging", "production")
@@ -110,16 +110,16 @@ def test_two_environments_and_the_neighbour_share_one_account(server_endpoint):
     assert tags(c("ec2").describe_vpcs(VpcIds=[neighbour["vpc"]])["Vpcs"][0]["Tags"])["Project"] == "billing"
 
 
-def test_clashing_environments_are_refused_before_anything_is_built(server_endpoint):
+def test_clashing_environments_are_refused_before_anything_is_built(account):
     with pytest.raises(ValueError, match="cannot share the account"):
-        deploy_many(server_endpoint, [("miss-you-app", "production"), ("miss-you-app", "development")])
+        deploy_many(account, [("miss-you-app", "production"), ("miss-you-app", "development")])
     assert c("ec2").describe_vpcs(Filters=[{"Name": "tag:Project", "Values": ["miss-you-app"]}])["Vpcs"] == []
 
 
-def test_a_drift_gets_the_environments_it_needs(server_endpoint):
+def test_a_drift_gets_the_environments_it_needs(account):
     drift = drift_registry.get("portfolio", "production-db-deleted")
     assert drift.environments == ("development", "production")
-    production = deploy("portfolio", "production", server_endpoint, [drift.name], tagging="owners")
+    production = deploy("portfolio", "production", account, [drift.name], tagging="owners")
     assert production.spec.environment == "production"
     dbs = [db["DBInstanceIdentifier"] for db in c("rds").describe_db_instances()["DBInstances"]]
     assert dbs == ["portfolio-dev-db"]

@@ -1,5 +1,6 @@
-"""Fixtures for the Slack tests: a fake Slack Web API, a frozen clock, and real audits of an
-emulated mattilda deployment (drifted, then fixed) computed once for the package."""
+"""Fixtures for the notification tests: a fake Slack Web API, a fake webhook receiver, a frozen
+clock, and real audits of an emulated mattilda deployment (drifted, then fixed) computed once for
+the package."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
@@ -10,9 +11,11 @@ from typing import Any
 import pytest
 import requests
 from fake_slack import TOKEN, FakeSlack
+from fake_webhook import FakeWebhook
 from slack_helpers import DRIFTS, Clock, slack_config
 
 from auditor.notify.notifier import Notifier
+from auditor.notify.slack import SlackChannel
 from auditor.state import StateStore
 
 
@@ -24,6 +27,12 @@ def clock() -> Clock:
 @pytest.fixture
 def fake_slack(httpserver) -> FakeSlack:
     return FakeSlack(httpserver)
+
+
+@pytest.fixture
+def fake_webhook() -> Iterator[FakeWebhook]:
+    with FakeWebhook() as fake:
+        yield fake
 
 
 @pytest.fixture
@@ -41,7 +50,7 @@ def make_notifier(tmp_path, fake_slack, token_env, clock) -> Iterator[Callable[.
     def make(path: Path | None = None, **overrides: Any) -> Notifier:
         store = StateStore(path or tmp_path / "state.sqlite3")
         stores.append(store)
-        return Notifier(store, slack_config(fake_slack, **overrides), clock=clock)
+        return Notifier(store, [SlackChannel(slack_config(fake_slack, **overrides), clock=clock)], clock=clock)
     yield make
     for s in stores:
         s.close()

@@ -1,4 +1,4 @@
-"""Helpers of the Slack tests (imported by the test modules and conftest.py)."""
+"""Helpers of the notification tests (imported by the test modules and conftest.py)."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,16 +8,19 @@ from typing import Any
 
 from fake_slack import FakeSlack
 
-from auditor.changes import attach_changes
+from auditor.changes import compare
 from auditor.model import Finding
 from auditor.notify.config import SlackConfig
-from auditor.notify.notifier import save_snapshot
+from auditor.notify.notifier import routing
+from auditor.notify.slack import SlackChannel
+from auditor.snapshots import save_snapshot
 
 DRIFTS = ["ecs-ssh-open", "db-single-az"]   # critical + high (SG), high (RDS)
 
 
 CHANNELS = {"default": "#auditor", "critical": "#auditor-critical"}
 CONFIG = SlackConfig(enabled=True, channels={"default": "C1"}, min_severity="medium", reminder_interval="24h")
+ROUTING = routing([SlackChannel(CONFIG, environ={"SLACK_BOT_TOKEN": "xoxb-test"})])
 
 
 class Clock:
@@ -44,17 +47,18 @@ def slack_config(fake: FakeSlack, **overrides: Any) -> SlackConfig:
 
 
 def fresh(result):
-    """A copy of an audit result that a test may change (changes, compared_to)."""
+    """An audit result without changes (as compared with no previous snapshot)."""
     return dataclasses.replace(result, changes=None, compared_to=None)
 
 
-def run(notifier, result, force=False):
-    """What the daemon does after an audit: compare with the previous snapshot, queue, save, send."""
-    result = fresh(result)
-    attach_changes(result, notifier.store.previous_snapshot(result.account, result.region))
+def run(notifier, result, force=False, channel="slack"):
+    """What the daemon does after an audit: compare with the previous snapshot, queue, save, send;
+    the delivery counts of ``channel``."""
+    changes, compared_to = compare(result.snapshot, notifier.store.previous_snapshot(result.account, result.region))
+    result = dataclasses.replace(result, changes=changes, compared_to=compared_to)
     notifier.after_audit(result)
     save_snapshot(notifier.store, result, notifier.clock())
-    return notifier.deliver(force=force)
+    return notifier.deliver(force=force)[channel]
 
 
 def texts(message) -> str:

@@ -1,4 +1,4 @@
-"""``auditor serve`` (its audit job) and ``auditor audit --slack`` against the fake Slack Web API."""
+"""``auditor serve`` (its audit job) and ``auditor audit --notify`` against the fake Slack Web API."""
 from __future__ import annotations
 
 import json
@@ -37,9 +37,10 @@ def test_daemon_audit_job_posts_once_then_stays_silent_with_metrics(audits, fake
     try:
         runner()
         assert len(fake_slack.top_level()) == 2
-        assert get("auditor_slack_messages_total", {"outcome": "sent"}) == 2
-        assert get("auditor_slack_messages_total", {"outcome": "failed"}) == 0
-        assert get("auditor_slack_outbox_pending") == 0
+        assert get("auditor_notifications_total", {"channel": "slack", "outcome": "sent"}) == 2
+        assert get("auditor_notifications_total", {"channel": "slack", "outcome": "failed"}) == 0
+        assert get("auditor_notification_outbox_pending", {"channel": "slack"}) == 0
+        assert get("auditor_notification_outbox_pending", {"channel": "webhook"}) is None   # not enabled
         assert get("auditor_resource_changes", {**COMMON, "change": "changed"}) is None   # nothing to compare yet
 
         fake_slack.fail("500", times=3)    # Slack is down, but nothing is news: nothing is tried
@@ -180,7 +181,7 @@ def test_a_process_killed_while_sending_then_rerun_delivers_each_message_once(au
     fake_slack.wait_idle()
 
     with StateStore(state) as store:
-        first, second = store.unsent()
+        first, second = store.unsent("slack")
         assert first.in_flight_since is not None and second.attempts == 0
 
     with pytest.MonkeyPatch.context() as patch:

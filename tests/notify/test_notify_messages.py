@@ -8,8 +8,10 @@ from datetime import UTC, datetime
 from slack_helpers import CONFIG, finding
 
 from auditor.changes import AttributeChange, ResourceChange
+from auditor.notify.channel import AuditInfo
 from auditor.notify.lifecycle import Health, Plan, Resolution
-from auditor.notify.messages import MAX_BLOCKS, MAX_HEADER, MAX_SECTION, MAX_TEXT, AuditInfo, Composer, Templates
+from auditor.notify.messages import MAX_BLOCKS, MAX_HEADER, MAX_SECTION, MAX_TEXT, Composer, Templates
+from auditor.notify.slack import SlackChannel
 from auditor.state import FindingRow
 
 NOW = datetime(2026, 1, 5, 6, 0, 0, tzinfo=UTC)
@@ -21,7 +23,7 @@ def composer(**kw) -> Composer:
 
 
 def channel_for(severity):
-    return CONFIG.channel_for(severity, "token")
+    return SlackChannel(CONFIG, environ={"SLACK_BOT_TOKEN": "xoxb-test"}).destination(severity)
 
 
 def sections(message) -> list[str]:
@@ -86,7 +88,7 @@ def test_resolutions_reply_in_each_thread_or_stand_alone_with_a_webhook():
                        announced_at="2026-01-04T06:00:00Z") for i in range(3)]
     resolved = [Resolution(r, "fixed") for r in rows]
     replies = composer().compose(Plan(resolved=resolved), AUDIT, channel_for, "C1", True, {1: "#a", 2: "#b"})
-    assert [(m.kind, m.channel, m.parent_id) for m in replies] == [("resolved", "#a", 1), ("resolved", "#b", 2)]
+    assert [(m.kind, m.destination, m.parent_id) for m in replies] == [("resolved", "#a", 1), ("resolved", "#b", 2)]
     assert "2 findings no longer failing" in replies[0].payload["text"]
     assert "fixed after 1 d" in sections(replies[0])[0]
     [alone] = composer().compose(Plan(resolved=resolved), AUDIT, channel_for, "", False)
@@ -109,8 +111,9 @@ def test_channels_per_severity_one_message_each():
     config = CONFIG.model_copy(update={"channels": {"default": "#all", "critical": "#crit"}, "min_severity": "low"})
     p = Plan(new=[finding(severity="critical"), finding("r.two", severity="high"), finding("r.three", severity="low")],
              health=Health("recovered", since="2026-01-04T00:00:00Z"))
-    messages = composer().compose(p, AUDIT, lambda s: config.channel_for(s, "token"), "#all", True)
-    by_channel = {m.channel: m for m in messages}
+    destination = SlackChannel(config, environ={"SLACK_BOT_TOKEN": "xoxb-test"}).destination
+    messages = composer().compose(p, AUDIT, destination, "#all", True)
+    by_channel = {m.destination: m for m in messages}
     assert set(by_channel) == {"#all", "#crit"}
     assert len(by_channel["#crit"].announces) == 1 and len(by_channel["#all"].announces) == 2
     assert "The audit is complete again" in "\n".join(sections(by_channel["#all"]))

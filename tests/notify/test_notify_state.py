@@ -47,8 +47,8 @@ def test_a_version_1_file_migrates_forward_keeping_its_rows(tmp_path):
     with StateStore(path) as store:
         assert store.schema_version == SCHEMA_VERSION
         [row] = store.open_findings("", "").values()   # no snapshot: which target it is of is unknown
-        assert (row.key, row.status, row.message_ts, row.last_reminded_at) == ("||r|db", "fail", "1.000001", None)
-        [queued] = store.unsent()
+        assert (row.key, row.status, row.delivery_ref, row.last_reminded_at) == ("||r|db", "fail", "1.000001", None)
+        [queued] = store.unsent("slack")
         assert queued.payload == {"text": "queued before the upgrade"} and queued.in_flight_since is None
         assert queued.parent_id is None
         store.set_notice("audit_health:|", "degraded", NOW)   # tables of version 2 exist
@@ -56,7 +56,7 @@ def test_a_version_1_file_migrates_forward_keeping_its_rows(tmp_path):
         assert store.adopt(ACCOUNT, "eu-west-1") == 1   # the first audit recorded takes them
         assert store.open_findings("", "") == {}
         [row] = store.open_findings(ACCOUNT, "eu-west-1").values()
-        assert (row.key, row.account, row.region, row.message_ts) == (f"{ACCOUNT}|eu-west-1|r|db", ACCOUNT, "eu-west-1",
+        assert (row.key, row.account, row.region, row.delivery_ref) == (f"{ACCOUNT}|eu-west-1|r|db", ACCOUNT, "eu-west-1",
                                                                       "1.000001")
         assert store.notices("audit_health:") == {f"audit_health:{ACCOUNT}|eu-west-1": "degraded"}
         assert store.adopt("210987654321", "us-east-1") == 0   # once
@@ -76,12 +76,30 @@ def test_a_version_2_file_gives_its_rows_the_target_of_its_snapshot(tmp_path):
     with StateStore(path) as store:
         assert store.schema_version == SCHEMA_VERSION
         [row] = store.open_findings(ACCOUNT, "eu-west-1").values()
-        assert (row.key, row.status, row.message_channel) == (f"{ACCOUNT}|eu-west-1|r|db", "fail", "C1")
+        assert (row.key, row.status, row.delivered_to) == (f"{ACCOUNT}|eu-west-1|r|db", "fail", "C1")
         assert store.previous_snapshot(ACCOUNT, "eu-west-1") == (json.loads(state), "2025-12-02T00:00:00Z")
         assert store.previous_snapshot(ACCOUNT, "us-east-1") is None and store.open_findings(ACCOUNT, "us-east-1") == {}
         assert store.notices() == {f"audit_health:{ACCOUNT}|eu-west-1": "degraded",
                                    f"waiver_expired:{ACCOUNT}|eu-west-1|r|db|2025-12-01": "announced"}
-        assert store.adopt(ACCOUNT, "eu-west-1") == 0 and len(store.unsent()) == 1
+        assert store.adopt(ACCOUNT, "eu-west-1") == 0 and len(store.unsent("slack")) == 1
+
+
+def test_a_version_3_file_keeps_its_slack_messages_and_references_under_the_slack_channel(tmp_path):
+    path = tmp_path / "v3.sqlite3"
+    db = _old_store(path, 3)
+    db.execute("UPDATE outbox SET sent_at = '2025-12-01T00:00:05Z', slack_channel = 'C0ID', slack_ts = '1.000001'")
+    db.execute("INSERT INTO outbox (kind, channel, payload, created_at, next_attempt_at, parent_id) VALUES "
+               "('resolved', 'C1', '{}', '2025-12-02T00:00:00Z', '2025-12-02T00:00:00Z', 1)")
+    db.commit()
+    db.close()
+
+    with StateStore(path) as store:
+        sent, reply = store.messages()
+        assert (sent.channel, sent.destination, sent.delivered_to, sent.delivery_ref) == ("slack", "C1", "C0ID", "1.000001")
+        assert store.unsent("slack") == [reply] and reply.parent_id == sent.id and reply.channel == "slack"
+        assert store.unsent("webhook") == [] and store.pending_count("webhook") == 0
+        [row] = store.open_findings("", "").values()
+        assert (row.announced_outbox_id, row.delivered_to, row.delivery_ref) == (1, "C1", "1.000001")
 
 
 def test_a_file_from_a_newer_auditor_is_refused(tmp_path):
@@ -118,20 +136,20 @@ def test_snapshot_round_trip_one_per_account_and_region(tmp_path):
 
 def test_outbox_lifecycle_and_transactions(tmp_path):
     with StateStore(tmp_path / "o.sqlite3") as store:
-        first = store.enqueue("alert", "C1", {"text": "a"}, NOW)
+        first = store.enqueue("slack", "alert", "C1", {"text": "a"}, NOW)
         store.put_finding(FindingRow("k", "r", "t", "i", None, "T", "high", "fail", iso(NOW), iso(NOW),
                                      announced_outbox_id=first, announced_at=iso(NOW), account=ACCOUNT, region="us-east-1"))
-        assert store.pending_count() == 1
+        assert store.pending_count("slack") == 1
         store.mark_in_flight(first, NOW)
         store.mark_failed(first, "timeout", NOW + timedelta(minutes=1), in_doubt=True)
         row = store.message(first)
         assert (row.attempts, row.in_flight_since, row.last_error) == (1, iso(NOW), "timeout")
         store.mark_sent(first, "C0ID", "1.5", NOW)
-        assert store.pending_count() == 0
-        assert (store.finding("k").message_channel, store.finding("k").message_ts) == ("C0ID", "1.5")
+        assert store.pending_count("slack") == 0
+        assert (store.finding("k").delivered_to, store.finding("k").delivery_ref) == ("C0ID", "1.5")
 
         with pytest.raises(RuntimeError), store.transaction():
-            store.enqueue("alert", "C1", {"text": "b"}, NOW)
+            store.enqueue("slack", "alert", "C1", {"text": "b"}, NOW)
             raise RuntimeError("crash before commit")
         assert [m.id for m in store.messages()] == [first]   # rolled back: nothing half-written
 

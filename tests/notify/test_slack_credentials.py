@@ -13,6 +13,7 @@ from auditor.daemon.logs import json_formatter
 from auditor.notify.config import SlackConfig
 from auditor.notify.notifier import Notifier
 from auditor.notify.secrets import REDACTED, Credential, CredentialError, resolve
+from auditor.notify.slack import SlackChannel
 from auditor.state import StateStore
 
 SECRET_PART = WEBHOOK_PATH.rsplit("/", 1)[1]
@@ -60,12 +61,12 @@ def test_the_webhook_url_never_appears_in_a_log_line_and_resolutions_stand_alone
     monkeypatch.delenv("SLACK_BOT_TOKEN")
     monkeypatch.setenv("SLACK_WEBHOOK_URL", fake_slack.webhook_url)
     notifier = make_notifier(max_retries=1)
-    assert notifier.mode == "webhook"
+    assert notifier.channels[0].mode == "webhook"
     fake_slack.fail("429", method="webhook", retry_after=0)
     fake_slack.fail("500", method="webhook", times=2)
     stats = run(notifier, audits.drifted)
     assert (stats.sent, stats.pending) == (0, 1)                      # one channel: the webhook's
-    stats = notifier.deliver()
+    stats = notifier.deliver()["slack"]
     assert (stats.sent, stats.pending) == (1, 0)
     [alert] = fake_slack.messages
     assert alert.via == "webhook" and "3 new failing findings" in alert.blocks[0]["text"]["text"]
@@ -105,9 +106,10 @@ def test_a_secrets_manager_outage_leaves_messages_queued(audits, fake_slack, tmp
         raise CredentialError("cannot read Secrets Manager secret 'auditor/slack': ThrottlingException")
     config = slack_config(fake_slack, token_secret="auditor/slack")
     with StateStore(tmp_path / "s.sqlite3") as store:
-        notifier = Notifier(store, config, environ={}, read_secret=unavailable, clock=clock)
+        notifier = Notifier(store, [SlackChannel(config, environ={}, read_secret=unavailable, clock=clock)], clock=clock)
         stats = run(notifier, audits.drifted)
         assert (stats.sent, stats.pending) == (0, 2) and fake_slack.requests == []
         assert any("ThrottlingException" in r.getMessage() for r in caplog.records)
-        notifier = Notifier(store, config, environ={}, read_secret=lambda _id: TOKEN, clock=clock)
-        assert notifier.deliver().sent == 2
+        notifier = Notifier(store, [SlackChannel(config, environ={}, read_secret=lambda _id: TOKEN, clock=clock)],
+                            clock=clock)
+        assert notifier.deliver()["slack"].sent == 2

@@ -6,7 +6,7 @@ import pytest
 from fake_slack import TOKEN
 from slack_helpers import fresh, run, texts
 
-from auditor.notify.notifier import save_snapshot
+from auditor.snapshots import save_snapshot
 from auditor.state import StateStore
 
 SSH = "baseline.sg.only_load_balancers_open_to_internet"
@@ -112,20 +112,20 @@ def test_429_500_and_timeouts_end_with_every_message_delivered_once(audits, fake
 
     # next pass: the first message is accepted but the answer times out (in doubt), so the pass stops
     fake_slack.fail("timeout", seconds=1.2)
-    stats = notifier.deliver()
+    stats = notifier.deliver()["slack"]
     assert (stats.sent, stats.failed, stats.pending) == (0, 1, 2)
     assert len(fake_slack.messages) == 1                     # Slack has it, we do not know yet
     fake_slack.wait_idle()
 
     # next pass: the in-doubt message is found in the channel's history, not posted again
-    stats = notifier.deliver()
+    stats = notifier.deliver()["slack"]
     assert (stats.sent, stats.failed, stats.pending) == (2, 0, 0)
     assert len(fake_slack.calls("conversations.history")) == 1
     assert len(fake_slack.messages) == 2
     ids = [m.metadata["event_payload"]["outbox_id"] for m in fake_slack.messages]
     assert sorted(ids) == sorted(set(ids))                   # each message once
     for row in notifier.store.messages():
-        assert row.sent_at and row.slack_ts and row.in_flight_since is None
+        assert row.sent_at and row.delivery_ref and row.in_flight_since is None
 
 
 def test_restart_between_queueing_and_sending_delivers_once(audits, fake_slack, make_notifier, tmp_path):
@@ -137,11 +137,11 @@ def test_restart_between_queueing_and_sending_delivers_once(audits, fake_slack, 
     assert fake_slack.requests == []
 
     second = make_notifier()                                 # a new process on the same state file
-    assert second.store.pending_count() == 2
-    stats = second.deliver(force=True)                       # the daemon's delivery pass at start
+    assert second.store.pending_count("slack") == 2
+    stats = second.deliver(force=True)["slack"]              # the daemon's delivery pass at start
     assert (stats.sent, stats.pending) == (2, 0)
     third = make_notifier()
-    assert third.deliver(force=True).sent == 0
+    assert third.deliver(force=True)["slack"].sent == 0
     run(third, audits.drifted_again)
     assert len(fake_slack.messages) == 2
 
@@ -155,12 +155,12 @@ def test_crash_after_slack_accepted_but_before_recording_delivers_once(audits, f
     with monkeypatch.context() as patch:
         patch.setattr(StateStore, "mark_sent", crash)
         with pytest.raises(SystemExit):
-            first.deliver()
+            first.deliver()["slack"]
     assert len(fake_slack.messages) == 1
     first.store.close()
 
     second = make_notifier()
-    assert second.deliver(force=True).sent == 2
+    assert second.deliver(force=True)["slack"].sent == 2
     assert len(fake_slack.calls("conversations.history")) == 1
     assert len(fake_slack.messages) == 2                     # the first one was found, not re-posted
 
@@ -171,7 +171,7 @@ def test_slack_unreachable_keeps_messages_queued_until_it_is_back(audits, fake_s
     down = make_notifier(base_url=f"http://127.0.0.1:{free_port()}/api/")   # nothing listens there
     stats = run(down, audits.drifted)
     assert (stats.sent, stats.failed, stats.pending) == (0, 1, 2)
-    [first, second] = down.store.unsent()
+    [first, second] = down.store.unsent("slack")
     assert first.attempts == 1 and "cannot reach Slack" in first.last_error and first.in_flight_since is None
     assert second.attempts == 0                              # the pass stopped at the first failure
     down.store.close()
@@ -179,7 +179,7 @@ def test_slack_unreachable_keeps_messages_queued_until_it_is_back(audits, fake_s
     up = make_notifier()                                     # restarted, Slack reachable again
     clock.advance(minutes=15)
     run(up, audits.drifted_again)                            # nothing new, but the queue goes out
-    assert len(fake_slack.messages) == 2 and up.store.pending_count() == 0
+    assert len(fake_slack.messages) == 2 and up.store.pending_count("slack") == 0
     assert fake_slack.calls("conversations.history") == []   # refused connections are never in doubt
 
 
