@@ -14,7 +14,7 @@ from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshabl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .aws import AWS_ERRORS, AuditSetupError, error_code, error_message
-from .yaml_lines import YamlFileError, field_path, line_for, read_yaml
+from .yaml_lines import YamlFileError, read_yaml, validation_problems
 
 ROLE_ARN = re.compile(r"arn:([a-z][a-z0-9-]*):iam::(\d{12}):role/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}")
 ACCOUNT_ID = re.compile(r"\d{12}")
@@ -23,6 +23,7 @@ SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}")
 EXTERNAL_ID = re.compile(r"[\w+=,.@:/-]{2,1224}")
 ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}")
 MAX_CONCURRENT = 32
+_DEEPEST = 4   # the deepest field of a targets file: targets.accounts[N].key
 
 
 class _Spec(BaseModel):
@@ -162,11 +163,8 @@ def load_targets(path: Path) -> TargetsConfig:
     try:
         return TargetsConfig.model_validate(data["targets"])
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = ("targets", *err["loc"])
-            problems.append(f"{path}:{line_for(loc, lines)}: {field_path(loc)}: {validation_message(err)}")
-        raise TargetsFileError(problems) from exc
+        unknown_key = {("extra_forbidden", depth): "unknown key" for depth in range(2, _DEEPEST + 1)}
+        raise TargetsFileError(validation_problems(path, exc, lines, unknown_key, prefix=("targets",))) from exc
 
 
 @dataclass(frozen=True)
