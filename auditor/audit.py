@@ -56,8 +56,7 @@ def known_resource_types() -> set[str]:
 def load_ruleset(architecture: str | None, extra: Iterable[Path] = (),
                  params: Mapping[str, Any] | None = None) -> RuleSet:
     """Baseline + architecture pack + extra rule paths, validated and compiled."""
-    packs = load_packs(pack_paths(architecture, extra), known_resource_types())
-    return RuleSet(packs, params)
+    return RuleSet(load_packs(pack_paths(architecture, extra), known_resource_types()), params)
 
 
 def audited_types(ruleset: RuleSet) -> set[str]:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from .attributes import shape
+from .attributes import many, shape
 from .collect import resource_types
 from .collect.types import Edge as Declared
 from .model import Resource, Snapshot
@@ -39,10 +39,11 @@ DERIVED = "deployment"
 """The type of resources the audit derives about a deployment (attributes ``pack``; its
 ``environment``): members of that deployment, whatever their tags."""
 DERIVED_ATTRIBUTES = shape(
-    "pack document monthly_usd complete unpriced missing_types by_service biggest itemized_usd budget_verdict "
-    "over_budget rows_over unitemized",
-    budget=shape("monthly_usd tolerance limit_usd quote"),
-    rows=shape("item services documented_usd estimated_usd tolerance limit_usd within quote note"))
+    "pack:str document:str monthly_usd:number complete:bool unpriced:[str] missing_types:[str] by_service:map "
+    "biggest:[str] itemized_usd:number budget_verdict:over|within|unknown over_budget:[str] rows_over:[str] unitemized:[str]",
+    budget=shape("monthly_usd:number tolerance:number limit_usd:number quote:str"),
+    rows=many("item:str services:[str] documented_usd:number estimated_usd:number tolerance:number limit_usd:number "
+              "within:bool quote:str note:str"))
 """The attributes of a ``deployment`` resource (set by :mod:`auditor.cost.deployment`, which says what they mean)."""
 
 

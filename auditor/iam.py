@@ -32,7 +32,7 @@ class Extra(NamedTuple):
 EXTRAS = {   # what `--with` adds, in statement order
     "cost-explorer": Extra("AuditorCostExplorerOptional", "ce", ("GetCostAndUsage",)),   # cost/spend.py
     "pricing": Extra("AuditorPriceListOptional", "pricing", ("GetAttributeValues", "GetProducts")),   # cost/refresh.py
-    "slack-secret": Extra("AuditorSlackSecretOptional", "secretsmanager", ("GetSecretValue",)),   # notify/secrets.py
+    "channel-secrets": Extra("AuditorChannelSecretsOptional", "secretsmanager", ("GetSecretValue",)),   # notify/secrets.py
     "assume-role": Extra("AuditorAssumeRoleOptional", "sts", ("AssumeRole",)),                 # targets.py
     "organizations": Extra("AuditorOrganizationsOptional", "organizations", ("ListAccounts",)),  # targets.py
 }
@@ -47,10 +47,10 @@ def _statement(sid: str, actions: Iterable[str], resource: str | list[str] = "*"
     return {"Sid": sid, "Effect": "Allow", "Action": sorted(set(actions)), "Resource": resource}
 
 
-def policy(architecture: str | None = None, extras: Iterable[str] = (), secret_arn: str | None = None,
+def policy(architecture: str | None = None, extras: Iterable[str] = (), secret_arns: Iterable[str] = (),
            role_arns: Iterable[str] = ()) -> dict[str, Any]:
     """The policy an audit needs: of ``architecture`` (its rule set's collectors) or of any audit,
-    with the optional statements of ``extras`` (keys of EXTRAS; ``secret_arn`` scopes slack-secret,
+    with the optional statements of ``extras`` (keys of EXTRAS; ``secret_arns`` scope channel-secrets,
     ``role_arns`` scope assume-role). Raises ValueError for an unknown extra, RuleFileError for an
     unknown architecture."""
     unknown = [e for e in extras if e not in EXTRAS]
@@ -59,7 +59,7 @@ def policy(architecture: str | None = None, extras: Iterable[str] = (), secret_a
     types = audited_types(load_ruleset(architecture)) if architecture else None
     statements = [_statement(REQUIRED_SID, (action(t.service, op) for t in resource_types().values()
                                             if types is None or t.name in types for op in t.calls))]
-    resources: dict[str, Any] = {"slack-secret": secret_arn or SECRET_PLACEHOLDER,
+    resources: dict[str, Any] = {"channel-secrets": sorted(set(secret_arns)) or SECRET_PLACEHOLDER,
                                  "assume-role": sorted(set(role_arns)) or ROLE_PLACEHOLDER}
     for name, extra in EXTRAS.items():
         if name in extras:

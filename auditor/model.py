@@ -22,7 +22,7 @@ _ENVIRONMENT_ALIASES = {
 def truncate(value: object, limit: int) -> str:
     """``value`` as text of at most ``limit`` characters (an ellipsis marks a cut; None is empty)."""
     text = "" if value is None else str(value)
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return text if len(text) <= limit else text[:max(0, limit - 1)] + "…"
 
 
 def normalize_environment(value: str | None) -> str | None:

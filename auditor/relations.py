@@ -16,7 +16,15 @@ names and structure are data, ``RELATIONS``. What they mean:
   database, cache from the resources; from each interface the role of what it is attached to:
   those four (an ECS task's is ecs_service), gateway_load_balancer, lambda, ec2_instance,
   nat_gateway, vpc_endpoint or other); ``inbound``/``outbound``: the ingress/egress entries
-  with ``peer_roles``, ``peer_name`` and ``open_to_internet`` resolved.
+  with ``peer_roles``, ``peer_name``, ``peer_users``, ``peers`` and ``open_to_internet``
+  resolved. ``peer_users`` is the peer group's ``used_by`` without the interfaces that a resource
+  of the same role stands for (an ECS task's interface is its service's), so services, databases,
+  caches and load balancers appear by name (service name, DB identifier, replication group id,
+  load balancer name); ``peers`` names everything the entry admits, sorted and unique: those
+  users (an interface without a name: its id), or the CIDR, the prefix list id, or the group id of
+  a peer group not in the snapshot (another account or VPC), so that "3306 only from the api and
+  worker services" is one condition that any other peer fails:
+  ``{key: "inbound[?from_port == `3306`].peers[]", op: subset, value: [api, worker]}``.
 - ecs_service: ``task_definition`` (its attributes), ``images`` (per container: container, image,
   registry ecr/other, account, region, repository, tag, digest, same_account, same_region),
   ``target_groups``, ``scaling`` (min/max capacity and policies, or null), ``subnets``,
@@ -35,8 +43,12 @@ names and structure are data, ``RELATIONS``. What they mean:
 metric alarms whose dimensions name the resource (for a metric-math alarm, the dimensions of any
 of its inner metrics), each as {name, namespace,
 metric_name, metrics (the metric-math queries, else []), statistic, comparison_operator,
-threshold, period, evaluation_periods, datapoints_to_alarm, dimensions, actions_enabled,
-alarm_actions}.
+comparison (the operator in words, :data:`COMPARISONS`: "greater than or equal to"), threshold,
+period, evaluation_periods, datapoints_to_alarm, duration_seconds, dimensions, actions_enabled,
+alarm_actions}. ``duration_seconds`` is period x evaluation_periods (a metric-math alarm's period:
+its returned query's), the window an alarm "for 10 minutes" is judged over (600), else null; with
+``datapoints_to_alarm`` M of N evaluation periods, M breaching datapoints anywhere in that window
+suffice.
 
 ``REQUIRES`` says which collected types each type's document depends on: if any of them failed
 to collect, rules on that type report ``error`` rather than a guess.
@@ -50,7 +62,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .attributes import Shape, shape
+from .attributes import Shape, many, shape
 from .aws import short_message
 from .collect import autoscaling, cloudwatch, ec2, ecs, elbv2, resource_types
 from .collect.types import Dimensions
@@ -79,6 +91,17 @@ ROLE_OF_ATTACHMENT = {
     "vpc_endpoint": "vpc_endpoint",
 }
 
+COMPARISONS = {
+    "GreaterThanOrEqualToThreshold": "greater than or equal to",
+    "GreaterThanThreshold": "greater than",
+    "LessThanThreshold": "less than",
+    "LessThanOrEqualToThreshold": "less than or equal to",
+    "LessThanLowerOrGreaterThanUpperThreshold": "less than the lower or greater than the upper band",
+    "LessThanLowerThreshold": "less than the lower band",
+    "GreaterThanUpperThreshold": "greater than the upper band",
+}
+"""CloudWatch's comparison operators in words (the anomaly-detection ones compare with a band)."""
+
 ALARMED: dict[str, tuple[Dimensions, ...]] = {name: t.alarms for name, t in resource_types().items() if t.alarms}
 """How alarms name each type that has an ``alarms`` relation (its description's CloudWatch dimensions)."""
 
@@ -101,33 +124,42 @@ REQUIRES: dict[str, set[str]] = {
     rtype: _REQUIRES.get(rtype, {rtype}) | ({"cloudwatch_alarm"} if rtype in ALARMED else set())
     for rtype in {**_REQUIRES, **ALARMED}}
 
-_SUBNET = shape("id public tier cidr_block availability_zone zone_letter")
-_ALARM = shape("name namespace metric_name statistic comparison_operator threshold period evaluation_periods "
-               "datapoints_to_alarm dimensions actions_enabled alarm_actions",
-               metrics=cloudwatch.CLOUDWATCH_ALARM.attributes["metrics"])
-_PLACED = shape("in_public_subnet", subnets=_SUBNET)
-_ENTRY = shape("peer_roles peer_name open_to_internet", **ec2.PERMISSION)
+_ROLE = "|".join(sorted({*ROLE_OF_TYPE.values(), *ROLE_OF_ATTACHMENT.values(), "other"}))
+_SUBNET = many("id:str public:bool tier:public|private cidr_block:str availability_zone:str zone_letter:str")
+_ALARM = many("name:str namespace:str metric_name:str statistic:str comparison:str threshold:number period:int "
+              "evaluation_periods:int datapoints_to_alarm:int duration_seconds:int dimensions:map actions_enabled:bool "
+              "alarm_actions:[str]", comparison_operator=cloudwatch.CLOUDWATCH_ALARM.attributes["comparison_operator"],
+              metrics=cloudwatch.CLOUDWATCH_ALARM.attributes["metrics"])
+_PLACED = shape("in_public_subnet:bool", subnets=_SUBNET)
+_USER = many(f"type:str id:str name:str role:{_ROLE}")
+_ENTRY = many(f"peer_roles:[{_ROLE}] peer_name:str peers:[str] open_to_internet:bool", peer_users=_USER,
+              **ec2.PERMISSION)
 _RELATIONS: dict[str, Shape] = {
-    "subnet": shape("route_table_id public tier nat_routed"),
-    "nat_gateway": shape("subnet_public availability_zone"),
-    "vpc": shape("subnet_ids availability_zones zone_letters public_subnet_count private_subnet_count "
-                 "public_route_table_ids private_route_table_ids shared_route_table_ids internet_gateway_attached "
-                 "nat_gateway_count nat_gateway_azs"),
-    "security_group": shape("roles", used_by=shape("type id name role"), inbound=_ENTRY, outbound=_ENTRY),
+    "subnet": shape("route_table_id:str public:bool tier:public|private nat_routed:bool"),
+    "nat_gateway": shape("subnet_public:bool availability_zone:str"),
+    "vpc": shape("subnet_ids:[str] availability_zones:[str] zone_letters:[str] public_subnet_count:int "
+                 "private_subnet_count:int public_route_table_ids:[str] private_route_table_ids:[str] "
+                 "shared_route_table_ids:[str] internet_gateway_attached:bool nat_gateway_count:int nat_gateway_azs:[str]"),
+    "security_group": shape(f"roles:[{_ROLE}]", used_by=_USER, inbound=_ENTRY, outbound=_ENTRY),
     "ecs_service": shape(
         **_PLACED, task_definition=ecs.TASK_DEFINITION.attributes,
-        images=shape("container image registry account region repository tag digest same_account same_region"),
-        target_groups=shape("arn name protocol port load_balancer_arns",
-                            health_check=elbv2.TARGET_GROUP.attributes["health_check"]),
-        scaling=shape("min_capacity max_capacity", policies=autoscaling.SCALABLE_TARGET.attributes["policies"])),
+        images=many("container:str image:str registry:ecr|other account:str region:str repository:str tag:str digest:str "
+                    "same_account:bool same_region:bool"),
+        target_groups=many("arn:str name:str port:int load_balancer_arns:[str]",
+                           protocol=elbv2.TARGET_GROUP.attributes["protocol"],
+                           health_check=elbv2.TARGET_GROUP.attributes["health_check"]),
+        scaling=shape("min_capacity:int max_capacity:int", policies=autoscaling.SCALABLE_TARGET.attributes["policies"])),
     "rds_instance": _PLACED,
     "elasticache_replication_group": _PLACED,
     "elasticache_cluster": _PLACED,
-    "load_balancer": shape(**_PLACED, listeners=shape("arn port protocol ssl_policy", default_actions=elbv2.ACTION)),
-    "listener": shape("load_balancer_name load_balancer_scheme", routes=shape(
-        "default priority path_patterns host_headers", target_groups=shape("arn name port"))),
-    "target_group": shape(services=shape("cluster_name service_name")),
-    "ecs_cluster": shape("services"),
+    "load_balancer": shape(**_PLACED, listeners=many("arn:str port:int ssl_policy:str",
+                                                     protocol=elbv2.LISTENER.attributes["protocol"],
+                                                     default_actions=elbv2.ACTION)),
+    "listener": shape("load_balancer_name:str", load_balancer_scheme=elbv2.LOAD_BALANCER.attributes["scheme"], routes=many(
+        "default:bool priority:int path_patterns:[str] host_headers:[str]",
+        target_groups=many("arn:str name:str port:int"))),
+    "target_group": shape(services=many("cluster_name:str service_name:str")),
+    "ecs_cluster": shape("services:[str]"),
 }
 RELATIONS: dict[str, Shape] = {rtype: {**_RELATIONS.get(rtype, {}), **({"alarms": _ALARM} if rtype in ALARMED else {})}
                                for rtype in {**_RELATIONS, **ALARMED}}
@@ -139,14 +171,27 @@ def requires(rtype: str) -> set[str]:
     return REQUIRES.get(rtype, set()) | {rtype}
 
 
+def _alarm_period(a: Mapping[str, Any]) -> int | None:
+    """The alarm's period; for a metric-math alarm, that of the query it alarms on (the one returning
+    data), else the one period all its queries share."""
+    queries = a.get("metrics") or []
+    returned = next((m.get("period") for m in queries if m.get("return_data")), None)
+    periods = {m.get("period") for m in queries} - {None}
+    return a.get("period") or returned or (periods.pop() if len(periods) == 1 else None)
+
+
 def _alarm_summary(alarm: Resource) -> dict[str, Any]:
     a = alarm.attributes
+    period, evaluation_periods = _alarm_period(a), a.get("evaluation_periods")
     return {"name": alarm.id, "namespace": a.get("namespace"), "metric_name": a.get("metric_name"),
             "metrics": a.get("metrics") or [],
             "statistic": a.get("statistic") or a.get("extended_statistic"),
-            "comparison_operator": a.get("comparison_operator"), "threshold": a.get("threshold"),
-            "period": a.get("period"), "evaluation_periods": a.get("evaluation_periods"),
-            "datapoints_to_alarm": a.get("datapoints_to_alarm"), "dimensions": a.get("dimensions") or {},
+            "comparison_operator": a.get("comparison_operator"),
+            "comparison": COMPARISONS.get(a.get("comparison_operator")), "threshold": a.get("threshold"),
+            "period": a.get("period"), "evaluation_periods": evaluation_periods,
+            "datapoints_to_alarm": a.get("datapoints_to_alarm"),
+            "duration_seconds": period * evaluation_periods if period and evaluation_periods else None,
+            "dimensions": a.get("dimensions") or {},
             "actions_enabled": a.get("actions_enabled"), "alarm_actions": a.get("alarm_actions") or []}
 
 
@@ -302,22 +347,43 @@ def _security_group_users(ix: _Index) -> dict[str, list[Resource]]:
     return users
 
 
+def _user_ref(user: Resource) -> dict[str, Any]:
+    return {"type": user.type, "id": user.id, "name": user.name, "role": _security_group_role(user)}
+
+
+def _peer_users(used_by: list[dict]) -> list[dict]:
+    """A group's users as its peers see them: the resources, and the interfaces whose role none of
+    those resources has (an ECS task's interface is its service's, an RDS one its instance's)."""
+    resource_roles = {u["role"] for u in used_by if u["type"] != "network_interface"}
+    return [u for u in used_by if u["type"] != "network_interface" or u["role"] not in resource_roles]
+
+
+def _peers(entry: dict, peer_users: list[dict], known_group: bool) -> list[str]:
+    """What an entry admits, by name: the peer group's users, else the CIDR, prefix list or unknown group."""
+    if known_group:
+        return sorted({u["name"] or u["id"] for u in peer_users})
+    return [p for p in (entry.get("cidr") or entry.get("prefix_list_id") or entry.get("group_id"),) if p]
+
+
 def _security_group_relations(ix: _Index) -> dict[str, dict[str, Any]]:
     users = _security_group_users(ix)
     roles = {gid: sorted({_security_group_role(u) for u in us}) for gid, us in users.items()}
+    used_by = {gid: [_user_ref(u) for u in us] for gid, us in users.items()}
 
     def resolve(entries: list[dict]) -> list[dict]:
         out = []
         for e in entries or []:
             peer = e.get("group_id")
             peer_res = ix.by_id.get(("security_group", peer)) if peer else None
+            peer_users = _peer_users(used_by.get(peer, [])) if peer else []
             out.append({**e, "peer_roles": roles.get(peer, []) if peer else [],
                         "peer_name": peer_res.name if peer_res else None,
+                        "peer_users": peer_users,
+                        "peers": _peers(e, peer_users, peer_res is not None),
                         "open_to_internet": e.get("cidr") in DEFAULT_ROUTES})
         return out
 
-    return {sg.id: {"used_by": [{"type": u.type, "id": u.id, "name": u.name, "role": _security_group_role(u)}
-                                for u in users.get(sg.id, [])],
+    return {sg.id: {"used_by": used_by.get(sg.id, []),
                     "roles": roles.get(sg.id, []),
                     "inbound": resolve(sg.attributes.get("ingress")),
                     "outbound": resolve(sg.attributes.get("egress"))}

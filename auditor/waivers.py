@@ -12,7 +12,7 @@ A waiver file is YAML::
 :func:`apply_waivers` turns every failing finding that an unexpired waiver matches into status
 ``waived`` (reported and counted as such, never alerted, never failing the exit code). A waiver
 holds through its ``expires`` day; from the next day it is expired and the findings it matches
-stay ``fail`` (:attr:`WaiverOutcome.expired`, announced once by the Slack notifier). A waiver
+stay ``fail`` (:attr:`WaiverOutcome.expired`, announced once by the notifier). A waiver
 that matches no failing finding (nothing, or only findings that now pass) is *stale*: it can be
 removed. Findings whose rule could not be evaluated (``error``) are never waived, but they keep a
 waiver that matches them from being reported stale, since the audit cannot tell.

@@ -15,25 +15,40 @@ class YamlFileError(Exception):
     """A YAML file that cannot be read or parsed; the message names the file and line."""
 
 
-class SafeLineLoader(yaml.SafeLoader):
-    """SafeLoader that refuses aliases (``*name``: a few hundred bytes of nested aliases expand
-    into gigabytes) and nesting deeper than MAX_DEPTH, each at its line."""
+class SafeLineLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """PyYAML's SafeLoader, on libyaml's parser where PyYAML has it (ten times faster);
+    :func:`read_yaml` refuses aliases and deep nesting before composing."""
 
-    _depth = 0
 
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
+def _refuse_aliases_and_depth(text: str, loader: type[SafeLineLoader]) -> None:
+    """Aliases (``*name``: a few hundred bytes of nested aliases expand into gigabytes) and nesting
+    deeper than MAX_DEPTH are errors, each at its line."""
+    depth = 0
+    for event in yaml.parse(text, Loader=loader):
+        if isinstance(event, yaml.AliasEvent):
             raise yaml.composer.ComposerError(None, None, f"aliases (*{event.anchor}) are not allowed: "
                                               "write the value out", event.start_mark)
-        self._depth += 1
-        try:
-            if self._depth > MAX_DEPTH:
+        if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+        elif isinstance(event, yaml.NodeEvent):   # a scalar, or the start of a mapping or list
+            if depth + 1 > MAX_DEPTH:
                 raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels",
-                                                  self.peek_event().start_mark)
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
+                                                  event.start_mark)
+            depth += not isinstance(event, yaml.ScalarEvent)
+
+
+def _worded(text: str, exc: yaml.YAMLError) -> yaml.YAMLError:
+    """PyYAML's own parser's error for a syntax error libyaml found: it names the character and what
+    was expected (a rare path, so its slowness does not matter)."""
+    if isinstance(exc, yaml.composer.ComposerError):   # ours: aliases, depth
+        return exc
+    try:
+        yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as worded:
+        return worded
+    except RecursionError:   # nested past Python's limit before the error: libyaml's words will do
+        pass
+    return exc
 
 
 def read_text(path: Path) -> str:
@@ -54,37 +69,46 @@ def read_text(path: Path) -> str:
     return text
 
 
-def read_yaml(path: Path, loader: type[SafeLineLoader] = SafeLineLoader) -> tuple[Any, dict[tuple, int]]:
-    """The file's data (None when empty) and the line of every key path in it."""
+def read_yaml(path: Path, loader: type[SafeLineLoader] = SafeLineLoader,
+              texts: dict[tuple, str] | None = None) -> tuple[Any, dict[tuple, int]]:
+    """The file's data (None when empty) and the line of every key path in it; ``texts`` receives the
+    source text of every value YAML read as other than a string (``on``, ``1.10``), by path."""
     text = read_text(path)
     try:
+        _refuse_aliases_and_depth(text, loader)
         node = yaml.compose(text, Loader=loader)
     except yaml.YAMLError as exc:
+        exc = _worded(text, exc)
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         raise YamlFileError(f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from exc
     lines: dict[tuple, int] = {}
     try:
-        return (construct_with_lines(node, (), lines) if node is not None else None), lines
+        return (construct_with_lines(node, (), lines, texts) if node is not None else None), lines
     except (yaml.YAMLError, ValueError, TypeError) as exc:   # e.g. an unhashable key, an impossible value
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         raise YamlFileError(f"{where}: invalid YAML: {getattr(exc, 'problem', None) or exc}") from exc
 
 
-def construct_with_lines(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> Any:
-    """Build plain Python data from a YAML node, recording the line of every path."""
+def construct_with_lines(node: yaml.Node, path: tuple, lines: dict[tuple, int],
+                         texts: dict[tuple, str] | None = None) -> Any:
+    """Build plain Python data from a YAML node, recording the line of every path (and, in ``texts``,
+    the source text of every scalar that is not read as a string)."""
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         out = {}
         for key_node, value_node in node.value:
             key = construct_with_lines(key_node, (), {})
             lines[path + (key,)] = key_node.start_mark.line + 1
-            out[key] = construct_with_lines(value_node, path + (key,), lines)
+            out[key] = construct_with_lines(value_node, path + (key,), lines, texts)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [construct_with_lines(v, path + (i,), lines) for i, v in enumerate(node.value)]
-    return yaml.constructor.SafeConstructor().construct_object(node)
+        return [construct_with_lines(v, path + (i,), lines, texts) for i, v in enumerate(node.value)]
+    value = yaml.constructor.SafeConstructor().construct_object(node)
+    if texts is not None and not isinstance(value, str) and node.value:
+        texts[path] = node.value
+    return value
 
 
 def line_for(loc: tuple, lines: dict[tuple, int]) -> int:

@@ -1,5 +1,5 @@
 """Shared fixtures: fake credentials, a moto account, a collector context on it, and a capture of
-the daemon's JSON log lines; and the ``unit`` and ``e2e`` markers, given to each test by what it uses."""
+the daemon's JSON log lines; and the ``unit``, ``e2e`` and ``slow`` markers, given to each test by what it uses."""
 from __future__ import annotations
 
 import io
@@ -8,6 +8,7 @@ import logging
 import socket
 import subprocess
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from auditor.aws import AwsContext
 from auditor.collect import CollectContext
 from auditor.daemon.logs import setup_logging
 from auditor.emulated import moto_patches
+from auditor.emulated.builder import _Builder
 from auditor.emulated.demo import moto_server
 
 REGION = "us-east-1"
@@ -46,6 +48,14 @@ SPREAD_MODULES = {"test_packs.py", "test_rule_files.py", "emulated/test_emulated
                   "badinput/test_properties.py"}
 
 
+# slow: every e2e test, and the tests that build a documented deployment (the modules below build one for
+# each test or in a module fixture; elsewhere the test says it with @pytest.mark.slow, and the guard below
+# finds a new one). -m "not slow" is what is left: no process, no server, no emulated deployment.
+SLOW_MODULES = {"cost/test_estimates.py", "cost/test_spend.py", "emulated/test_emulated_architectures.py",
+                "emulated/test_regions.py", "emulated/test_tagging_and_neighbours.py", "test_attributes.py",
+                "daemon/test_daemon_targets.py", "test_fleet_audit.py"}
+
+
 @pytest.hookimpl(tryfirst=True)   # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
@@ -57,6 +67,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
         elif item.get_closest_marker("e2e") is None and not uses & MOTO_FIXTURES and module not in MOTO_MODULES:
             item.add_marker(pytest.mark.unit)
+        if item.get_closest_marker("e2e") is not None or module in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(autouse=True)
@@ -73,6 +85,34 @@ def _unit_guard(request, monkeypatch):
     monkeypatch.setattr(MockAWS, "start", refuse("starts moto (mock_aws)"))
     monkeypatch.setattr(subprocess.Popen, "__init__", refuse("starts a process"))
     monkeypatch.setattr(socket.socket, "connect", refuse("opens a connection"))
+
+
+@contextmanager
+def _no_builds(item: pytest.Item) -> Iterator[None]:
+    """Outside ``slow``, building a documented deployment (in the test or in a fixture it sets up) fails,
+    saying so: mark the test slow, or list its module above."""
+    if item.get_closest_marker("slow") is not None:
+        yield
+        return
+
+    def refuse(*args, **kwargs) -> None:
+        raise AssertionError(f"a test outside 'slow' builds an emulated deployment: mark it @pytest.mark.slow, "
+                             f"or list {item.path.name} in SLOW_MODULES of tests/conftest.py")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_Builder, "run", refuse)
+        yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    with _no_builds(item):
+        yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    with _no_builds(item):
+        yield
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,5 +1,6 @@
 """The attribute table (auditor.attributes) is true: the documents of the emulated accounts hold
-every declared attribute, and nothing else."""
+every declared attribute, and nothing else, each value of its declared type; the reference's examples
+are those the emulated accounts give now."""
 from __future__ import annotations
 
 from typing import Any
@@ -7,8 +8,9 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from moto.moto_api._internal import mock_random
 
-from auditor.attributes import Shape, table
+from auditor.attributes import Kind, Shape, document_problems, table
 from auditor.audit import known_resource_types
 from auditor.aws import AwsContext
 from auditor.collect import collect, resource_types
@@ -20,6 +22,7 @@ from auditor.emulated.builder import build
 from auditor.emulated.neighbour import billing
 from auditor.rules.engine import RuleSet
 from auditor.rules.loader import load_packs, rules_root
+from auditor.rules.reference import EXAMPLES, collect_examples
 
 REGION = "us-east-1"
 SHAPES = table()
@@ -42,6 +45,7 @@ def documents(tmp_path_factory) -> list[dict[str, Any]]:
     """Every document of one account holding each architecture and the neighbour application,
     with each deployment's derived ``deployment`` resource."""
     with pytest.MonkeyPatch.context() as env, mock_aws():
+        mock_random.seed(42)   # the ids scripts/attribute_reference.py gets: the same examples
         env.setenv("AWS_DEFAULT_REGION", REGION)
         env.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))   # the bundled prices only
         env.delenv("AWS_ENDPOINT_URL", raising=False)
@@ -80,10 +84,10 @@ def _declared(shape: Shape | None, where: str, out: Keys) -> Keys:
 
 def _found(value: Any, shape: Shape | None, where: str, out: Keys) -> Keys:
     """The keys in ``value``, as deep as ``shape`` declares its structure (undeclared ones: ``(0, path)``)."""
-    if shape is not None and isinstance(value, list):
+    if isinstance(shape, Shape) and isinstance(value, list):
         for item in value:
             _found(item, shape, where, out)
-    elif shape is not None and isinstance(value, dict):
+    elif isinstance(shape, Shape) and isinstance(value, dict):
         for k, v in value.items():
             out.setdefault((id(shape), k) if k in shape else (0, f"{where}.{k}"), set()).add(f"{where}.{k}")
             _found(v, shape.get(k), f"{where}.{k}", out)
@@ -120,3 +124,27 @@ def test_every_arn_has_the_shape_its_type_declares(documents):
              and not types[d["type"]].arn_regex.match(d["arn"])]
     assert wrong == []
     assert {d["type"] for d in documents if d["arn"]} >= set(types) - {"scalable_target"}   # moto gives it no ARN
+
+
+def test_every_value_has_its_declared_type(documents):
+    wrong = sorted({message for d in documents for _, message in document_problems(d, SHAPES[d["type"]], d["type"])})
+    assert wrong == []
+
+
+def _times(examples: dict) -> set[tuple[str, str]]:
+    """The examples of ``time`` attributes (when the account was built: they differ each run)."""
+    from auditor.rules.reference import reference
+
+    return {(rtype, path) for rtype, attrs in reference(examples).items() for path, e in attrs.items()
+            if e["type"] == "time" and "example" in e}
+
+
+def test_the_bundled_examples_are_those_the_emulated_accounts_give(documents):
+    import json
+
+    fresh, bundled = collect_examples(documents), json.loads(EXAMPLES.read_text())
+    times = _times(fresh) | _times(bundled)
+    assert all(Kind("time").fits(v) for rtype, path in times for v in (fresh[rtype].get(path), bundled[rtype].get(path)))
+    strip = {rtype: {p: v for p, v in attrs.items() if (rtype, p) not in times} for rtype, attrs in fresh.items()}
+    assert strip == {rtype: {p: v for p, v in attrs.items() if (rtype, p) not in times} for rtype, attrs in bundled.items()}, \
+        "stale examples: run .venv/bin/python scripts/attribute_reference.py (it also writes docs/attributes.md)"

@@ -449,8 +449,9 @@ def test_real_audit_attaches_changes_to_the_report(mattilda):
 def test_two_regions_sharing_a_state_file_each_compare_with_their_own_snapshot(tmp_path, caplog):
     from dataclasses import replace
 
-    from auditor.notify.config import SlackConfig, StateConfig
+    from auditor.notify.config import StateConfig
     from auditor.notify.runtime import Runtime
+    from auditor.notify.slack.config import SlackConfig
 
     def audit_of(region: str, *resources: Resource) -> AuditResult:
         return result_of(*(replace(r, region=region) for r in resources), region=region,

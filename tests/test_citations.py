@@ -127,3 +127,14 @@ def test_validate_docs_missing_directory(capsys, tmp_path):
     code, out, err = run(capsys, "rules", "validate", str(_pack(tmp_path)), "--docs", str(tmp_path / "nowhere"))
     assert (code, out) == (2, "")
     assert err.strip() == f"error: --docs {tmp_path / 'nowhere'}: no such directory"
+
+
+def test_validate_docs_reports_a_broken_file_and_another_files_missing_quote_in_one_run(capsys, tmp_path, docs):
+    quoted = _pack(tmp_path, quote="Engine: PostgreSQL 16; Multi-AZ: No")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("pack: y\ntitle: t\nrules: [{id: y.one}]\n")
+    code, out, err = run(capsys, "rules", "validate", str(quoted), str(broken), "--docs", str(docs))
+    assert (code, out) == (2, "")
+    problems = err.splitlines()
+    assert any(p.startswith(f"error: {broken}:3: rule y.one: field rules[0]") for p in problems), problems
+    assert problems[-1] == f'error: {quoted}:20: rule x.one: field rules[0].doc.quote: not found in doc.txt: "Multi-AZ: No"'

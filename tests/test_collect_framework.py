@@ -169,3 +169,18 @@ def test_a_whole_type_error_replaces_the_faults_before_it(aws, monkeypatch):
 def test_an_audit_wide_environment_stays_known_when_tags_are_not(aws):
     forced = CollectContext(aws, "123456789012", environment="prod")
     assert forced.resource("vpc", "v", unknown={"tags": "why"}).unknown == {"tags": "why"}
+
+
+def test_a_shared_read_is_made_once_and_its_error_reaches_every_collector(ctx):
+    calls = []
+
+    def denied():
+        calls.append(1)
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "ListServices")
+
+    first, second = ctx.fork(), ctx.fork()
+    for child in (first, second):
+        with pytest.raises(ClientError, match="AccessDeniedException"):
+            child.shared("ecs.services", denied)
+    assert calls == [1]
+    assert first.shared("ecs.cluster_arns", lambda: ["a"]) == second.shared("ecs.cluster_arns", lambda: ["b"]) == ["a"]

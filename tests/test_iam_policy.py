@@ -15,6 +15,7 @@ from types import SimpleNamespace
 import boto3
 import botocore.handlers
 import pytest
+from cli_runner import run
 
 from auditor.audit import AuditOptions, run_audit
 from auditor.aws import AwsContext
@@ -23,9 +24,11 @@ from auditor.cost.refresh import PriceRefreshError, listed_regions, refresh_regi
 from auditor.cost.spend import SpendReader
 from auditor.emulated.architectures import ENVIRONMENTS
 from auditor.iam import EXTRAS, REQUIRED_SID, ROLE_PLACEHOLDER, SECRET_PLACEHOLDER, action, policy
-from auditor.notify.config import SlackConfig
-from auditor.notify.secrets import resolve, secretsmanager_reader
-from tests.cli_runner import run
+from auditor.notify.secrets import secretsmanager_reader
+from auditor.notify.slack.config import SlackConfig
+from auditor.notify.slack.credentials import resolve
+from auditor.notify.webhook.channel import WebhookChannel
+from auditor.notify.webhook.config import WebhookConfig
 
 DOCS_POLICY = Path(__file__).resolve().parents[1] / "docs" / "iam-policy.json"
 # The docs file and the ECS template: no Slack secret (ECS injects it).
@@ -77,6 +80,7 @@ def audits(tmp_path_factory) -> dict[str, set[tuple[str | None, str]]]:
     return recorded
 
 
+@pytest.mark.slow   # the audits fixture builds every architecture
 def test_every_call_of_each_architecture_audit_is_granted(audits):
     full = actions(policy(None, ["cost-explorer"]))
     for architecture, calls in audits.items():
@@ -93,12 +97,14 @@ def _declared(collector_name: str) -> set[str]:
     return {action(types[t].service, op) for t in REGISTRY[collector_name].produces for op in types[t].calls}
 
 
+@pytest.mark.slow   # the audits fixture builds every architecture
 def test_each_collector_calls_only_what_its_types_declare(audits):
     undeclared = {(name, made) for calls in audits.values() for name, made in calls
                   if name and made not in _declared(name)}
     assert undeclared == set()
 
 
+@pytest.mark.slow   # the audits fixture builds every architecture
 def test_every_declared_call_is_made_by_some_audit(audits):
     declared = {action(t.service, op) for t in resource_types().values() for op in t.calls}
     made = {a for calls in audits.values() for _, a in calls}
@@ -120,14 +126,19 @@ def test_price_list_refresh_calls_only_what_pricing_grants():
     assert {action(s, op) for s, op in aws.stats.calls} == actions(policy(extras=["pricing"]), "AuditorPriceListOptional")
 
 
-def test_slack_secret_read_calls_only_what_slack_secret_grants(account, monkeypatch):
-    secret = boto3.client("secretsmanager").create_secret(Name="auditor/slack", SecretString="xoxb-not-a-real-token")
+def test_channel_secret_reads_call_only_what_channel_secrets_grants(account, monkeypatch):
+    client = boto3.client("secretsmanager")
+    slack = client.create_secret(Name="auditor/slack", SecretString="xoxb-not-a-real-token")
+    hook = client.create_secret(Name="auditor/webhook", SecretString='{"token": "not-a-real-bearer"}')
     made = set()
     monkeypatch.setattr(botocore.handlers, "BUILTIN_HANDLERS", [*botocore.handlers.BUILTIN_HANDLERS, (
         "before-call.*.*", lambda model, **_: made.add(action(model.service_model.service_name, model.name)))])
-    credential = resolve(SlackConfig(enabled=True, token_secret=secret["ARN"]), {}, secretsmanager_reader("us-east-1"))
+    credential = resolve(SlackConfig(enabled=True, token_secret=slack["ARN"]), {}, secretsmanager_reader("us-east-1"))
     assert credential.reveal() == "xoxb-not-a-real-token"
-    assert made == actions(policy(extras=["slack-secret"]), "AuditorSlackSecretOptional")
+    webhook = WebhookChannel(WebhookConfig(enabled=True, url="https://hooks.example.test/in", token_secret=hook["ARN"]),
+                             environ={}, read_secret=secretsmanager_reader("us-east-1"))
+    assert webhook.transport() is not None
+    assert made == actions(policy(extras=["channel-secrets"]), "AuditorChannelSecretsOptional")
 
 
 @pytest.mark.parametrize("architecture", [None, *ENVIRONMENTS])
@@ -137,14 +148,14 @@ def test_policy_only_reads(architecture):
     sids = [s["Sid"] for s in document["Statement"]]
     assert sids == [REQUIRED_SID, *(e.sid for e in EXTRAS.values())]
     assert all(re.fullmatch(r"[A-Za-z0-9]+", sid) for sid in sids)
-    placeholders = {EXTRAS["slack-secret"].sid: SECRET_PLACEHOLDER, EXTRAS["assume-role"].sid: ROLE_PLACEHOLDER}
+    placeholders = {EXTRAS["channel-secrets"].sid: SECRET_PLACEHOLDER, EXTRAS["assume-role"].sid: ROLE_PLACEHOLDER}
     for statement in document["Statement"]:
         assert statement["Effect"] == "Allow" and statement["Action"] == sorted(set(statement["Action"]))
         # sts:AssumeRole grants what the audited account's role grants: the read-only statement (audit-role.yaml)
         assert all(a.split(":")[1].startswith(READ_VERBS) or a == "sts:AssumeRole" for a in statement["Action"])
         assert ("sts:AssumeRole" in statement["Action"]) is (statement["Sid"] == EXTRAS["assume-role"].sid)
         assert not any(re.match(r"ssm:GetParameter|kms:Decrypt$|s3:GetObject$", a) for a in statement["Action"])
-        secret = statement["Sid"] == EXTRAS["slack-secret"].sid
+        secret = statement["Sid"] == EXTRAS["channel-secrets"].sid
         assert ("secretsmanager:GetSecretValue" in statement["Action"]) is secret
         assert statement["Resource"] == placeholders.get(statement["Sid"], "*")
     assert actions(policy(architecture)) <= actions(policy())
@@ -157,9 +168,11 @@ def test_docs_policy_is_the_generated_one():
 def test_cli_prints_the_policy(capsys):
     code, out, err = run(capsys, "iam-policy", "--with", ",".join(DOCS_EXTRAS))
     assert (code, err) == (0, "") and out == DOCS_POLICY.read_text()
-    code, out, _ = run(capsys, "iam-policy", "-a", "portfolio", "--with", "pricing", "--secret-arn", SECRET_ARN)
-    assert code == 0 and json.loads(out) == policy("portfolio", ["pricing", "slack-secret"], SECRET_ARN)
-    assert json.loads(out)["Statement"][-1]["Resource"] == SECRET_ARN
+    other = SECRET_ARN.replace("auditor/slack", "auditor/webhook")
+    code, out, _ = run(capsys, "iam-policy", "-a", "portfolio", "--with", "pricing", "--secret-arn", SECRET_ARN,
+                       "--secret-arn", other)
+    assert code == 0 and json.loads(out) == policy("portfolio", ["pricing", "channel-secrets"], [SECRET_ARN, other])
+    assert json.loads(out)["Statement"][-1]["Resource"] == sorted([SECRET_ARN, other])
     code, out, _ = run(capsys, "iam-policy", "--role-arn", ROLE_ARN, "--role-arn", ROLE_ARN)
     assert code == 0 and json.loads(out)["Statement"][-1] == {
         "Sid": "AuditorAssumeRoleOptional", "Effect": "Allow", "Action": ["sts:AssumeRole"], "Resource": [ROLE_ARN]}

@@ -26,7 +26,7 @@ from auditor.rules.loader import architecture_names
 
 pytestmark = pytest.mark.slow
 
-PACKS = architecture_names()
+PACKS = [a for a in architecture_names() if a in ENVIRONMENTS]   # a team's own pack beside them has no emulated account
 MIN_DRIFTS = {"indii-music": 4}
 COMPLIANT = [(a, e) for a in PACKS for e in ENVIRONMENTS[a]]
 # Pack rules that rightly apply to nothing on a compliant deployment: (rule id, environment or
@@ -55,7 +55,7 @@ def build(account: str, architecture: str, environment: str, tagging: str, drift
 
 
 def test_every_documented_architecture_has_a_pack():
-    assert set(PACKS) == set(ENVIRONMENTS)
+    assert set(ENVIRONMENTS) <= set(architecture_names())
 
 
 @pytest.mark.parametrize("tagging", ["all", "owners"])

@@ -199,3 +199,137 @@ def test_a_step_that_trips_on_an_unexpected_shape_costs_only_its_types():
     findings = load_ruleset(None).evaluate(snapshot)   # the baseline: rules on security groups report error
     on_groups = [f for f in findings if f.rule_id.startswith("baseline.sg.")]
     assert on_groups and {f.status for f in on_groups} == {"error"}
+
+
+def _service(name, group, **attributes):
+    return res("ecs_service", f"arn:aws:ecs:r:1:service/c/{name}", name=name, cluster_name="c", service_name=name,
+               network={"security_group_ids": [group]}, **attributes)
+
+
+def _ingress(port, *peers):
+    return [{"protocol": "tcp", "from_port": port, "to_port": port, "source_kind": "group", "group_id": g}
+            for g in peers]
+
+
+WHO_REACHES_WHOM = [
+    _service("api", "sg-api"), _service("worker", "sg-worker"), _service("reports", "sg-reports"),
+    _eni("eni-api-task", "ecs_task", ["sg-api"]),             # the api service's task: named by the service
+    _eni("eni-fn", "lambda", ["sg-reports"]),                  # no resource stands for it: named by its id
+    res("load_balancer", "arn:lb", name="web", security_group_ids=["sg-lb"]),
+    res("security_group", "sg-api", ingress=_ingress(8000, "sg-lb")),
+    res("security_group", "sg-worker"), res("security_group", "sg-reports"), res("security_group", "sg-lb"),
+    res("rds_instance", "orders-db", vpc_security_group_ids=["sg-orders"]),
+    res("security_group", "sg-orders", ingress=_ingress(3306, "sg-api", "sg-worker")),
+    res("rds_instance", "ledger-db", vpc_security_group_ids=["sg-ledger"]),
+    res("security_group", "sg-ledger", ingress=[
+        *_ingress(3306, "sg-api", "sg-reports", "sg-elsewhere"),
+        {"protocol": "tcp", "from_port": 3306, "to_port": 3306, "source_kind": "cidr", "cidr": "10.0.0.0/16"}]),
+    res("elasticache_replication_group", "sessions", security_group_ids=["sg-sessions"]),
+    res("security_group", "sg-sessions", ingress=_ingress(6379, "sg-api"), egress=_ingress(6379, "sg-api")),
+    res("elasticache_replication_group", "queue", security_group_ids=["sg-queue"]),
+    res("security_group", "sg-queue", ingress=_ingress(6379, "sg-api", "sg-worker")),
+]
+
+
+def test_entries_name_the_peer_groups_users():
+    r = {sg: rel.relations for (t, sg), rel in by_key(derive(WHO_REACHES_WHOM)).items() if t == "security_group"}
+    api_users = [{"type": "ecs_service", "id": "arn:aws:ecs:r:1:service/c/api", "name": "api", "role": "ecs_service"}]
+    assert r["sg-orders"]["inbound"][0]["peer_users"] == api_users   # not the task's interface
+    assert [e["peers"] for e in r["sg-ledger"]["inbound"]] == [["api"], ["eni-fn", "reports"], ["sg-elsewhere"],
+                                                               ["10.0.0.0/16"]]
+    elsewhere = r["sg-ledger"]["inbound"][2]   # a group of another account or VPC: kept by id, no users
+    assert (elsewhere["group_id"], elsewhere["peer_users"], elsewhere["peer_name"]) == ("sg-elsewhere", [], None)
+    assert r["sg-ledger"]["inbound"][3]["peer_users"] == []   # a CIDR
+    assert r["sg-api"]["inbound"][0]["peer_users"] == [
+        {"type": "load_balancer", "id": "arn:lb", "name": "web", "role": "load_balancer"}]
+    assert r["sg-sessions"]["outbound"][0]["peers"] == ["api"]
+    assert r["sg-api"]["used_by"][1]["id"] == "eni-api-task"   # used_by still lists every attachment
+
+
+WHO_MAY_REACH_WHOM_PACK = """
+pack: team
+title: Who may reach whom
+rules:
+  - id: team.db.mysql_from_api_and_worker
+    title: The database accepts 3306 only from the api and worker services
+    severity: high
+    resource: security_group
+    scope: [{key: roles, op: contains, value: database}]
+    assert:
+      - {key: "inbound[?from_port == `3306`].peers[]", op: subset, value: [api, worker]}
+    doc: {file: team.md, quote: "the database accepts 3306 only from the api and worker groups"}
+    remediation: revoke the other 3306 entries
+    tests:
+      - {name: api, expect: pass, resource: {roles: [database], inbound: [{from_port: 3306, peers: [api]}]}}
+      - {name: cron, expect: fail, resource: {roles: [database], inbound: [{from_port: 3306, peers: [cron]}]}}
+  - id: team.cache.redis_from_api
+    title: Redis accepts 6379 only from the api service
+    severity: high
+    resource: security_group
+    scope: [{key: roles, op: contains, value: cache}]
+    assert:
+      - {key: "inbound[?from_port == `6379`].peers[]", op: subset, value: [api]}
+    doc: {file: team.md, quote: "Redis accepts 6379 only from the api group"}
+    remediation: revoke the other 6379 entries
+    tests:
+      - {name: api, expect: pass, resource: {roles: [cache], inbound: [{from_port: 6379, peers: [api]}]}}
+      - {name: worker, expect: fail, resource: {roles: [cache], inbound: [{from_port: 6379, peers: [worker]}]}}
+"""
+
+
+def test_who_may_reach_whom_is_one_condition_per_statement(tmp_path):
+    from auditor.model import Snapshot
+    from auditor.rules.engine import RuleSet
+    from auditor.rules.loader import load_pack_file
+
+    path = tmp_path / "team.yaml"
+    path.write_text(WHO_MAY_REACH_WHOM_PACK)
+    ruleset = RuleSet([load_pack_file(path)])   # the keys are checked against RELATIONS as they load
+    assert {(r.name, r.expected, r.actual) for r in ruleset.run_tests()} == {
+        ("api", "pass", "pass"), ("cron", "fail", "fail"), ("worker", "fail", "fail")}
+    findings = {(f.rule_id, f.resource["id"]): f
+                for f in ruleset.evaluate(Snapshot("1", "r", derive(WHO_REACHES_WHOM)), baseline="account")}
+    assert {k: f.status for k, f in findings.items()} == {
+        ("team.db.mysql_from_api_and_worker", "sg-orders"): "pass",
+        ("team.db.mysql_from_api_and_worker", "sg-ledger"): "fail",
+        ("team.cache.redis_from_api", "sg-sessions"): "pass",
+        ("team.cache.redis_from_api", "sg-queue"): "fail"}
+    ledger = findings[("team.db.mysql_from_api_and_worker", "sg-ledger")]
+    assert ledger.actual == ('inbound[?from_port == `3306`].peers[] = '
+                             '["api", "eni-fn", "reports", "sg-elsewhere", "10.0.0.0/16"]')
+
+
+def _alarm(rid, **attributes):
+    return res("cloudwatch_alarm", rid, dimensions={"DBInstanceIdentifier": "db"}, **attributes)
+
+
+def test_alarms_say_how_long_and_the_comparison_in_words():
+    resources = [
+        res("rds_instance", "db"),
+        _alarm("cpu", comparison_operator="GreaterThanOrEqualToThreshold", period=60, evaluation_periods=10),
+        _alarm("m-of-n", comparison_operator="LessThanThreshold", period=300, evaluation_periods=3,
+               datapoints_to_alarm=2),
+        _alarm("band", comparison_operator="LessThanLowerOrGreaterThanUpperThreshold", evaluation_periods=2,
+               metrics=[{"id": "m1", "period": 120, "return_data": False, "dimensions": {"DBInstanceIdentifier": "db"}},
+                        {"id": "ad1", "expression": "ANOMALY_DETECTION_BAND(m1)", "period": None, "return_data": True}]),
+        _alarm("math", comparison_operator="GreaterThanThreshold", evaluation_periods=5,
+               metrics=[{"id": "e1", "expression": "m1+m2", "period": 60, "return_data": True},
+                        {"id": "m1", "period": 300, "return_data": False}]),
+        _alarm("odd", comparison_operator="SomethingNew", evaluation_periods=1),
+    ]
+    alarms = {a["name"]: a for a in by_key(derive(resources))[("rds_instance", "db")].relations["alarms"]}
+    assert {n: (a["comparison"], a["duration_seconds"]) for n, a in alarms.items()} == {
+        "cpu": ("greater than or equal to", 600),
+        "m-of-n": ("less than", 900),   # 2 breaching datapoints within these 15 minutes
+        "band": ("less than the lower or greater than the upper band", 240),   # its only period
+        "math": ("greater than", 300),   # the returned query's period
+        "odd": (None, None)}
+    assert alarms["m-of-n"]["datapoints_to_alarm"] == 2
+
+
+def test_every_cloudwatch_comparison_operator_has_words():
+    import botocore.session
+
+    from auditor.relations import COMPARISONS
+    model = botocore.session.get_session().get_service_model("cloudwatch")
+    assert set(COMPARISONS) == set(model.shape_for("ComparisonOperator").enum)

@@ -15,6 +15,7 @@ from cli_runner import REPORT_SCHEMA, audit, audit_json, failing
 from auditor import cli
 from auditor.audit import AuditOptions, load_ruleset, run_audit
 from auditor.aws import ApiStats
+from auditor.commands.common import exit_code
 from auditor.daemon.config import ConfigError, load_config
 from auditor.daemon.metrics import AuditMetrics, MetricsStore, make_registry
 from auditor.emulated.demo import deploy
@@ -290,7 +291,7 @@ def test_reports_without_a_waiver_file_are_unchanged_but_count_waived():
 def test_all_waived_markdown_says_so():
     result = synthetic_result([waiver(), waiver(SG_OPEN, "sg-1")])
     assert "No failing checks: 1 pass, 2 waived." in render(result, "markdown")
-    assert cli._exit_code(result, "info") == cli.EXIT_OK    # waived findings never fail the exit code
+    assert exit_code(result, "info") == cli.EXIT_OK    # waived findings never fail the exit code
 
 
 def test_metrics_count_waived_and_stale():

@@ -201,17 +201,13 @@ class CollectContext:
             self.vanished[rtype] += count
 
     def shared(self, key: str, fetch: Callable[[], Any]) -> Any:
-        """Read once per audit what several collectors need (e.g. the ECS services list).
-
-        Concurrent callers wait for the first; a failure is not cached, so each caller
-        records its own error.
-        """
+        """Read once per audit what several collectors need (e.g. the ECS services list), as
+        :func:`remember` does: concurrent callers wait for the first, and an AWS error is raised
+        again to each later caller, so each collector records it as its own."""
         with self._lock:
             lock = self._shared_locks.setdefault(key, threading.Lock())
         with lock:
-            if key not in self._shared:
-                self._shared[key] = fetch()
-            return self._shared[key]
+            return remember(self._shared, key, fetch)
 
     def client(self, service: str):
         return self.aws.client(service)
@@ -261,7 +257,7 @@ def tag_dict(tags: Iterable[Mapping[str, str]] | Mapping[str, str] | None) -> di
     return out
 
 
-def iso(value: Any) -> str | None:
+def isoformat(value: Any) -> str | None:
     """A datetime from boto3 as an ISO 8601 string (None stays None)."""
     return value.isoformat() if hasattr(value, "isoformat") else value
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..attributes import shape
+from ..attributes import many, shape
 from ..model import Resource
 from . import CollectContext, collector, snake_dict
 from .types import ResourceType
@@ -24,13 +24,16 @@ SCALABLE_TARGET = ResourceType(
     "arn:{partition}:application-autoscaling:{region}:{account}:scalable-target/{scalable_target_id}",
     calls=("DescribeScalingPolicies", "DescribeScalableTargets"),
     attributes=shape(
-        "service_namespace resource_id scalable_dimension min_capacity max_capacity cluster_name service_name role_arn",
-        suspended=shape("dynamic_scaling_in_suspended dynamic_scaling_out_suspended scheduled_scaling_suspended"),
-        policies=shape(
-            "policy_name policy_type target_value predefined_metric_type resource_label customized_metric "
-            "scale_in_cooldown scale_out_cooldown disable_scale_in adjustment_type cooldown metric_aggregation_type "
-            "min_adjustment_magnitude alarm_names",
-            step_adjustments=shape("metric_interval_lower_bound metric_interval_upper_bound scaling_adjustment"))))
+        "service_namespace:str resource_id:str scalable_dimension:str min_capacity:int max_capacity:int cluster_name:str "
+        "service_name:str role_arn:str",
+        suspended=shape("dynamic_scaling_in_suspended:bool dynamic_scaling_out_suspended:bool scheduled_scaling_suspended:bool"),
+        policies=many(
+            "policy_name:str policy_type:StepScaling|TargetTrackingScaling|PredictiveScaling target_value:number "
+            "predefined_metric_type:str resource_label:str customized_metric:map scale_in_cooldown:int scale_out_cooldown:int "
+            "disable_scale_in:bool adjustment_type:ChangeInCapacity|PercentChangeInCapacity|ExactCapacity cooldown:int "
+            "metric_aggregation_type:Average|Minimum|Maximum min_adjustment_magnitude:int alarm_names:[str]",
+            step_adjustments=many("metric_interval_lower_bound:number metric_interval_upper_bound:number "
+                                  "scaling_adjustment:int"))))
 
 NAMESPACE = "ecs"
 

@@ -23,7 +23,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from ..attributes import shape
+from ..attributes import many, shape
 from ..model import Resource
 from . import CollectContext, collector
 from .types import ResourceType
@@ -32,16 +32,21 @@ CLOUDWATCH_ALARM = ResourceType(
     "cloudwatch_alarm", "cloudwatch", "arn:{partition}:cloudwatch:{region}:{account}:alarm:{name}",
     calls=("DescribeAlarms",),
     attributes=shape(
-        "alarm_name description namespace metric_name dimensions statistic extended_statistic unit comparison_operator "
-        "threshold threshold_metric_id period evaluation_periods datapoints_to_alarm treat_missing_data actions_enabled "
-        "alarm_actions ok_actions insufficient_data_actions state_value",
-        metrics=shape("id expression namespace metric_name dimensions stat period return_data")),
+        "alarm_name:str description:str namespace:str metric_name:str dimensions:map "
+        "statistic:SampleCount|Average|Sum|Minimum|Maximum extended_statistic:str unit:str "
+        "comparison_operator:GreaterThanOrEqualToThreshold|GreaterThanThreshold|LessThanThreshold|LessThanOrEqualToThreshold|"
+        "LessThanLowerOrGreaterThanUpperThreshold|LessThanLowerThreshold|GreaterThanUpperThreshold threshold:number "
+        "threshold_metric_id:str period:int evaluation_periods:int datapoints_to_alarm:int "
+        "treat_missing_data:breaching|notBreaching|ignore|missing actions_enabled:bool alarm_actions:[str] ok_actions:[str] "
+        "insufficient_data_actions:[str] state_value:OK|ALARM|INSUFFICIENT_DATA",
+        metrics=many("id:str expression:str namespace:str metric_name:str dimensions:map stat:str period:int "
+                     "return_data:bool")),
     volatile=("state_value",),
     cost="cloudwatch")
 CLOUDWATCH_DASHBOARD = ResourceType(
     "cloudwatch_dashboard", "cloudwatch", "arn:{partition}:cloudwatch::{account}:dashboard/{name}",
     calls=("ListDashboards", "GetDashboard"),
-    attributes=shape("dashboard_name widget_count widget_types metrics dimension_values"),
+    attributes=shape("dashboard_name:str widget_count:int widget_types:[str] metrics:[str] dimension_values:[str]"),
     cost="cloudwatch")
 
 

@@ -34,12 +34,13 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ..attributes import shape
+from ..attributes import many, shape
 from ..model import Resource
-from . import CollectContext, Item, collector, iso, tag_dict
+from . import CollectContext, Item, collector, isoformat, tag_dict
 from .types import Dimensions, Edge, ResourceType
 
-PERMISSION = shape("protocol from_port to_port source_kind cidr group_id group_owner_id prefix_list_id description")
+PERMISSION = many("protocol:str from_port:int to_port:int source_kind:cidr|cidr_ipv6|group|prefix_list cidr:str group_id:str "
+                  "group_owner_id:str prefix_list_id:str description:str")
 """An ingress or egress entry of a security group."""
 _ARN = "arn:{partition}:ec2:{region}:{account}:"
 
@@ -52,50 +53,58 @@ def _in_vpc(rtype: str, attribute: str = "vpc_id") -> Edge:
 VPC = ResourceType(
     "vpc", "ec2", _ARN + "vpc/{id}",
     calls=("DescribeVpcs", "DescribeVpcAttribute"),
-    attributes=shape("owner_id cidr_block cidr_blocks ipv6_cidr_blocks is_default state instance_tenancy "
-                     "dhcp_options_id enable_dns_support enable_dns_hostnames"),
+    attributes=shape("owner_id:str cidr_block:str cidr_blocks:[str] ipv6_cidr_blocks:[str] is_default:bool "
+                     "state:pending|available|deleting instance_tenancy:default|dedicated|host dhcp_options_id:str "
+                     "enable_dns_support:bool enable_dns_hostnames:bool"),
     contains=(_in_vpc("subnet"), _in_vpc("route_table"), _in_vpc("nat_gateway"), _in_vpc("internet_gateway", "vpc_ids"),
               _in_vpc("security_group"), _in_vpc("vpc_endpoint")))
 SUBNET = ResourceType(
     "subnet", "ec2", _ARN + "subnet/{id}",
     calls=("DescribeSubnets",),
-    attributes=shape("owner_id vpc_id cidr_block ipv6_cidr_blocks availability_zone availability_zone_id "
-                     "map_public_ip_on_launch assign_ipv6_address_on_creation default_for_az state "
-                     "available_ip_address_count"),
+    attributes=shape("owner_id:str vpc_id:str cidr_block:str ipv6_cidr_blocks:[str] availability_zone:str "
+                     "availability_zone_id:str map_public_ip_on_launch:bool assign_ipv6_address_on_creation:bool "
+                     "default_for_az:bool state:pending|available|unavailable|failed|failed-insufficient-capacity "
+                     "available_ip_address_count:int"),
     volatile=("available_ip_address_count",))
 ROUTE_TABLE = ResourceType(
     "route_table", "ec2", _ARN + "route-table/{id}",
     calls=("DescribeRouteTables",),
-    attributes=shape("owner_id vpc_id main subnet_ids gateway_ids",
-                     routes=shape("destination target_type target_id state origin")))
+    attributes=shape("owner_id:str vpc_id:str main:bool subnet_ids:[str] gateway_ids:[str]", routes=many(
+        "destination:str target_type:internet_gateway|nat_gateway|local|egress_only_internet_gateway|transit_gateway|"
+        "vpc_peering_connection|network_interface|instance|vpc_endpoint|other target_id:str state:active|blackhole|filtered "
+        "origin:CreateRouteTable|CreateRoute|EnableVgwRoutePropagation|Advertisement")))
 INTERNET_GATEWAY = ResourceType(
     "internet_gateway", "ec2", _ARN + "internet-gateway/{id}",
     calls=("DescribeInternetGateways",),
-    attributes=shape("owner_id vpc_ids", attachments=shape("vpc_id state")))
+    attributes=shape("owner_id:str vpc_ids:[str]", attachments=many("vpc_id:str state:str")))
 NAT_GATEWAY = ResourceType(
     "nat_gateway", "ec2", _ARN + "natgateway/{id}",
     calls=("DescribeNatGateways",),
-    attributes=shape("vpc_id subnet_id state connectivity_type public_ips private_ips allocation_ids"),
+    attributes=shape("vpc_id:str subnet_id:str state:pending|failed|available|deleting|deleted connectivity_type:private|public "
+                     "public_ips:[str] private_ips:[str] allocation_ids:[str]"),
     owns=(Edge("subnet", "subnet_id"),),
     cost="nat_gateway")
 SECURITY_GROUP = ResourceType(
     "security_group", "ec2", _ARN + "security-group/{id}",
     calls=("DescribeSecurityGroups",),
-    attributes=shape("owner_id group_name description vpc_id", ingress=PERMISSION, egress=PERMISSION))
+    attributes=shape("owner_id:str group_name:str description:str vpc_id:str", ingress=PERMISSION, egress=PERMISSION))
 NETWORK_INTERFACE = ResourceType(
     "network_interface", "ec2", _ARN + "network-interface/{id}",
     calls=("DescribeNetworkInterfaces",),
     attributes=shape(
-        "owner_id interface_type description status requester_id requester_managed vpc_id subnet_id availability_zone "
-        "private_ip_address public_ip public_ips ipv6_addresses source_dest_check security_group_ids instance_id "
-        "instance_owner_id attachment_status attached_to"),
+        "owner_id:str interface_type:str description:str status:available|associated|attaching|in-use|detaching "
+        "requester_id:str requester_managed:bool vpc_id:str subnet_id:str availability_zone:str private_ip_address:str "
+        "public_ip:str public_ips:[str] ipv6_addresses:[str] source_dest_check:bool security_group_ids:[str] instance_id:str "
+        "instance_owner_id:str attachment_status:attaching|attached|detaching|detached attached_to:load_balancer|"
+        "gateway_load_balancer|ecs_task|database|cache|lambda|nat_gateway|vpc_endpoint|ec2_instance|other"),
     transient=True)   # one per running task, load balancer node, ...: churns with them
 VPC_ENDPOINT = ResourceType(
     "vpc_endpoint", "ec2", _ARN + "vpc-endpoint/{id}",
     calls=("DescribeVpcEndpoints",),
-    attributes=shape("owner_id vpc_id service_name vpc_endpoint_type state subnet_ids route_table_ids "
-                     "security_group_ids network_interface_ids private_dns_enabled requester_managed ip_address_type "
-                     "policy_document created_at"),
+    attributes=shape("owner_id:str vpc_id:str service_name:str vpc_endpoint_type:Interface|Gateway|GatewayLoadBalancer|"
+                     "Resource|ServiceNetwork|Tunnel state:str subnet_ids:[str] route_table_ids:[str] security_group_ids:[str] "
+                     "network_interface_ids:[str] private_dns_enabled:bool requester_managed:bool "
+                     "ip_address_type:ipv4|dualstack|ipv6 policy_document:map created_at:time"),
     volatile=("state",),
     alarms=(Dimensions("AWS/PrivateLinkEndpoints", {"VPC Endpoint Id": "id"}),),
     owns=(Edge("security_group", via="security_groups"), Edge("subnet", "subnet_ids")))
@@ -464,7 +473,7 @@ def vpc_endpoints(ctx: CollectContext) -> Iterator[Resource]:
             requester_managed=_bool(e.get("RequesterManaged")),
             ip_address_type=e.get("IpAddressType"),
             policy_document=_policy(e.get("PolicyDocument")),
-            created_at=iso(e.get("CreationTimestamp")),
+            created_at=isoformat(e.get("CreationTimestamp")),
         )
 
 

@@ -19,7 +19,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from ..attributes import shape
+from ..attributes import many, shape
 from ..aws import normal_answer
 from ..model import Resource
 from . import CollectContext, collector, tag_dict
@@ -29,10 +29,12 @@ ECR_REPOSITORY = ResourceType(
     "ecr_repository", "ecr", "arn:{partition}:ecr:{region}:{account}:repository/{name}",
     calls=("DescribeRepositories", "GetLifecyclePolicy", "ListTagsForResource", "DescribeImages"),
     attributes=shape(
-        "repository_name repository_uri registry_id image_tag_mutability scan_on_push encryption_type kms_key "
-        "lifecycle_policy image_count image_bytes",
-        lifecycle_rules=shape("priority description tag_status tag_prefixes tag_patterns count_type count_number "
-                              "count_unit action")),
+        "repository_name:str repository_uri:str registry_id:str "
+        "image_tag_mutability:MUTABLE|IMMUTABLE|IMMUTABLE_WITH_EXCLUSION|MUTABLE_WITH_EXCLUSION scan_on_push:bool "
+        "encryption_type:AES256|KMS|KMS_DSSE kms_key:str lifecycle_policy:map image_count:int image_bytes:int",
+        lifecycle_rules=many("priority:int description:str tag_status:tagged|untagged|any tag_prefixes:[str] "
+                             "tag_patterns:[str] count_type:imageCountMoreThan|sinceImagePushed count_number:int "
+                             "count_unit:str action:str")),
     volatile=("image_count", "image_bytes"),
     cost="ecr")
 

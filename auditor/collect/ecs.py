@@ -25,20 +25,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ..attributes import shape
+from ..attributes import many, shape
 from ..model import Resource
-from . import CollectContext, chunks, collector, iso, tag_dict
+from . import CollectContext, chunks, collector, isoformat, tag_dict
 from .types import Dimensions, Edge, ResourceType
 
-_STRATEGY = shape("capacity_provider weight base")
+_STRATEGY = many("capacity_provider:str weight:int base:int")
 _ARN = "arn:{partition}:ecs:{region}:{account}:"
 _SERVICES_CALLS = ("ListClusters", "ListServices", "DescribeServices")   # those of _services
 CLUSTER = ResourceType(
     "ecs_cluster", "ecs", _ARN + "cluster/{name}",
     calls=("ListClusters", "DescribeClusters"),
     attributes=shape(
-        "cluster_name status container_insights capacity_providers active_services_count running_tasks_count "
-        "pending_tasks_count registered_container_instances_count", default_capacity_provider_strategy=_STRATEGY),
+        "cluster_name:str status:str container_insights:enabled|enhanced|disabled capacity_providers:[str] "
+        "active_services_count:int running_tasks_count:int pending_tasks_count:int registered_container_instances_count:int",
+        default_capacity_provider_strategy=_STRATEGY),
     volatile=("active_services_count", "running_tasks_count", "pending_tasks_count",
               "registered_container_instances_count"),
     alarms=(Dimensions("AWS/ECS", {"ClusterName": "id"}, forbidden=("ServiceName",)),),
@@ -47,15 +48,17 @@ SERVICE = ResourceType(
     "ecs_service", "ecs", _ARN + "service/{path}",
     calls=_SERVICES_CALLS,
     attributes=shape(
-        "cluster_name cluster_arn service_name status launch_type platform_version desired_count running_count "
-        "pending_count task_definition_arn scheduling_strategy deployment_controller health_check_grace_period_seconds "
-        "enable_execute_command propagate_tags enable_ecs_managed_tags service_registry_arns created_at",
+        "cluster_name:str cluster_arn:str service_name:str status:str launch_type:EC2|FARGATE|EXTERNAL|MANAGED_INSTANCES "
+        "platform_version:str desired_count:int running_count:int pending_count:int task_definition_arn:str "
+        "scheduling_strategy:REPLICA|DAEMON deployment_controller:ECS|CODE_DEPLOY|EXTERNAL "
+        "health_check_grace_period_seconds:int enable_execute_command:bool propagate_tags:TASK_DEFINITION|SERVICE|NONE "
+        "enable_ecs_managed_tags:bool service_registry_arns:[str] created_at:time",
         capacity_provider_strategy=_STRATEGY,
-        deployment_configuration=shape("minimum_healthy_percent maximum_percent",
-                                       circuit_breaker=shape("enable rollback"),
-                                       alarms=shape("alarm_names enable rollback")),
-        network=shape("subnet_ids security_group_ids assign_public_ip"),
-        load_balancers=shape("target_group_arn load_balancer_name container_name container_port")),
+        deployment_configuration=shape("minimum_healthy_percent:int maximum_percent:int",
+                                       circuit_breaker=shape("enable:bool rollback:bool"),
+                                       alarms=shape("alarm_names:[str] enable:bool rollback:bool")),
+        network=shape("subnet_ids:[str] security_group_ids:[str] assign_public_ip:bool"),
+        load_balancers=many("target_group_arn:str load_balancer_name:str container_name:str container_port:int")),
     volatile=("running_count", "pending_count"),
     alarms=(Dimensions("AWS/ECS", {"ClusterName": "cluster_name", "ServiceName": "service_name"}),),
     owns=(Edge("ecs_task_definition", "task_definition_arn"), Edge("target_group", via="service_target_groups"),
@@ -67,16 +70,17 @@ TASK_DEFINITION = ResourceType(
     "ecs_task_definition", "ecs", _ARN + "task-definition/{family}:{revision}",
     calls=("ListTaskDefinitionFamilies", "DescribeTaskDefinition", *_SERVICES_CALLS),
     attributes=shape(
-        "family revision status cpu memory network_mode requires_compatibilities task_role_arn execution_role_arn "
-        "ephemeral_storage_gib",
-        runtime_platform=shape("cpu_architecture operating_system_family"),
-        containers=shape(
-            "name image cpu memory memory_reservation essential user readonly_root_filesystem privileged "
-            "environment_names",
-            port_mappings=shape("container_port host_port protocol"),
-            log_configuration=shape("driver options"),
-            secrets=shape("name value_from"),
-            health_check=shape("command interval timeout retries start_period"))),
+        "family:str revision:int status:ACTIVE|INACTIVE|DELETE_IN_PROGRESS cpu:int memory:int "
+        "network_mode:bridge|host|awsvpc|none requires_compatibilities:[EC2|FARGATE|EXTERNAL|MANAGED_INSTANCES] "
+        "task_role_arn:str execution_role_arn:str ephemeral_storage_gib:int",
+        runtime_platform=shape("cpu_architecture:X86_64|ARM64 operating_system_family:str"),
+        containers=many(
+            "name:str image:str cpu:int memory:int memory_reservation:int essential:bool user:str "
+            "readonly_root_filesystem:bool privileged:bool environment_names:[str]",
+            port_mappings=many("container_port:int host_port:int protocol:tcp|udp"),
+            log_configuration=shape("driver:json-file|syslog|journald|gelf|fluentd|awslogs|splunk|awsfirelens options:map"),
+            secrets=many("name:str value_from:str"),
+            health_check=shape("command:[str] interval:int timeout:int retries:int start_period:int"))),
     cost="fargate")   # priced through the services that run it
 
 _FARGATE_PROVIDERS = {"FARGATE", "FARGATE_SPOT"}
@@ -220,7 +224,7 @@ def services(ctx: CollectContext) -> Iterator[Resource]:
                              "container_port": lb.get("containerPort")}
                             for lb in s.get("loadBalancers") or []],
             service_registry_arns=[r.get("registryArn") for r in s.get("serviceRegistries") or []],
-            created_at=iso(s.get("createdAt")),
+            created_at=isoformat(s.get("createdAt")),
         )
 
 

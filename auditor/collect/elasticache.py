@@ -21,12 +21,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ..attributes import shape
+from ..attributes import many, shape
 from ..model import Resource
 from . import CollectContext, Item, collector, remember, tag_dict
 from .types import Dimensions, Edge, ResourceType
 
-_LOG_DELIVERY = shape("log_type destination_type log_format status")
+_LOG_DELIVERY = many("log_type:slow-log|engine-log destination_type:cloudwatch-logs|kinesis-firehose log_format:text|json "
+                     "status:active|enabling|modifying|disabling|error")
 SERVICE = "elasticache"
 # What cache_clusters calls: _cache_clusters, _tags and _Lookups.
 _CLUSTER_CALLS = ("DescribeCacheClusters", "ListTagsForResource", "DescribeCacheSubnetGroups", "DescribeCacheParameters")
@@ -35,11 +36,13 @@ REPLICATION_GROUP = ResourceType(
     "elasticache_replication_group", SERVICE, "arn:{partition}:elasticache:{region}:{account}:replicationgroup:{id}",
     calls=("DescribeReplicationGroups", *_CLUSTER_CALLS),
     attributes=shape(
-        "description status engine engine_version cache_node_type member_clusters num_cache_clusters num_node_groups "
-        "automatic_failover multi_az at_rest_encryption_enabled transit_encryption_enabled transit_encryption_mode "
-        "auth_token_enabled kms_key_id snapshot_retention_limit snapshot_window cluster_enabled cluster_mode "
-        "auto_minor_version_upgrade data_tiering parameter_group_name security_group_ids cache_subnet_group_name "
-        "subnet_ids parameters", log_delivery=_LOG_DELIVERY),
+        "description:str status:str engine:str engine_version:str cache_node_type:str member_clusters:[str] "
+        "num_cache_clusters:int num_node_groups:int automatic_failover:enabled|disabled|enabling|disabling "
+        "multi_az:enabled|disabled at_rest_encryption_enabled:bool transit_encryption_enabled:bool "
+        "transit_encryption_mode:preferred|required auth_token_enabled:bool kms_key_id:str snapshot_retention_limit:int "
+        "snapshot_window:str cluster_enabled:bool cluster_mode:enabled|disabled|compatible auto_minor_version_upgrade:bool "
+        "data_tiering:enabled|disabled parameter_group_name:str security_group_ids:[str] cache_subnet_group_name:str "
+        "subnet_ids:[str] parameters:map", log_delivery=_LOG_DELIVERY),
     volatile=("status",),
     alarms=(Dimensions("AWS/ElastiCache", {"ReplicationGroupId": "id"}),
             Dimensions("AWS/ElastiCache", {"CacheClusterId": "member_clusters"})),
@@ -49,10 +52,11 @@ CACHE_CLUSTER = ResourceType(
     "elasticache_cluster", SERVICE, "arn:{partition}:elasticache:{region}:{account}:cluster:{id}",
     calls=_CLUSTER_CALLS,
     attributes=shape(
-        "engine engine_version cache_node_type num_cache_nodes status preferred_availability_zone "
-        "preferred_maintenance_window auto_minor_version_upgrade auth_token_enabled parameter_group_name "
-        "security_group_ids cache_subnet_group_name subnet_ids at_rest_encryption_enabled transit_encryption_enabled "
-        "snapshot_retention_limit snapshot_window parameters", log_delivery=_LOG_DELIVERY),
+        "engine:str engine_version:str cache_node_type:str num_cache_nodes:int status:str preferred_availability_zone:str "
+        "preferred_maintenance_window:str auto_minor_version_upgrade:bool auth_token_enabled:bool parameter_group_name:str "
+        "security_group_ids:[str] cache_subnet_group_name:str subnet_ids:[str] at_rest_encryption_enabled:bool "
+        "transit_encryption_enabled:bool snapshot_retention_limit:int snapshot_window:str parameters:map",
+        log_delivery=_LOG_DELIVERY),
     volatile=("status",),
     alarms=(Dimensions("AWS/ElastiCache", {"CacheClusterId": "id"}),),
     owns=_PLACED,

@@ -27,22 +27,26 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from ..attributes import shape
+from ..attributes import many, shape
 from ..aws import NOT_FOUND, classify, is_aws_error
 from ..model import Resource
-from . import CollectContext, Item, chunks, collector, iso, snake_dict, tag_dict
+from . import CollectContext, Item, chunks, collector, isoformat, snake_dict, tag_dict
 from .types import Dimensions, Edge, ResourceType
 
-ACTION = shape("type order target_group_arns",
-               redirect=shape("protocol port host path query status_code"),
-               fixed_response=shape("status_code content_type message_body"))
+_PROTOCOL = "HTTP|HTTPS|TCP|TLS|UDP|TCP_UDP|GENEVE|QUIC|TCP_QUIC"
+ACTION = many("type:forward|authenticate-oidc|authenticate-cognito|redirect|fixed-response|jwt-validation order:int "
+              "target_group_arns:[str]",
+              redirect=shape("protocol:str port:str host:str path:str query:str status_code:HTTP_301|HTTP_302"),
+              fixed_response=shape("status_code:str content_type:str message_body:str"))
 _ARN = "arn:{partition}:elasticloadbalancing:{region}:{account}:"
 LOAD_BALANCER = ResourceType(
     "load_balancer", "elbv2", _ARN + "loadbalancer/{arn_suffix}",
     calls=("DescribeLoadBalancers", "DescribeTags", "DescribeLoadBalancerAttributes"),
     attributes=shape(
-        "load_balancer_name load_balancer_type scheme state vpc_id dns_name ip_address_type subnet_ids "
-        "availability_zones security_group_ids arn_suffix created_time attributes"),
+        "load_balancer_name:str load_balancer_type:application|network|gateway scheme:internet-facing|internal "
+        "state:active|provisioning|active_impaired|failed vpc_id:str dns_name:str "
+        "ip_address_type:ipv4|dualstack|dualstack-without-public-ipv4 subnet_ids:[str] availability_zones:[str] "
+        "security_group_ids:[str] arn_suffix:str created_time:time attributes:map"),
     volatile=("state",),
     alarms=(Dimensions("AWS/ApplicationELB", {"LoadBalancer": "arn_suffix"}, forbidden=("TargetGroup",)),),
     owns=(Edge("listener", "load_balancer_arn", back=True), Edge("target_group", "load_balancer_arns", back=True),
@@ -52,17 +56,18 @@ LISTENER = ResourceType(
     "listener", "elbv2", _ARN + "listener/{load_balancer_suffix}/{listener_id}",
     calls=("DescribeLoadBalancers", "DescribeListeners", "DescribeTags", "DescribeListenerCertificates", "DescribeRules"),
     attributes=shape(
-        "load_balancer_arn port protocol ssl_policy certificate_arns alpn_policy", default_actions=ACTION,
-        rules=shape("rule_arn priority path_patterns host_headers conditions", actions=ACTION)),
+        f"load_balancer_arn:str port:int protocol:{_PROTOCOL} ssl_policy:str certificate_arns:[str] alpn_policy:[str]",
+        default_actions=ACTION,
+        rules=many("rule_arn:str priority:int path_patterns:[str] host_headers:[str] conditions:[map]", actions=ACTION)),
     owns=(Edge("target_group", via="listener_target_groups"),))
 TARGET_GROUP = ResourceType(
     "target_group", "elbv2", _ARN + "{arn_suffix}",
     calls=("DescribeTargetGroups", "DescribeTags", "DescribeTargetGroupAttributes"),
     attributes=shape(
-        "target_group_name protocol protocol_version port target_type vpc_id ip_address_type arn_suffix "
-        "load_balancer_arns attributes",
-        health_check=shape("enabled protocol path port interval_seconds timeout_seconds healthy_threshold "
-                           "unhealthy_threshold matcher")),
+        f"target_group_name:str protocol:{_PROTOCOL} protocol_version:str port:int target_type:instance|ip|lambda|alb "
+        "vpc_id:str ip_address_type:ipv4|ipv6 arn_suffix:str load_balancer_arns:[str] attributes:map",
+        health_check=shape(f"enabled:bool protocol:{_PROTOCOL} path:str port:str interval_seconds:int timeout_seconds:int "
+                           "healthy_threshold:int unhealthy_threshold:int matcher:str")),
     alarms=(Dimensions("AWS/ApplicationELB", {"TargetGroup": "arn_suffix"}),))
 
 _SECURE_PROTOCOLS = {"HTTPS", "TLS"}
@@ -140,7 +145,7 @@ def load_balancers(ctx: CollectContext) -> Iterator[Resource]:
                 availability_zones=[z["ZoneName"] for z in azs if z.get("ZoneName")],
                 security_group_ids=list(lb.get("SecurityGroups") or []),
                 arn_suffix=_arn_suffix(arn),
-                created_time=iso(lb.get("CreatedTime")),
+                created_time=isoformat(lb.get("CreatedTime")),
                 attributes=None if attrs is None else _attributes(attrs.get("Attributes")),
             )
 

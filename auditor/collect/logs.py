@@ -20,8 +20,10 @@ from .types import ResourceType
 LOG_GROUP = ResourceType(
     "log_group", "logs", "arn:{partition}:logs:{region}:{account}:log-group:{name}",
     calls=("DescribeLogGroups", "ListTagsForResource"),
-    attributes=shape("log_group_name retention_in_days kms_key_id data_protection_status log_group_class "
-                     "deletion_protection metric_filter_count stored_bytes"),
+    attributes=shape("log_group_name:str retention_in_days:int kms_key_id:str "
+                     "data_protection_status:ACTIVATED|DELETED|ARCHIVED|DISABLED "
+                     "log_group_class:STANDARD|INFREQUENT_ACCESS|DELIVERY|ESSENTIALS deletion_protection:bool "
+                     "metric_filter_count:int stored_bytes:int"),
     volatile=("stored_bytes",),
     cost="cloudwatch")
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ..attributes import shape
+from ..attributes import many, shape
 from ..model import Resource
 from . import CollectContext, Item, collector, remember, tag_dict
 from .types import Dimensions, Edge, ResourceType
@@ -26,15 +26,16 @@ RDS_INSTANCE = ResourceType(
     "rds_instance", "rds", "arn:{partition}:rds:{region}:{account}:db:{id}",
     calls=("DescribeDBInstances", "DescribeDBParameters"),
     attributes=shape(
-        "engine engine_version instance_class status multi_az availability_zone secondary_availability_zone storage_type "
-        "allocated_storage max_allocated_storage iops storage_throughput storage_encrypted kms_key_id publicly_accessible "
-        "backup_retention_period preferred_backup_window preferred_maintenance_window deletion_protection "
-        "performance_insights_enabled performance_insights_retention_period monitoring_interval monitoring_role_arn "
-        "enabled_cloudwatch_logs_exports auto_minor_version_upgrade port db_name master_username "
-        "iam_database_authentication_enabled ca_certificate_identifier copy_tags_to_snapshot db_cluster_identifier "
-        "vpc_security_group_ids parameters",
-        db_subnet_group=shape("name vpc_id subnet_ids"),
-        parameter_groups=shape("name status")),
+        "engine:str engine_version:str instance_class:str status:str multi_az:bool availability_zone:str "
+        "secondary_availability_zone:str storage_type:str allocated_storage:int max_allocated_storage:int iops:int "
+        "storage_throughput:int storage_encrypted:bool kms_key_id:str publicly_accessible:bool backup_retention_period:int "
+        "preferred_backup_window:str preferred_maintenance_window:str deletion_protection:bool "
+        "performance_insights_enabled:bool performance_insights_retention_period:int monitoring_interval:int "
+        "monitoring_role_arn:str enabled_cloudwatch_logs_exports:[str] auto_minor_version_upgrade:bool port:int db_name:str "
+        "master_username:str iam_database_authentication_enabled:bool ca_certificate_identifier:str "
+        "copy_tags_to_snapshot:bool db_cluster_identifier:str vpc_security_group_ids:[str] parameters:map",
+        db_subnet_group=shape("name:str vpc_id:str subnet_ids:[str]"),
+        parameter_groups=many("name:str status:str")),
     volatile=("status",),
     alarms=(Dimensions("AWS/RDS", {"DBInstanceIdentifier": "id"}),),
     owns=(Edge("security_group", via="security_groups"), Edge("subnet", via="subnets"),

@@ -14,14 +14,15 @@ from typing import Any
 
 from ..attributes import shape
 from ..model import Resource
-from . import CollectContext, collector, iso, tag_dict
+from . import CollectContext, collector, isoformat, tag_dict
 from .types import ResourceType
 
 SECRET = ResourceType(
     "secret", "secretsmanager", "arn:{partition}:secretsmanager:{region}:{account}:secret:{name}",
     calls=("ListSecrets",),
-    attributes=shape("description kms_key_id rotation_enabled rotation_days rotation_schedule rotation_lambda_arn "
-                     "owning_service primary_region last_changed last_rotated last_accessed next_rotation"),
+    attributes=shape("description:str kms_key_id:str rotation_enabled:bool rotation_days:int rotation_schedule:str "
+                     "rotation_lambda_arn:str owning_service:str primary_region:str last_changed:time last_rotated:time "
+                     "last_accessed:time next_rotation:time"),
     volatile=("last_changed", "last_rotated", "last_accessed", "next_rotation"),
     cost="secrets_manager")
 
@@ -42,10 +43,10 @@ def secrets(ctx: CollectContext) -> Iterator[Resource]:
             rotation_lambda_arn=s.get("RotationLambdaARN"),
             owning_service=s.get("OwningService"),
             primary_region=s.get("PrimaryRegion"),
-            last_changed=iso(s.get("LastChangedDate")),
-            last_rotated=iso(s.get("LastRotatedDate")),
-            last_accessed=iso(s.get("LastAccessedDate")),
-            next_rotation=iso(s.get("NextRotationDate")),
+            last_changed=isoformat(s.get("LastChangedDate")),
+            last_rotated=isoformat(s.get("LastRotatedDate")),
+            last_accessed=isoformat(s.get("LastAccessedDate")),
+            next_rotation=isoformat(s.get("NextRotationDate")),
         )
 
 

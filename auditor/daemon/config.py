@@ -29,11 +29,10 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     PrivateAttr,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
@@ -46,8 +45,10 @@ from pydantic_settings import (
 from pydantic_settings.exceptions import SettingsError
 
 from ..audit import AuditOptions
-from ..notify.config import DEFAULT_STATE_PATH, ChannelConfig, SlackConfig, StateConfig, WebhookConfig
+from ..notify.channels import CHANNELS
+from ..notify.config import DEFAULT_STATE_PATH, ChannelConfig, StateConfig
 from ..rules.loader import architecture_names
+from ..settings import Section
 from ..targets import TargetsConfig, parse_shard
 from ..waivers import WaiverFileError, load_waivers
 from ..yaml_lines import YamlFileError, field_path, line_for, read_yaml
@@ -67,11 +68,7 @@ class ConfigError(Exception):
         self.problems = problems
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ScheduleConfig(_Section):
+class ScheduleConfig(Section):
     """When audits run: every ``interval_seconds`` or on a ``cron`` expression, plus jitter."""
 
     interval_seconds: float | None = Field(None, gt=0)
@@ -95,16 +92,21 @@ class ScheduleConfig(_Section):
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_interval(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and data.get("interval_seconds") is None and data.get("cron") is None:
+            return {**data, "interval_seconds": DEFAULT_INTERVAL_SECONDS}
+        return data
+
     @model_validator(mode="after")
     def _one_schedule(self) -> ScheduleConfig:
         if self.interval_seconds is not None and self.cron is not None:
             raise ValueError("set either interval_seconds or cron, not both")
-        if self.interval_seconds is None and self.cron is None:
-            self.interval_seconds = DEFAULT_INTERVAL_SECONDS
         return self
 
 
-class HttpConfig(_Section):
+class HttpConfig(Section):
     address: str = "0.0.0.0"
     port: int = Field(9797, ge=0, le=65535)
     web_config_file: Path | None = None   # TLS and basic auth (exporter-toolkit format); relative to the config file
@@ -138,7 +140,7 @@ class WebConfig:
     digest: str   # of the file and the certificate, key and CA files it names
 
 
-class _TlsServerConfig(_Section):
+class _TlsServerConfig(Section):
     cert_file: Path
     key_file: Path
     client_auth_type: Literal["NoClientCert", "VerifyClientCertIfGiven", "RequireAndVerifyClientCert"] = "NoClientCert"
@@ -146,7 +148,7 @@ class _TlsServerConfig(_Section):
     min_version: Literal["TLS12", "TLS13"] = "TLS12"
 
 
-class _WebConfigFile(_Section):
+class _WebConfigFile(Section):
     """exporter-toolkit's ``web.config.yml``: the keys this server supports."""
 
     tls_server_config: _TlsServerConfig | None = None
@@ -231,19 +233,19 @@ def _no_password() -> bytes:
     raise ValueError("encrypted: give the key without a passphrase")
 
 
-class MetricsConfig(_Section):
+class MetricsConfig(Section):
     max_finding_series: int = Field(500, ge=0)
 
 
-class CostConfig(_Section):
+class CostConfig(Section):
     prices: Path | None = None          # price file over the bundled table; relative to the config file
     alb_lcu: float = Field(1.0, ge=0)   # LCUs each load balancer is assumed to use all month
     actual_spend: bool = False          # month-to-date spend from Cost Explorer ($0.01 per request)
     actual_refresh_seconds: float = Field(21600, ge=0)   # reuse a Cost Explorer answer this long
 
 
-class DaemonConfig(BaseSettings):
-    """Everything ``auditor serve`` reads; see README "Running the daemon" for each key."""
+class _Settings(BaseSettings):
+    """The keys of :class:`DaemonConfig` before the channels' sections (``summary()`` keeps the order)."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter=NESTED_DELIMITER,
                                       case_sensitive=False, extra="forbid", frozen=True)
@@ -265,10 +267,6 @@ class DaemonConfig(BaseSettings):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     cost: CostConfig = Field(default_factory=CostConfig)
     state: StateConfig = Field(default_factory=StateConfig)
-    slack: SlackConfig = Field(default_factory=SlackConfig)
-    webhook: WebhookConfig = Field(default_factory=WebhookConfig)
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    shutdown_grace_seconds: float = Field(8, ge=0, le=9)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings],
@@ -279,6 +277,18 @@ class DaemonConfig(BaseSettings):
                                    ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The YAML file arrives as init arguments; the environment overrides it (deep-merged).
         return env_settings, init_settings
+
+
+_ChannelSections = create_model(   # a section per channel of auditor.notify.channels, under its name
+    "_ChannelSections", __base__=_Settings, __module__=__name__,
+    **{c.name: (c, Field(default_factory=c)) for c in CHANNELS})
+
+
+class DaemonConfig(_ChannelSections):  # type: ignore[misc, valid-type]
+    """Everything ``auditor serve`` reads; see README "Running the daemon" for each key."""
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    shutdown_grace_seconds: float = Field(8, ge=0, le=9)
 
     @field_validator("architecture")
     @classmethod
@@ -317,15 +327,14 @@ class DaemonConfig(BaseSettings):
         for spec in [*targets.get("accounts", ()), targets.get("organization") or {}]:
             if spec.get("external_id") is not None:
                 spec["external_id"] = "(set)"   # a shared secret of the role's trust policy
-        webhook = data["webhook"]   # a URL may carry a token, and so may a header
-        webhook["url"] = "(set)" if webhook["url"] else None
-        webhook["headers"] = sorted(webhook["headers"])
+        for channel in self.channels:
+            data[channel.name] = channel.summary()
         return data
 
     @property
     def channels(self) -> tuple[ChannelConfig, ...]:
         """The notification channels' settings, enabled or not, in delivery order."""
-        return (self.slack, self.webhook)
+        return tuple(getattr(self, c.name) for c in CHANNELS)
 
     def with_shard(self, shard: str | None) -> DaemonConfig:
         """This config with ``targets.shard`` set to ``shard`` (None: unchanged)."""
@@ -395,7 +404,8 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[tuple, int]]:
         raise ConfigError([f"{path}:1: the config file must be a mapping of keys to values"])
     if isinstance(data.get("state", {}), dict):   # the default state file sits next to the config file
         data["state"] = {"path": DEFAULT_STATE_PATH.name, **data.get("state", {})}
-    relative = (("state", "path"), ("slack", "templates_dir"), ("cost", "prices"), ("http", "web_config_file"))
+    relative = (("state", "path"), ("cost", "prices"), ("http", "web_config_file"),
+                *((c.name, key) for c in CHANNELS for key in c.path_fields))
     for section, key in relative:   # relative to the config file too
         value = data.get(section, {}).get(key) if isinstance(data.get(section), dict) else None
         if isinstance(value, str) and value != ":memory:" and not Path(value).expanduser().is_absolute():
@@ -423,6 +433,9 @@ def _unknown_environment(environ: Mapping[str, str]) -> list[str]:
     return out
 
 
+_SECRET_SECTIONS = {(c.name,) for c in CHANNELS}   # a channel's section may hold a token: values never echoed
+
+
 def _describe(err: Mapping[str, Any], path: Path | None, lines: dict[tuple, int],
               environ: Mapping[str, str]) -> str:
     loc = tuple(err["loc"])
@@ -430,7 +443,7 @@ def _describe(err: Mapping[str, Any], path: Path | None, lines: dict[tuple, int]
     message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
     value = err.get("input")
     if err["type"] != "extra_forbidden" and isinstance(value, (str, int, float)) and len(str(value)) <= 80 \
-            and loc[:1] not in (("slack",), ("webhook",)) and "external_id" not in loc:   # a token or external id: never echo it
+            and loc[:1] not in _SECRET_SECTIONS and "external_id" not in loc:   # a token or external id: never echo it
         message += f" (got {value!r})"
     env_name = ENV_PREFIX + NESTED_DELIMITER.join(str(p) for p in loc).upper()
     if loc and env_name in environ:

@@ -2,10 +2,11 @@
 
 Each line has ``timestamp`` (ISO 8601, UTC), ``level``, ``logger`` and ``message``, plus the
 record's ``extra`` fields (``outcome``, ``duration_seconds``, ``errors``, ...). botocore, boto3
-and urllib3 stay at WARNING whatever ``log_level`` says: their debug output shows request
-headers and parameters, and the auditor never logs credentials or secrets. botocore's warning that
-refreshing assumed-role credentials failed comes without its traceback: one line, with the error's
-type and message in ``error`` (the target's audit reports the failure itself).
+and urllib3, and the client libraries of the notification channels, stay at WARNING whatever
+``log_level`` says: their debug output shows request headers and parameters, and the auditor
+never logs credentials or secrets. botocore's warning that refreshing assumed-role credentials
+failed comes without its traceback: one line, with the error's type and message in ``error``
+(the target's audit reports the failure itself).
 """
 from __future__ import annotations
 
@@ -17,9 +18,10 @@ from typing import IO, Any
 from pythonjsonlogger.json import JsonFormatter
 
 from ..aws import short_message
+from ..notify.channels import CHANNELS
 from ..notify.secrets import RedactSecrets
 
-_QUIET = ("botocore", "boto3", "urllib3", "s3transfer", "slack_sdk")
+_QUIET = ("botocore", "boto3", "urllib3", "s3transfer", *(name for c in CHANNELS for name in c.loggers))
 _HANDLER_MARK = "_auditor_json"
 
 
@@ -56,7 +58,7 @@ def setup_logging(level: str = "INFO", stream: IO[str] | None = None) -> None:
             root.removeHandler(handler)
     handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(json_formatter())
-    handler.addFilter(RedactSecrets())   # the Slack credential, should any record carry it
+    handler.addFilter(RedactSecrets())   # a channel's credential, should any record carry it
     setattr(handler, _HANDLER_MARK, True)
     root.addHandler(handler)
     set_level(level)

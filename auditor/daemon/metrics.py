@@ -52,9 +52,9 @@ def common_labels(account: str | None, region: str | None, architecture: str | N
     return (account or "", region or "", architecture or "", environment or "")
 
 
-def cut(value: object, limit: int = LABEL_VALUE_LIMIT) -> str:
-    """A label value of at most ``limit`` characters (an ellipsis marks a cut)."""
-    return truncate(value, limit)
+def label_value(value: object) -> str:
+    """A label value: :func:`auditor.model.truncate` to LABEL_VALUE_LIMIT characters (bounded series size)."""
+    return truncate(value, LABEL_VALUE_LIMIT)
 
 
 SKIP_FIELDS = ((SKIP_NOTHING, "nothing_in"), (SKIP_OUT_OF_SCOPE, "out_of_scope_in"))
@@ -109,8 +109,8 @@ class AuditMetrics:
             if f.status != "fail":
                 continue
             r = f.resource
-            failing.setdefault((f.rule_id, f.severity, cut(r.get("type")), cut(r.get("id")),
-                                cut(r.get("name")), cut(f.expected), cut(f.actual)), None)
+            failing.setdefault((f.rule_id, f.severity, label_value(r.get("type")), label_value(r.get("id")),
+                                label_value(r.get("name")), label_value(f.expected), label_value(f.actual)), None)
         series = tuple(failing)
         kept = series[:max_finding_series]
 

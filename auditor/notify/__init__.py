@@ -1,10 +1,11 @@
 """Notifications that remember: new, still failing, resolved; changes; audit health.
 
-- :mod:`.config`: the ``state.*`` settings and each channel's (``slack.*``, ``webhook.*``);
+- :mod:`.config`: the ``state.*`` settings and what every channel's settings have;
+- :mod:`.channels`: the channels, by their settings classes (the only generic module naming them);
 - :mod:`.lifecycle`: what an audit means (pure: stored rows + result + now + routing -> news);
 - :mod:`.channel`: the channel interface (a renderer plus a transport) and the outbox delivery;
-- :mod:`.slack` (with :mod:`.messages`, :mod:`.delivery`): Slack, in Block Kit with slack-sdk;
-- :mod:`.webhook`: a generic JSON webhook;
+- :mod:`.slack`: Slack, in Block Kit with slack-sdk (``slack.*``);
+- :mod:`.webhook`: a generic JSON webhook (``webhook.*``);
 - :mod:`.secrets`: credentials, from the environment or Secrets Manager, never logged;
 - :mod:`.notifier`: all of it over one :class:`auditor.state.StateStore`;
 - :mod:`.runtime`: the state file and the enabled channels, as the daemon and the CLI hold them.

@@ -1,25 +1,21 @@
-"""Channel credentials (Slack's bot token or incoming-webhook URL, a webhook's bearer token), from
-an environment variable or a Secrets Manager secret. They are never logged, never in a report or
-a metric.
+"""Channel credentials (e.g. a bot token, a webhook URL, a bearer token), from an environment
+variable or a Secrets Manager secret (:func:`secretsmanager_reader`, :func:`from_secret_string`;
+each channel resolves its own). They are never logged, never in a report or a metric.
 
 - :class:`Credential` keeps the value out of ``repr``/``str`` (both show ``[redacted]``); only
   :meth:`Credential.reveal` gives it, to the transport.
 - Every value read is registered with :class:`RedactSecrets`, a logging filter that replaces it
-  with ``[redacted]`` in any record it sees. The filter sits on the logger handed to slack-sdk
-  (whose own debug and retry lines name the webhook URL), on the daemon's log handler, and
-  scrubs every delivery error.
+  with ``[redacted]`` in any record it sees. The filter sits on the daemon's log handler and on
+  the loggers a channel hands to its client library, and scrubs every delivery error.
 """
 from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
-
-from .config import SlackConfig
 
 REDACTED = "[redacted]"
 _ARN_REGION = re.compile(r"^arn:aws[a-z-]*:secretsmanager:([a-z0-9-]+):")
@@ -36,7 +32,7 @@ class Credential:
 
     def __init__(self, mode: str, value: str, source: str):
         self.mode = mode          # what it is, e.g. "token" or "webhook"
-        self.source = source      # where it came from, e.g. "environment variable SLACK_BOT_TOKEN"
+        self.source = source      # where it came from, e.g. "environment variable NAME"
         self._value = value
         RedactSecrets.register(value)
 
@@ -103,17 +99,6 @@ class RedactSecrets(logging.Filter):
 _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None)))
 
 
-def sdk_logger() -> logging.Logger:
-    """The logger handed to slack-sdk's clients: WARNING and above only (its debug lines carry
-    request URLs and bodies), with secrets redacted."""
-    logger = logging.getLogger("auditor.notify.slack_sdk")
-    if not any(isinstance(f, RedactSecrets) for f in logger.filters):
-        logger.addFilter(RedactSecrets())
-    if logger.level == logging.NOTSET:
-        logger.setLevel(logging.WARNING)
-    return logger
-
-
 SecretReader = Callable[[str], str]
 
 
@@ -157,27 +142,3 @@ def from_secret_string(text: str, keys: tuple[str, ...], secret_id: str) -> str:
     if not stripped:
         raise CredentialError(f"Secrets Manager secret {secret_id!r} is empty")
     return stripped
-
-
-def resolve(config: SlackConfig, environ: Mapping[str, str] | None = None,
-            read_secret: SecretReader | None = None) -> Credential:
-    """The Slack credential the settings name; raises CredentialError (naming the source, never the value)."""
-    environ = os.environ if environ is None else environ
-    try:
-        mode = config.mode(environ)
-    except ValueError as exc:
-        raise CredentialError(str(exc)) from None
-    secret_id = config.token_secret if mode == "token" else config.webhook_url_secret
-    if secret_id:
-        reader = read_secret or secretsmanager_reader()
-        keys = ("token", "bot_token") if mode == "token" else ("webhook_url", "url")
-        value = from_secret_string(reader(secret_id), keys, secret_id)
-        source = f"Secrets Manager secret {secret_id}"
-    else:
-        name = config.token_env if mode == "token" else config.webhook_url_env
-        value = environ.get(name, "").strip()
-        source = f"environment variable {name}"
-    credential = Credential(mode, value, source)
-    if mode == "webhook" and not re.match(r"^https?://", value):
-        raise CredentialError(f"the webhook URL from {source} is not an http(s) URL")
-    return credential

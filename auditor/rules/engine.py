@@ -17,7 +17,7 @@ from jmespath.exceptions import JMESPathTypeError
 
 from ..attributes import top_level
 from ..deployments import MEMBERSHIP_TYPES, Deployment, derive_deployments
-from ..model import SKIP_NOTHING, SKIP_OUT_OF_SCOPE, Finding, FrozenDict, Resource, Snapshot
+from ..model import SKIP_NOTHING, SKIP_OUT_OF_SCOPE, Finding, FrozenDict, Resource, Snapshot, thaw
 from ..relations import requires
 from .loader import LoadedPack
 from .operators import OPERATORS, SYMBOLS
@@ -102,6 +102,12 @@ def _search(expr: Any, doc: Any) -> Any:
         return None
 
 
+def _items(expr: Any, doc: Any) -> list[Any]:
+    """The items a quantified key ranges over: the list at the key, a single value as one item."""
+    items = _search(expr, doc)
+    return [] if items is None else (items if isinstance(items, list) else [items])
+
+
 def compile_condition(cond: Condition) -> Check:
     if cond.op is not None:
         expr, op, name = jmespath.compile(cond.key), OPERATORS[cond.op], cond.op
@@ -141,8 +147,7 @@ def compile_condition(cond: Condition) -> Check:
     expr = jmespath.compile(cond.key)
 
     def quantified(doc: Any, resolve: Callable[[Any], Any]) -> list[Failure]:
-        items = _search(expr, doc)
-        items = [] if items is None else (items if isinstance(items, list) else [items])
+        items = _items(expr, doc)
         matches = [not group(item, resolve) for item in items]
         if kind == "all":
             bad = [(i, group(item, resolve)) for i, item in enumerate(items) if not matches[i]]
@@ -303,22 +308,41 @@ class RuleSet:
         """Every rule's findings. Pack rules judge each of their pack's deployments; rules of a
         pack without selector (the baseline) judge the members of all deployments, or the whole
         account when ``baseline`` is ``"account"`` or no pack has a selector."""
+        view, account_wide = self._view(snapshot, baseline)
+        return [f for cr in self.rules for f in _judge_rule(cr, view, account_wide)]
+
+    def _view(self, snapshot: Snapshot, baseline: str) -> tuple[_View, bool]:
+        """The snapshot as rules see it, and whether baseline rules judge the whole account."""
         if baseline not in BASELINE_SCOPES:
             raise ValueError(f"baseline must be one of {BASELINE_SCOPES}")
-        view = _View(snapshot, self.deployments(snapshot))
-        account_wide = baseline == "account" or not self.selectors
-        findings: list[Finding] = []
-        for cr in self.rules:
-            try:
-                if cr.selector and cr.rule.pack_selector:
-                    findings.extend(_judge_pack_rule(cr, view, by_name=False))
-                elif cr.selector:
-                    findings.extend(_judge_pack_rule(cr, view, by_name=True))
-                else:
-                    findings.extend(_judge_shared_rule(cr, view, account_wide))
-            except Exception as exc:   # noqa: BLE001 - one rule that cannot run must not stop the audit
-                findings.extend(_errored(cr, view, [], _reason(exc), None))
-        return findings
+        return _View(snapshot, self.deployments(snapshot)), baseline == "account" or not self.selectors
+
+    def documents(self, snapshot: Snapshot, resources: Iterable[Resource]) -> list[tuple[Resource, Mapping[str, Any]]]:
+        """Each resource's documents as rules see them: one per deployment holding it (with that
+        ``deployment`` and the environment it gives), else the snapshot's own."""
+        view, _ = self._view(snapshot, "deployments")
+        return [(r, doc) for r in resources for doc in view.documents(r)]
+
+    def explain(self, snapshot: Snapshot, cr: CompiledRule, resources: Iterable[Resource],
+                baseline: str = "deployments") -> list[Explanation]:
+        """Rule ``cr`` on each of ``resources``, condition by condition (:func:`explain`), with the
+        status of the rule's finding on it exactly as :meth:`evaluate` gives it, one per document
+        judged; a resource the rule gives no finding is ``skip``, with why, on each of its documents."""
+        view, account_wide = self._view(snapshot, baseline)
+        findings = _judge_rule(cr, view, account_wide)
+        judged: dict[tuple[str, str], list[Finding]] = defaultdict(list)
+        for f in findings:
+            judged[(f.resource["type"], f.resource["id"])].append(f)
+        deployments = {d.key: d for d in view.deployments}
+        out = []
+        for r in resources:
+            for f in judged.get((r.type, r.id), []):
+                out.append(_explanation(cr, r, view.document(r, deployments.get(f.deployment)), f.status, f.message))
+            if (r.type, r.id) not in judged:
+                for doc in view.documents(r, cr.pack if cr.selector else None):
+                    why = _not_judged(cr, doc, account_wide, findings)
+                    out.append(_explanation(cr, r, doc, "skip", why))
+        return out
 
     def run_tests(self) -> list[TestResult]:
         results = []
@@ -389,6 +413,11 @@ class _View:
         unknown = [a for a in sorted(reads.intersection(r.unknown))
                    if a != "environment" or doc.get("environment") is None]
         return "; ".join(dict.fromkeys(r.unknown[a] for a in unknown)) or None
+
+    def documents(self, r: Resource, pack: str | None = None) -> list[Mapping[str, Any]]:
+        """``r``'s document in each deployment (of ``pack``) that holds it, else its own."""
+        held = [d for d in self.deployments if d.holds(r) and pack in (None, d.pack)]
+        return [self.document(r, d) for d in held] or [self.document(r, None)]
 
     def candidate(self, cr: CompiledRule, r: Resource, doc: Mapping[str, Any], use_selector: bool = True) -> bool:
         """The rule applies to ``r``, or cannot tell (its scope reads what is unknown): judged, or error."""
@@ -529,3 +558,137 @@ def _judge_shared_rule(cr: CompiledRule, view: _View, account_wide: bool) -> lis
     for f, (_, doc) in zip(_judge(cr, view, candidates, None), candidates, strict=True):
         out.append(replace(f, deployment=doc.get("deployment")))
     return out
+
+
+def _judge_rule(cr: CompiledRule, view: _View, account_wide: bool) -> list[Finding]:
+    """One rule's findings (see :meth:`RuleSet.evaluate`)."""
+    try:
+        if cr.selector and cr.rule.pack_selector:
+            return _judge_pack_rule(cr, view, by_name=False)
+        if cr.selector:
+            return _judge_pack_rule(cr, view, by_name=True)
+        return _judge_shared_rule(cr, view, account_wide)
+    except Exception as exc:   # noqa: BLE001 - one rule that cannot run must not stop the audit
+        return _errored(cr, view, [], _reason(exc), None)
+
+
+# -- explaining one rule on one document: the compiled checks' own answers, condition by condition ------
+
+@dataclass(frozen=True)
+class Explained:
+    """One condition on one document. ``holds`` is the compiled check's answer (what the audit
+    uses); the rest says why: a comparison's key, operator, expected value (and the parameter it
+    comes from) and the actual value at the key; a group's or ``not``'s sub-conditions (``parts``);
+    a quantified key's items, each with the sub-conditions on it."""
+
+    holds: bool
+    text: str
+    key: str | None = None
+    op: str | None = None
+    expected: Any = None
+    param: str | None = None
+    actual: Any = None
+    kind: str | None = None   # all, any, none or not; None for a comparison
+    parts: tuple[Explained, ...] = ()
+    items: tuple[ExplainedItem, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"holds": self.holds, "condition": self.text}
+        if self.op is not None:
+            out.update(key=self.key, op=self.op, expected=thaw(self.expected), actual=thaw(self.actual))
+            if self.param is not None:
+                out["param"] = self.param
+            return out
+        out["kind"] = self.kind
+        if self.key is not None:
+            out["key"] = self.key
+            out["items"] = [{"holds": i.holds, "item": thaw(i.value), "conditions": [p.as_dict() for p in i.parts]}
+                            for i in self.items]
+        else:
+            out["conditions"] = [p.as_dict() for p in self.parts]
+        return out
+
+
+@dataclass(frozen=True)
+class ExplainedItem:
+    """One item of a quantified key and its sub-conditions; it matches when all of them hold."""
+
+    value: Any
+    parts: tuple[Explained, ...]
+
+    @property
+    def holds(self) -> bool:
+        return all(p.holds for p in self.parts)
+
+
+def explain_condition(cond: Condition, doc: Any, resolve: Callable[[Any], Any], check: Check | None = None) -> Explained:
+    """``cond`` on ``doc``: ``check`` (its compiled form, compiled here when not given) answers
+    whether it holds; the same keys and resolved values say why."""
+    holds = not (check or compile_condition(cond))(doc, resolve)
+    text = describe(cond, resolve)
+    if cond.op is not None:
+        param = cond.value["param"] if isinstance(cond.value, dict) and set(cond.value) == {"param"} else None
+        return Explained(holds, text, cond.key, cond.op, _resolve_value(cond.value, resolve), param,
+                         _search(jmespath.compile(cond.key), doc))
+    if cond.not_ is not None:
+        return Explained(holds, text, kind="not", parts=(explain_condition(cond.not_, doc, resolve),))
+    kind = next(k for k in ("all", "any", "none") if getattr(cond, k) is not None)
+    subs = getattr(cond, kind)
+    if cond.key is None:
+        return Explained(holds, text, kind=kind, parts=tuple(explain_condition(c, doc, resolve) for c in subs))
+    items = _items(jmespath.compile(cond.key), doc)
+    return Explained(holds, text, cond.key, kind=kind, items=tuple(
+        ExplainedItem(item, tuple(explain_condition(c, item, resolve) for c in subs)) for item in items))
+
+
+def explain(cr: CompiledRule, doc: Mapping[str, Any]) -> tuple[tuple[Explained, ...], tuple[Explained, ...]]:
+    """The rule's scope and assert conditions on ``doc``, each answered by the compiled check the
+    audit runs, with the pack parameters of the document's environment."""
+    resolve = cr.resolver(doc.get("environment"))
+    return (tuple(explain_condition(c, doc, resolve, check) for c, check in zip(cr.rule.scope, cr.scope, strict=True)),
+            tuple(explain_condition(c, doc, resolve, check) for c, check in zip(cr.rule.assert_, cr.checks, strict=True)))
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """One rule on one document of a resource: its conditions and the status the audit gives."""
+
+    rule_id: str
+    resource: Mapping[str, Any]
+    deployment: str | None
+    environment: str | None
+    scope: tuple[Explained, ...]
+    asserts: tuple[Explained, ...]
+    status: str
+    message: str
+
+    @property
+    def in_scope(self) -> bool:
+        return all(c.holds for c in self.scope)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"rule_id": self.rule_id, "resource": dict(self.resource), "deployment": self.deployment,
+                "environment": self.environment, "in_scope": self.in_scope,
+                "scope": [c.as_dict() for c in self.scope], "assert": [c.as_dict() for c in self.asserts],
+                "status": self.status, "message": self.message}
+
+
+def _explanation(cr: CompiledRule, r: Resource, doc: Mapping[str, Any], status: str, message: str) -> Explanation:
+    scope, asserts = explain(cr, doc)
+    return Explanation(cr.rule.id, r.ref, doc.get("deployment"), doc.get("environment"), scope, asserts, status, message)
+
+
+def _not_judged(cr: CompiledRule, doc: Mapping[str, Any], account_wide: bool, findings: list[Finding]) -> str:
+    """Why the rule gives no finding on the resource of ``doc``, and its finding about that deployment."""
+    deployment = doc.get("deployment")
+    if cr.selector and deployment is None:
+        why = f"not judged: not a member of a {cr.pack} deployment"
+    elif deployment is None and not account_wide:
+        why = "not judged: not a member of an audited deployment"
+    elif not cr.applies(doc, use_selector=False):
+        why = "not judged: outside the rule's scope"
+    else:
+        why = "not judged: the rule gave it no finding"
+    there = [f for f in findings if f.deployment in (deployment, None) and f.resource["id"].startswith("(none")]
+    return "; ".join([why, *(f"the rule's finding in {f.deployment or 'the account'}: {f.status}: {f.message}"
+                             for f in there)])

@@ -72,13 +72,24 @@ class Condition(_Strict):
     ``value`` may be ``{param: NAME}``: a pack parameter, resolved per environment.
     """
 
-    key: str | None = Field(None, description="JMESPath expression over the resource document")
-    op: OperatorName | None = None  # type: ignore[valid-type]
-    value: Any = Field(None, validate_default=True)   # checked against op even when left out
-    all: list[Condition] | None = None
-    any: list[Condition] | None = None
-    none: list[Condition] | None = None
-    not_: Condition | None = Field(None, alias="not")
+    key: str | None = Field(None, description="JMESPath expression over the resource document; with all/any/none, "
+                            "the list whose items the conditions judge (a single value counts as one item, null as none)")
+    op: OperatorName | None = Field(None, description="how the value at key is compared with value "  # type: ignore[valid-type]
+                                    "(each operator's description says exactly)")
+    value: Any = Field(None, validate_default=True,   # checked against op even when left out
+                       description="what op compares with; {param: NAME} takes a pack parameter, resolved per environment")
+    all: list[Condition] | None = Field(None, description=(
+        "without key: every listed condition holds on the document. With key: every item of the list at key "
+        "meets all the listed conditions (no items: holds)"))
+    any: list[Condition] | None = Field(None, description=(
+        "without key: at least one listed condition holds on the document. With key: at least one item of the "
+        "list at key meets ALL the listed conditions together, not one condition each (for alternatives within "
+        "one item, nest {any: [...]} inside); no items: fails"))
+    none: list[Condition] | None = Field(None, description=(
+        "without key: no listed condition holds on the document. With key: no item of the list at key meets "
+        "all the listed conditions together (no items: holds)"))
+    not_: Condition | None = Field(None, alias="not", description="holds when the condition does not; takes no key "
+                                   "(put it inside)")
 
     @field_validator("key")
     @classmethod
@@ -105,13 +116,21 @@ class Condition(_Strict):
             groups.append("not")
         if self.op is not None:
             if groups:
-                raise ValueError(f"'op' cannot be combined with {groups}")
+                raise ValueError(f"'op' cannot be combined with '{groups[0]}' in one condition: make them two "
+                                 f"conditions, or move the op inside '{groups[0]}'")
             if self.key is None:
-                raise ValueError("'op' needs a 'key'")
-        elif len(groups) != 1:
-            raise ValueError("needs either 'op' (with key and value) or exactly one of all/any/none/not")
+                raise ValueError("'op' needs a 'key' (the JMESPath expression the op compares)")
+        elif len(groups) > 1:
+            raise ValueError(f"one condition holds {' and '.join(groups)}: keep one and nest the others inside "
+                             f"it, e.g. {{all: [..., {{any: [...]}}]}}")
+        elif not groups:
+            raise ValueError(f"key {self.key!r} needs 'op' and 'value', or all/any/none over its items"
+                             if self.key is not None else
+                             "needs either 'op' (with key and value) or exactly one of all/any/none/not")
         elif "not" in groups and self.key is not None:
             raise ValueError("'not' takes no 'key'; put the key inside")
+        elif "value" in self.model_fields_set:
+            raise ValueError(f"'value' needs an 'op': the conditions under '{groups[0]}' carry their own")
         return self
 
 
@@ -275,8 +294,58 @@ def _param_uses(c: Condition, here: tuple) -> list[tuple[tuple, str, str]]:
     return uses
 
 
+OPERATOR_DOCS = {
+    "eq": "equal; a boolean never equals a number, 5 equals 5.0",
+    "ne": "not equal (as eq); holds when the key is missing",
+    "lt": "a number (or numeric string) less than the value; false for anything else",
+    "le": "a number (or numeric string) at most the value; false for anything else",
+    "gt": "a number (or numeric string) greater than the value; false for anything else",
+    "ge": "a number (or numeric string) at least the value; false for anything else",
+    "in": "equal (as eq) to one item of the value, a list",
+    "not_in": "equal (as eq) to no item of the value, a list; holds when the key is missing",
+    "contains": "a string holding the value as a substring, a list holding it as an item, or an object "
+                "holding it as a key",
+    "not_contains": "the opposite of contains; holds when the key is missing",
+    "subset": "every item (a single value: itself) is in the value, a list; false when the key is missing",
+    "superset": "every item of the value, a list, is among the items (a single value: itself); false when the "
+                "key is missing",
+    "exists": "value true: the key has a value (not null); value false: it has none",
+    "empty": "value true: null, or a string, list or object of length 0; value false: anything else",
+    "length_eq": "a string, list or object whose length (characters, items, keys) is the value; false for "
+                 "anything else",
+    "length_ge": "a string, list or object whose length (characters, items, keys) is at least the value; false "
+                 "for anything else",
+    "length_le": "a string, list or object whose length (characters, items, keys) is at most the value; false "
+                 "for anything else",
+    "regex": "a string in which the regular expression matches somewhere (anchor it with ^ and $ for the "
+             "whole string); false for anything else",
+    "starts_with": "a string starting with the value",
+    "version_eq": "the version's numbers start with the value's: '8.0' matches 8.0 and 8.0.35 but not 8.4 or 8; "
+                  "'8' matches any 8.x (numbers are the runs of digits: 8.0.35-r1 is 8.0.35.1; quote the value, "
+                  "as YAML reads 8.10 as 8.1)",
+    "version_ge": "the version's numbers compared one by one with the value's: 8.0.35 >= '8.0', 16.1 >= '15.4', "
+                  "and when one runs out first it is the lower: 8 < '8.0' (quote the value, as YAML reads 8.10 as 8.1)",
+    "cidr_within": "a CIDR block or address inside the value's block: 10.0.1.0/24 and 10.0.0.5 are within "
+                   "'10.0.0.0/16' (host bits ignored); false across IPv4 and IPv6 or for anything else",
+}
+"""What each operator means, for the JSON Schema (the operators themselves: :mod:`auditor.rules.operators`)."""
+
+
 def export_json_schema() -> dict[str, Any]:
+    """The rule-file JSON Schema, with the resource types and operators enumerated and described for editors."""
+    # imported here: they load the collectors, which validating rules does not need
+    from ..audit import known_resource_types
+    from ..collect import resource_types
+    from ..deployments import DERIVED
+
+    described = {name: f"{t.service}: {t.arn}" for name, t in resource_types().items()}
+    described[DERIVED] = "derived by the audit, one per deployment: its pack, budget and cost estimate"
+    types = sorted(known_resource_types())
     schema = Pack.model_json_schema(by_alias=True)
+    schema["$defs"]["Rule"]["properties"]["resource"].update(enum=types,
+                                                             enumDescriptions=[described[t] for t in types])
+    op = schema["$defs"]["Condition"]["properties"]["op"]["anyOf"][0]
+    op["enumDescriptions"] = [OPERATOR_DOCS[name] for name in op["enum"]]
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://auditor.invalid/schemas/rules.schema.json"
     schema["title"] = "auditor rule pack"

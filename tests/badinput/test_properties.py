@@ -41,6 +41,7 @@ def documents(words: list[str]):
     return st.dictionaries(keys, values, max_size=8)
 
 
+@pytest.mark.slow   # 25 documents for each of the packs' rules
 @pytest.mark.parametrize("rule_id", sorted(RULES))
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())

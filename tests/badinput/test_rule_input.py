@@ -105,13 +105,13 @@ BAD = {   # name -> (condition, limit param, test params, line, field, message)
     "exists word": ("{key: backup, op: exists, value: 'yes'}", None, None, COND_LINE, f"{A0}.value",
                     'op exists: needs true or false, got "yes"'),
     "exists without value": ("{key: backup, op: exists}", None, None, COND_LINE, f"{A0}.value",
-                             "op exists: needs true or false, got null"),
+                             "op exists: needs true or false, got null (no value given: add value: true or value: false)"),
     "empty number": ("{key: rules, op: empty, value: 1}", None, None, COND_LINE, f"{A0}.value",
                      "op empty: needs true or false, got 1"),
     "version word": ("{key: engine_version, op: version_eq, value: latest}", None, None, COND_LINE,
                      f"{A0}.value", 'op version_eq: needs a version such as "15" or "16.3", got "latest"'),
     "starts_with number": ("{key: name, op: starts_with, value: 5}", None, None, COND_LINE, f"{A0}.value",
-                           "op starts_with: needs a string, got 5"),
+                           "op starts_with: needs a string, got 5 (YAML reads 5 as the number 5: quote it: '5')"),
     "param default": ("{key: allocated_storage, op: ge, value: {param: limit}}", "{default: five}", None,
                       LIMIT_LINE, "params.limit.default",
                       f"op ge: needs a number, got \"five\", for param 'limit' at {A0}.value"),
@@ -180,10 +180,12 @@ def test_unknown_attribute_in_the_pack_selector(tmp_path, capsys):
 
 
 def test_unknown_attribute_of_the_derived_deployment_type(tmp_path, capsys):
-    """The audit derives ``deployment`` resources: their attributes are declared too; inline test
-    documents may hold any key."""
+    """The audit derives ``deployment`` resources: their attributes are declared too, in conditions and in
+    inline test documents alike."""
     path = _write(tmp_path, "{key: budget.limit, op: le, value: 100}")
-    path.write_text(path.read_text().replace("resource: rds_instance", "resource: deployment"))
+    path.write_text(path.read_text().replace("resource: rds_instance", "resource: deployment")
+                    .replace("{multi_az: true}", "{budget: {limit_usd: 90}}")
+                    .replace("{multi_az: false}", "{budget: {limit_usd: 120}}"))
     code, out, err = run(capsys, "rules", "validate", str(path))
     assert code == 2 and "Traceback" not in out + err
     assert err.splitlines() == [f"error: {path}:{COND_LINE}: rule x.one: field {A0}.key: unknown attribute 'limit' of "

@@ -171,7 +171,7 @@ def test_api_errors_and_vanished_resources_carry_their_labels(drifted_audit):
 
 
 def test_label_values_are_cut_to_120_characters():
-    from auditor.daemon.metrics import cut
+    from auditor.daemon.metrics import label_value as cut
     assert cut("x" * 200) == "x" * 119 + "…" and len(cut("x" * 200)) == 120
     assert cut(None) == "" and cut("short") == "short"
 

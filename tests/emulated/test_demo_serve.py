@@ -20,9 +20,9 @@ from slack_sdk import WebClient
 from auditor.audit import load_ruleset
 from auditor.emulated.demo import free_port
 from auditor.emulated.live import TerminalSlack, cycle_drifts
-from auditor.notify.config import SlackConfig
-from auditor.notify.delivery import TokenTransport
 from auditor.notify.secrets import Credential
+from auditor.notify.slack.config import SlackConfig
+from auditor.notify.slack.delivery import TokenTransport
 
 ROOT = Path(__file__).resolve().parents[2]
 RESOLVED = r"^┌─ slack #auditor-demo, reply in thread \S+\n│ .*no longer failing"

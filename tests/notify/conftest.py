@@ -15,7 +15,7 @@ from fake_webhook import FakeWebhook
 from slack_helpers import DRIFTS, Clock, slack_config
 
 from auditor.notify.notifier import Notifier
-from auditor.notify.slack import SlackChannel
+from auditor.notify.slack.channel import SlackChannel
 from auditor.state import StateStore
 
 

@@ -10,9 +10,9 @@ from fake_slack import FakeSlack
 
 from auditor.changes import compare
 from auditor.model import Finding
-from auditor.notify.config import SlackConfig
 from auditor.notify.notifier import routing
-from auditor.notify.slack import SlackChannel
+from auditor.notify.slack.channel import SlackChannel
+from auditor.notify.slack.config import SlackConfig
 from auditor.snapshots import save_snapshot
 
 DRIFTS = ["ecs-ssh-open", "db-single-az"]   # critical + high (SG), high (RDS)

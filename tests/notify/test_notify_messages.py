@@ -10,8 +10,8 @@ from slack_helpers import CONFIG, finding
 from auditor.changes import AttributeChange, ResourceChange
 from auditor.notify.channel import AuditInfo
 from auditor.notify.lifecycle import Health, Plan, Resolution
-from auditor.notify.messages import MAX_BLOCKS, MAX_HEADER, MAX_SECTION, MAX_TEXT, Composer, Templates
-from auditor.notify.slack import SlackChannel
+from auditor.notify.slack.channel import SlackChannel
+from auditor.notify.slack.messages import MAX_BLOCKS, MAX_HEADER, MAX_SECTION, MAX_TEXT, Composer, Templates
 from auditor.state import FindingRow
 
 NOW = datetime(2026, 1, 5, 6, 0, 0, tzinfo=UTC)

@@ -10,10 +10,11 @@ from fake_slack import TOKEN, WEBHOOK_PATH
 from slack_helpers import run, slack_config, texts
 
 from auditor.daemon.logs import json_formatter
-from auditor.notify.config import SlackConfig
 from auditor.notify.notifier import Notifier
-from auditor.notify.secrets import REDACTED, Credential, CredentialError, resolve
-from auditor.notify.slack import SlackChannel
+from auditor.notify.secrets import REDACTED, Credential, CredentialError
+from auditor.notify.slack.channel import SlackChannel
+from auditor.notify.slack.config import SlackConfig
+from auditor.notify.slack.credentials import resolve
 from auditor.state import StateStore
 
 SECRET_PART = WEBHOOK_PATH.rsplit("/", 1)[1]

@@ -14,10 +14,10 @@ from auditor.daemon.config import ConfigError, DaemonConfig, load_config
 from auditor.daemon.logs import json_formatter
 from auditor.daemon.metrics import MetricsStore, make_registry
 from auditor.daemon.runner import AuditRunner
-from auditor.notify.config import WebhookConfig
 from auditor.notify.notifier import Notifier
-from auditor.notify.slack import SlackChannel
-from auditor.notify.webhook import SCHEMA, WebhookChannel
+from auditor.notify.slack.channel import SlackChannel
+from auditor.notify.webhook.channel import SCHEMA, WebhookChannel
+from auditor.notify.webhook.config import WebhookConfig
 from auditor.state import StateStore
 
 HOOK_TOKEN = "hook-token-0123456789-not-for-logs"

@@ -18,12 +18,12 @@ from typing import Any
 
 from jinja2 import ChainableUndefined, ChoiceLoader, Environment, FileSystemLoader, TemplateError
 
-from ..model import SEVERITIES, Finding
-from ..package_data import package_path
-from ..state import parse_iso
-from ..yaml_lines import YamlFileError, read_text
-from .channel import AuditInfo, Outgoing, dashboard_link
-from .lifecycle import Plan, Resolution, finding_key, target_of
+from ...model import SEVERITIES, Finding, truncate
+from ...package_data import package_path
+from ...state import parse_iso
+from ...yaml_lines import YamlFileError, read_text
+from ..channel import AuditInfo, Outgoing, dashboard_link
+from ..lifecycle import Plan, Resolution, finding_key, target_of
 
 TEMPLATES = package_path("templates", "slack")
 MAX_BLOCKS = 50
@@ -59,11 +59,9 @@ def _value(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def cut(text: Any, limit: int) -> Any:
-    s = "" if text is None else str(text)
-    if len(s) <= limit:
-        return text if isinstance(text, Safe) else s
-    out = s[:max(0, limit - 1)] + "…"
+def cut(text: Any, limit: int) -> str:
+    """:func:`auditor.model.truncate`, still :class:`Safe` when ``text`` was."""
+    out = truncate(text, limit)
     return Safe(out) if isinstance(text, Safe) else out
 
 
@@ -293,7 +291,7 @@ class Composer:
             lines = [self.t.render("waiver_expired.j2", f=e.finding.as_dict(), waiver=e.waiver) for e in exp[:MAX_LISTED]]
             blocks.append(_section(_bullets(lines, len(exp) - len(lines), self._more("expired waivers"))))
         if items["changes"]:
-            from ..changes import counts as change_counts
+            from ...changes import counts as change_counts
 
             changes = items["changes"]
             blocks.append(_section(self.t.render("heading.j2", kind="changes", severity="", count=len(changes),

@@ -35,9 +35,10 @@ from slack_sdk.http_retry.handler import RetryHandler
 from slack_sdk.http_retry.jitter import Jitter
 from slack_sdk.webhook import WebhookClient
 
-from .channel import DeliveryError, Posted
+from ..channel import DeliveryError, Posted
+from ..secrets import Credential
 from .config import SlackConfig
-from .secrets import Credential, sdk_logger
+from .credentials import sdk_logger
 
 EVENT_TYPE = "auditor_notification"
 # Errors that say this channel cannot take the message now (others may): skip the channel, go on.

@@ -35,11 +35,11 @@ from http.client import HTTPException
 from typing import Any
 from urllib.error import HTTPError, URLError
 
-from .. import __version__
-from .channel import AuditInfo, DeliveryError, Outgoing, Posted, Transport, dashboard_link
+from ... import __version__
+from ..channel import AuditInfo, DeliveryError, Outgoing, Posted, Transport, dashboard_link
+from ..lifecycle import Plan, finding_key, target_of
+from ..secrets import Credential, CredentialError, SecretReader, from_secret_string, secretsmanager_reader
 from .config import WebhookConfig
-from .lifecycle import Plan, finding_key, target_of
-from .secrets import Credential, CredentialError, SecretReader, from_secret_string, secretsmanager_reader
 
 log = logging.getLogger("auditor.notify")
 

@@ -1,19 +1,20 @@
 """The Slack channel: Block Kit messages (:mod:`.messages`, templates in ``templates/slack``) sent
 with a bot token (threads, in-doubt look-ups) or an incoming webhook (:mod:`.delivery`), the
-credential from :func:`.secrets.resolve`."""
+credential from :func:`.credentials.resolve`."""
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
-from ..state import utcnow
-from .channel import AuditInfo, Outgoing, Transport
+from ...state import utcnow
+from ..channel import AuditInfo, Outgoing, Transport
+from ..lifecycle import Plan
+from ..secrets import SecretReader
 from .config import SlackConfig
+from .credentials import resolve
 from .delivery import TokenTransport, WebhookTransport
-from .lifecycle import Plan
 from .messages import Composer, Templates
-from .secrets import SecretReader, resolve
 
 log = logging.getLogger("auditor.notify")
 
