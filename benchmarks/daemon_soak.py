@@ -1,8 +1,9 @@
 """Soak: many audits in one process through the daemon's job (AuditRunner, with a state file and a
 scrape after each audit), against the emulated mattilda account served by moto in a process of
-its own, so this process's memory is the auditor's alone. Prints RSS, threads and open files
-after the warm-up (caches of rules, prices and boto3 models fill once) and every ``--every``
-audits after it; ``--json`` prints one JSON document instead (the soak test reads it).
+its own, so this process's memory is the auditor's alone. Prints RSS, the objects the garbage
+collector tracks, threads and open files after the warm-up (caches of rules, prices and boto3
+models fill once) and every ``--every`` audits after it; ``--json`` prints one JSON document
+instead (the soak test reads it).
 
     .venv/bin/python benchmarks/daemon_soak.py [--audits 300] [--warm-up 20] [--every 50] [--json]
 """
@@ -32,11 +33,12 @@ FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "te
 
 
 def usage() -> dict[str, float]:
-    """RSS (MB), threads and open file descriptors of this process, after a full collection."""
+    """RSS (MB), objects the garbage collector tracks, threads and open file descriptors of this
+    process, after a full collection. RSS moves with the allocator; the object count does not."""
     gc.collect()
     with open("/proc/self/status") as f:
         kb = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
-    return {"rss_mb": round(kb / 1024, 1), "threads": threading.active_count(),
+    return {"rss_mb": round(kb / 1024, 1), "objects": len(gc.get_objects()), "threads": threading.active_count(),
             "fds": len(os.listdir("/proc/self/fd"))}
 
 
@@ -81,7 +83,7 @@ def main() -> None:
     print(f"{figures['audits']} audits ({figures['outcomes']}); peak RSS {figures['peak_rss_mb']} MB")
     for s in figures["samples"]:
         print(f"after {s['audits']:4d} audits ({s['seconds']:7.1f} s): RSS {s['rss_mb']:6.1f} MB, "
-              f"{s['threads']} threads, {s['fds']} open files")
+              f"{s['objects']} objects, {s['threads']} threads, {s['fds']} open files")
 
 
 if __name__ == "__main__":

@@ -15,4 +15,4 @@ if [ "$(id -u)" = 0 ]; then
 fi
 DEPENDENCY_AUDIT="${DEPENDENCY_AUDIT:-optional}" bash scripts/audit-dependencies.sh
 # Two workers (pytest-xdist), a test module on one worker with its module fixtures (tests/conftest.py).
-exec .venv/bin/python -m pytest -n 2 --dist loadgroup "$@"
+exec .venv/bin/python -m pytest -n 2 --dist loadscope "$@"
