@@ -59,10 +59,11 @@ def load_ruleset(architecture: str | None, extra: Iterable[Path] = (),
     return RuleSet(load_packs(pack_paths(architecture, extra), known_resource_types()), params)
 
 
-def audited_types(ruleset: RuleSet) -> set[str]:
-    """What an audit collects: the rules' types and, with architecture selectors, what deriving
-    deployments and estimating their costs needs."""
-    return ruleset.resource_types | (needed_types() | membership_types() if ruleset.selectors else set())
+def audited_types(ruleset: RuleSet, types: Iterable[str] | None = None) -> set[str]:
+    """What an audit collects: ``types`` (default: the rules' types) and, with architecture selectors,
+    what deriving deployments and estimating their costs needs."""
+    wanted = ruleset.resource_types if types is None else set(types)
+    return wanted | (needed_types() | membership_types() if ruleset.selectors else set())
 
 
 def load_prices(path: Path | None) -> PriceTable:

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
-from ..audit import AuditOptions, known_resource_types, load_prices
+from ..audit import AuditOptions, audited_types, known_resource_types, load_prices
 from ..aws import AwsContext
 from ..model import Resource, Snapshot
 from ..rules.engine import CompiledRule, RuleSet
@@ -43,13 +43,11 @@ def judged_snapshot(aws: AwsContext, ruleset: RuleSet, rtype: str) -> Snapshot:
     what ``rtype``'s documents need: its types and, with architecture packs, what deriving the
     deployments and their ``deployment`` resources needs."""
     from ..collect import collect
-    from ..cost.deployment import deployment_costs, deployment_resources, needed_types
+    from ..cost.deployment import deployment_costs, deployment_resources
     from ..cost.estimate import Assumptions
-    from ..deployments import membership_types
     from ..relations import requires
 
-    types = requires(rtype) | (needed_types() | membership_types() if ruleset.selectors else set())
-    snapshot = collect(aws, only_types=types)
+    snapshot = collect(aws, only_types=audited_types(ruleset, requires(rtype)))
     costs = deployment_costs(snapshot, ruleset, load_prices(None), Assumptions())
     return snapshot.with_resources(deployment_resources(costs, snapshot))
 

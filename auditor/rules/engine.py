@@ -21,7 +21,7 @@ from ..model import SKIP_NOTHING, SKIP_OUT_OF_SCOPE, Finding, FrozenDict, Resour
 from ..relations import requires
 from .loader import LoadedPack
 from .operators import OPERATORS, SYMBOLS
-from .schema import Condition, Pack, Rule
+from .schema import Condition, Pack, Rule, is_param
 
 MAX_RENDER = 300
 BASELINE_SCOPES = ("deployments", "account")
@@ -75,7 +75,7 @@ Check = Callable[[Any, Callable[[Any], Any]], list[Failure]]
 
 
 def _resolve_value(value: Any, resolve: Callable[[Any], Any]) -> Any:
-    return resolve(value["param"]) if isinstance(value, dict) and set(value) == {"param"} else value
+    return resolve(value["param"]) if is_param(value) else value
 
 
 def describe(cond: Condition, resolve: Callable[[Any], Any]) -> str:
@@ -248,7 +248,7 @@ def _params(conditions: Iterable[Condition]) -> set[str]:
     """The parameters conditions compare with, at any depth."""
     out: set[str] = set()
     for c in conditions:
-        if isinstance(c.value, dict) and set(c.value) == {"param"}:
+        if is_param(c.value):
             out.add(c.value["param"])
         out |= _params([s for s in (c.not_, *(c.all or []), *(c.any or []), *(c.none or [])) if s is not None])
     return out
@@ -627,7 +627,7 @@ def explain_condition(cond: Condition, doc: Any, resolve: Callable[[Any], Any], 
     holds = not (check or compile_condition(cond))(doc, resolve)
     text = describe(cond, resolve)
     if cond.op is not None:
-        param = cond.value["param"] if isinstance(cond.value, dict) and set(cond.value) == {"param"} else None
+        param = cond.value["param"] if is_param(cond.value) else None
         return Explained(holds, text, cond.key, cond.op, _resolve_value(cond.value, resolve), param,
                          _search(jmespath.compile(cond.key), doc))
     if cond.not_ is not None:

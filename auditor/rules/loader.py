@@ -17,7 +17,7 @@ from ..attributes import IDENTITY, At, resolve, table
 from ..package_data import package_path
 from ..yaml_lines import YamlFileError, field_path, line_for, read_yaml
 from .operators import OPERATORS, SYMBOLS, check_value
-from .schema import Condition, Pack, Param, Rule, RuleTest, param_uses
+from .schema import Condition, Pack, Param, Rule, RuleTest, is_param, param_uses
 
 PACKAGE_RULES = package_path("packs")
 
@@ -314,9 +314,9 @@ def _raw_condition_problems(f: _File) -> None:
     for conditions, loc in where:
         for here, c in _raw_conditions(conditions, loc):
             value, at = c.get("value"), (*here, "value")
-            if isinstance(value, dict) and set(value) == {"param"} and str(value["param"]) not in params:
+            if is_param(value) and str(value["param"]) not in params:
                 f.add(at, f"undefined param '{value['param']}' ({_closest(value['param'], map(str, params), 'defined')})")
-            elif isinstance(value, list) and any(isinstance(v, dict) and set(v) == {"param"} for v in value):
+            elif isinstance(value, list) and any(is_param(v) for v in value):
                 f.add(at, "a {param: NAME} inside a list is not replaced: make the whole list one parameter "
                           "(value: {param: NAME}, the parameter's value a list)")
             elif c.get("op") in VERSION_OPS and isinstance(value, (int, float)) and not isinstance(value, bool) \
@@ -388,7 +388,7 @@ def _attribute_problems(pack: Pack, path: Path, lines: dict) -> list[str]:
                 report((*loc, "key"), rule, u)
             if c.op is None:   # all/any/none with a key: the conditions are about each item there
                 at = (element(found[0]), found[1])
-            elif isinstance(c.value, dict) and set(c.value) == {"param"}:
+            elif is_param(c.value):
                 name = str(c.value["param"])
                 for where, value in param_values(i, name):
                     problem = literal_problem(c.op, value, found)

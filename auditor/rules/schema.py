@@ -18,7 +18,8 @@ ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
 CostService = Literal[SERVICES]  # type: ignore[valid-type]
 
 
-def _is_param(value: Any) -> bool:
+def is_param(value: Any) -> bool:
+    """Whether a condition's value is ``{param: NAME}``, a pack parameter."""
     return isinstance(value, dict) and set(value) == {"param"}
 
 
@@ -103,7 +104,7 @@ class Condition(_Strict):
     @classmethod
     def _value_suits_op(cls, value: Any, info: ValidationInfo) -> Any:
         op = info.data.get("op")
-        if op is not None and not _is_param(value):   # parameters: checked with the pack (loader)
+        if op is not None and not is_param(value):   # parameters: checked with the pack (loader)
             problem = check_value(op, value)
             if problem:
                 raise PydanticCustomError("operator_value", problem)
@@ -269,7 +270,7 @@ class Pack(_Strict):
 def _param_names(conditions: list[Condition]) -> set[str]:
     names: set[str] = set()
     for c in conditions:
-        if _is_param(c.value):
+        if is_param(c.value):
             names.add(str(c.value["param"]))
         for sub in (c.all, c.any, c.none):
             names |= _param_names(sub or [])
@@ -285,7 +286,7 @@ def param_uses(conditions: list[Condition], loc: tuple) -> list[tuple[tuple, str
 
 def _param_uses(c: Condition, here: tuple) -> list[tuple[tuple, str, str]]:
     uses: list[tuple[tuple, str, str]] = []
-    if c.op is not None and _is_param(c.value):
+    if c.op is not None and is_param(c.value):
         uses.append(((*here, "value"), c.op, str(c.value["param"])))
     for name in ("all", "any", "none"):
         uses += param_uses(getattr(c, name) or [], (*here, name))
