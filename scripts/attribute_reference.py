@@ -1,5 +1,5 @@
 """Write the attribute reference's data: auditor/schemas/attribute-examples.json (one example per
-attribute, from every emulated architecture built in moto with seeded ids) and docs/attributes.md.
+attribute, from the documents of auditor.emulated.documents) and docs/attributes.md.
 
     .venv/bin/python scripts/attribute_reference.py [--check]
 
@@ -15,57 +15,18 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "attributes.md"
-REGION = "us-east-1"
-SEED = 42
-
-
-def emulated_documents() -> list[dict[str, Any]]:
-    """Every document of one moto account holding each architecture, the neighbour application, a
-    standalone cache cluster and a VPC endpoint, with each deployment's ``deployment`` resource."""
-    import boto3
-    from moto import mock_aws
-    from moto.moto_api._internal import mock_random
-
-    from auditor.audit import known_resource_types
-    from auditor.aws import AwsContext
-    from auditor.collect import collect
-    from auditor.cost.deployment import deployment_costs, deployment_resources
-    from auditor.cost.estimate import Assumptions
-    from auditor.cost.prices import PriceTable
-    from auditor.emulated.architectures import ENVIRONMENTS, spec
-    from auditor.emulated.builder import build
-    from auditor.emulated.neighbour import billing
-    from auditor.rules.engine import RuleSet
-    from auditor.rules.loader import load_packs, rules_root
-
-    os.environ.update(AWS_DEFAULT_REGION=REGION, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
-    os.environ.pop("AWS_ENDPOINT_URL", None)
-    with mock_aws():
-        mock_random.seed(SEED)
-        for architecture, environments in ENVIRONMENTS.items():
-            build(spec(architecture, environments[0]))
-        build(billing())
-        boto3.client("elasticache").create_cache_cluster(
-            CacheClusterId="standalone", Engine="memcached", CacheNodeType="cache.t3.micro", NumCacheNodes=1)
-        ec2 = boto3.client("ec2")
-        vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
-        subnet = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"][0]["SubnetId"]
-        ec2.create_vpc_endpoint(VpcId=vpc, ServiceName=f"com.amazonaws.{REGION}.logs", VpcEndpointType="Interface",
-                                SubnetIds=[subnet], PrivateDnsEnabled=True)
-        snapshot = collect(AwsContext(region=REGION, max_attempts=2))
-        ruleset = RuleSet(load_packs([rules_root()], known_resource_types()))
-        costs = deployment_costs(snapshot, ruleset, PriceTable.load(), Assumptions())
-        judged = snapshot.with_resources(deployment_resources(costs, snapshot))
-        return [dict(judged.document(r)) for r in judged]
 
 
 def outputs(documents: list[dict[str, Any]]) -> dict[Path, str]:
     """The files and their text, from these documents."""
     from auditor.report.attributes import attributes_document
-    from auditor.rules.reference import EXAMPLES, collect_examples, reference
+    from auditor.rules.reference import EXAMPLES, collect_examples, reference, timeless
 
-    text = json.dumps(collect_examples(documents), indent=1, sort_keys=True) + "\n"
-    return {EXAMPLES: text, DOCS: attributes_document(reference(json.loads(text)))}
+    examples = collect_examples(documents)
+    bundled = json.loads(EXAMPLES.read_text()) if EXAMPLES.exists() else None
+    if bundled is not None and timeless(bundled) == timeless(examples):
+        examples = bundled   # the build's clock alone changes nothing
+    return {EXAMPLES: json.dumps(examples, indent=1, sort_keys=True) + "\n", DOCS: attributes_document(reference(examples))}
 
 
 def main() -> int:
@@ -73,6 +34,10 @@ def main() -> int:
     parser.add_argument("--check", action="store_true", help="compare, write nothing")
     args = parser.parse_args()
     stale = []
+    from auditor.emulated.documents import emulated_documents
+
+    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")   # moto's, never real ones
+    os.environ.pop("AWS_ENDPOINT_URL", None)
     for path, text in outputs(emulated_documents()).items():
         if (path.read_text() if path.exists() else None) != text:
             stale.append(path)

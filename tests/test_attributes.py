@@ -5,26 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
-from moto.moto_api._internal import mock_random
 
 from auditor.attributes import Kind, Shape, document_problems, table
-from auditor.audit import known_resource_types
-from auditor.aws import AwsContext
-from auditor.collect import collect, resource_types
-from auditor.cost.deployment import deployment_costs, deployment_resources
-from auditor.cost.estimate import Assumptions
-from auditor.cost.prices import PriceTable
-from auditor.emulated.architectures import ENVIRONMENTS, spec
-from auditor.emulated.builder import build
-from auditor.emulated.neighbour import billing
-from auditor.rules.engine import RuleSet
-from auditor.rules.loader import load_packs, rules_root
-from auditor.rules.reference import EXAMPLES, collect_examples
+from auditor.collect import resource_types
+from auditor.emulated.documents import emulated_documents
+from auditor.rules.reference import EXAMPLES, collect_examples, timeless
 
-REGION = "us-east-1"
 SHAPES = table()
 
 KNOWN_ABSENT = {   # declared structures that no emulated document fills, and why
@@ -42,32 +29,11 @@ KNOWN_ABSENT = {   # declared structures that no emulated document fills, and wh
 
 @pytest.fixture(scope="module")
 def documents(tmp_path_factory) -> list[dict[str, Any]]:
-    """Every document of one account holding each architecture and the neighbour application,
-    with each deployment's derived ``deployment`` resource."""
-    with pytest.MonkeyPatch.context() as env, mock_aws():
-        mock_random.seed(42)   # the ids scripts/attribute_reference.py gets: the same examples
-        env.setenv("AWS_DEFAULT_REGION", REGION)
+    """Every document of the emulated account the reference's examples come from."""
+    with pytest.MonkeyPatch.context() as env:
         env.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))   # the bundled prices only
         env.delenv("AWS_ENDPOINT_URL", raising=False)
-        for architecture, environments in ENVIRONMENTS.items():
-            build(spec(architecture, environments[0]))
-        build(billing())
-        boto3.client("elasticache").create_cache_cluster(   # no architecture has one outside a replication group
-            CacheClusterId="standalone", Engine="memcached", CacheNodeType="cache.t3.micro", NumCacheNodes=1)
-        _vpc_endpoint()   # nor a VPC endpoint
-        snapshot = collect(AwsContext(region=REGION, max_attempts=2))
-        ruleset = RuleSet(load_packs([rules_root()], known_resource_types()))
-        costs = deployment_costs(snapshot, ruleset, PriceTable.load(), Assumptions())
-        judged = snapshot.with_resources(deployment_resources(costs, snapshot))
-        return [dict(judged.document(r)) for r in judged]
-
-
-def _vpc_endpoint() -> None:
-    ec2 = boto3.client("ec2")
-    vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
-    subnet = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"][0]["SubnetId"]
-    ec2.create_vpc_endpoint(VpcId=vpc, ServiceName=f"com.amazonaws.{REGION}.logs", VpcEndpointType="Interface",
-                            SubnetIds=[subnet], PrivateDnsEnabled=True)
+        return emulated_documents()
 
 
 Keys = dict[tuple[int, str], set[str]]
@@ -145,6 +111,5 @@ def test_the_bundled_examples_are_those_the_emulated_accounts_give(documents):
     fresh, bundled = collect_examples(documents), json.loads(EXAMPLES.read_text())
     times = _times(fresh) | _times(bundled)
     assert all(Kind("time").fits(v) for rtype, path in times for v in (fresh[rtype].get(path), bundled[rtype].get(path)))
-    strip = {rtype: {p: v for p, v in attrs.items() if (rtype, p) not in times} for rtype, attrs in fresh.items()}
-    assert strip == {rtype: {p: v for p, v in attrs.items() if (rtype, p) not in times} for rtype, attrs in bundled.items()}, \
+    assert timeless(fresh) == timeless(bundled), \
         "stale examples: run .venv/bin/python scripts/attribute_reference.py (it also writes docs/attributes.md)"

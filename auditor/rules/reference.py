@@ -56,3 +56,11 @@ def collect_examples(documents: list[dict[str, Any]]) -> dict[str, dict[str, Any
     for doc in sorted(documents, key=lambda d: (d["type"], str(d["id"]))):
         visit(doc, shapes[doc["type"]], "", found.setdefault(doc["type"], {}))
     return {rtype: dict(sorted(found[rtype].items())) for rtype in sorted(found)}
+
+
+def timeless(examples: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The examples but those of ``time`` attributes, which hold when the emulated account was built:
+    two builds differ in those alone."""
+    times = {(rtype, path) for rtype, attrs in reference(examples).items() for path, e in attrs.items()
+             if e["type"] == "time"}
+    return {rtype: {p: v for p, v in attrs.items() if (rtype, p) not in times} for rtype, attrs in examples.items()}
