@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import difflib
 import functools
-import json
 import re
 import types
 from collections.abc import Iterable, Iterator
@@ -13,7 +12,7 @@ from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from ..attributes import IDENTITY, At, resolve, table
+from ..attributes import IDENTITY, At, resolve, show, table
 from ..package_data import package_path
 from ..yaml_lines import YamlFileError, field_path, line_for, read_yaml
 from .operators import OPERATORS, SYMBOLS, check_value
@@ -208,7 +207,7 @@ def _with_hint(err: Any, loc: tuple, f: _File) -> str:
     kind, value, message = err["type"], err.get("input"), err["msg"].removeprefix("Value error, ")
     text = f.texts.get(loc)
     if kind == "literal_error" and loc[-1] == "op":
-        name = f"'{value}'" if isinstance(value, str) else _show(value)
+        name = f"'{value}'" if isinstance(value, str) else show(value)
         alias = OPERATOR_ALIASES.get(value) if isinstance(value, str) else None
         return f"unknown operator {name} (" + (f"did you mean '{alias}'?" if alias else
                                                _closest(value, OPERATORS, "known", listed_too=False)) + ")"
@@ -238,14 +237,10 @@ def _with_hint(err: Any, loc: tuple, f: _File) -> str:
     return message
 
 
-def _show(value: Any) -> str:
-    return json.dumps(value, default=str)
-
-
 def _quote_it(text: str, value: Any) -> str:
     """How to keep YAML from reading ``text`` as ``value``, e.g. ``YAML reads on as the boolean true: quote it: 'on'``."""
     kind = "the boolean" if isinstance(value, bool) else "the number" if isinstance(value, (int, float)) else None
-    what = f"{kind} {_show(value)}" if kind else "null" if value is None else f"a {type(value).__name__}"
+    what = f"{kind} {show(value)}" if kind else "null" if value is None else f"a {type(value).__name__}"
     return f"YAML reads {text} as {what}: quote it: '{text}'"
 
 
