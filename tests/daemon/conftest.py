@@ -15,9 +15,10 @@ def _state_file(tmp_path, monkeypatch):
     monkeypatch.setenv("AUDITOR_STATE__PATH", str(tmp_path / "auditor-state.sqlite3"))
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def drifted_endpoint(moto_endpoint) -> str:
-    """mattilda production with two documented drifts, deployed once for the daemon tests."""
+    """mattilda production with two documented drifts, deployed once per module: moto's state is the
+    process's, so a test of another module on the same worker (a mock_aws one, a reset) may wipe it."""
     requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10).raise_for_status()
     deploy("mattilda", "production", moto_endpoint, DRIFTS)
     return moto_endpoint
@@ -30,7 +31,7 @@ def drifted(drifted_endpoint, monkeypatch) -> str:
     return drifted_endpoint
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def drifted_audit(drifted_endpoint):
     """One audit of the drifted deployment (result and rule set), for tests that only read it."""
     from auditor.audit import load_ruleset, run_audit

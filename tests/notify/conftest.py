@@ -56,10 +56,12 @@ def make_notifier(tmp_path, fake_slack, token_env, clock) -> Iterator[Callable[.
         s.close()
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def audits(moto_endpoint):
     """Real audits of mattilda production: ``drifted`` and ``drifted_again`` (the same account
-    twice), then ``fixed`` (SSH closed, Multi-AZ back on); the drifts are applied again after."""
+    twice), then ``fixed`` (SSH closed, Multi-AZ back on); the drifts are applied again after. Once
+    per module: tests audit the account again, and moto's state is the process's, so a test of another
+    module on the same worker (a mock_aws one, a reset) may wipe it."""
     from auditor.audit import AuditOptions, load_ruleset, run_audit
     from auditor.aws import AwsContext
     from auditor.emulated import drifts
