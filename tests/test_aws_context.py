@@ -46,3 +46,19 @@ def test_exceptions_are_classified_by_code_and_message():
     assert classify(EndpointConnectionError(endpoint_url="https://ecs.xx-east-9.amazonaws.com")) == "region_unavailable"
     assert classify(ReadTimeoutError(endpoint_url="https://ecs.us-east-1.amazonaws.com")) == "other"
     assert set(CATEGORIES) == {"denied", "throttled", "not_found", "region_unavailable", "opt_in_required", "other"}
+
+
+def test_sessions_share_the_models_not_the_clients(monkeypatch, tmp_path):
+    """Every audit makes sessions: botocore's JSON models are read once per process, while each
+    session keeps its own clients, events and statistics; a session with another data path (AWS_DATA_PATH,
+    a user's model overrides) gets a loader of its own."""
+    first, second = AwsContext(region="us-east-1"), AwsContext(region="eu-west-1")
+    a, b = first.client("ec2"), second.client("ec2")
+    assert a is not b and first.stats is not second.stats
+    assert a.meta.service_model._service_description is b.meta.service_model._service_description
+    assert first.session._session.get_component("data_loader") is second.session._session.get_component("data_loader")
+    monkeypatch.setenv("AWS_DATA_PATH", str(tmp_path))
+    other = AwsContext(region="us-east-1")
+    loader = other.session._session.get_component("data_loader")
+    assert loader is not first.session._session.get_component("data_loader")
+    assert str(tmp_path) in loader.search_paths

@@ -62,6 +62,7 @@ def moto_server() -> Iterator[str]:
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
+    _remember_backends(server._server.app)
     url = f"http://127.0.0.1:{port}"
     # moto's state is per process: start from an empty account even if another server ran here.
     requests.post(f"{url}/moto-api/reset", timeout=30).raise_for_status()
@@ -70,6 +71,20 @@ def moto_server() -> Iterator[str]:
     finally:
         server.stop()
 
+
+
+def _remember_backends(app: Any) -> None:
+    """moto's dispatcher finds each request's backend under one lock for all requests, listing moto's
+    package folder and matching its URL patterns every time: remember each host's answer (a host always
+    maps to the same backend), so concurrent collectors are not served one by one."""
+    lookup = app.get_backend_for_host
+    known: dict[str | None, Any] = {}
+
+    def backend_for(host: str | None) -> Any:
+        if host not in known:
+            known[host] = lookup(host)
+        return known[host]
+    app.get_backend_for_host = backend_for
 
 
 @contextmanager
