@@ -148,6 +148,8 @@ def _aws_env(monkeypatch, tmp_path):
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    for name, value in moto_patches.SETTINGS.items():   # as the emulated accounts run moto, under mock_aws too
+        monkeypatch.setenv(name, value)
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import socket
 import subprocess
 import sys
@@ -58,6 +59,8 @@ def moto_server() -> Iterator[str]:
     from moto.server import ThreadedMotoServer
 
     moto_patches.apply()
+    for name, value in moto_patches.SETTINGS.items():   # for the server's life: it makes backends as asked
+        os.environ.setdefault(name, value)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log on the terminal
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
@@ -93,7 +96,7 @@ def moto_process(timeout: float = 30) -> Iterator[str]:
     account whose memory is not this process's, or that another installation reaches."""
     port = free_port()
     server = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              env={**moto_patches.SETTINGS, **os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
@@ -176,12 +179,17 @@ def deploy_many(endpoint: str, entries: Sequence[tuple[str, str] | tuple[str, st
             raise ValueError(f"{one.project} {one.environment} cannot share the account with "
                              f"{', '.join(f'{o.project} {o.environment}' for o in specs[:i])}: "
                              f"{', '.join(clashes)}")
-    clients = _clients(endpoint, region)
-    deployments = [build(one, clients, tagging=tagging) for one in specs]
+    deployments = [build(one, _clients(endpoint, region), tagging=tagging) for one in specs]
     for (architecture, *_), names, deployment in zip(entries, drift_lists, deployments, strict=False):
-        for name in names:
-            drift_registry.get(architecture, name).change(clients, deployment)
+        apply_drifts(endpoint, architecture, deployment, names, region=region)
     return deployments
+
+
+def apply_drifts(endpoint: str, architecture: str, deployment: Deployment, names: Sequence[str], *,
+                 region: str = REGION) -> None:
+    """Apply the named drifts of ``architecture``, in order, to ``deployment`` (built at ``endpoint``)."""
+    for name in names:
+        drift_registry.get(architecture, name).change(_clients(endpoint, region), deployment)
 
 
 def deploy(architecture: str, environment: str, endpoint: str,

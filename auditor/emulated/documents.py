@@ -19,6 +19,7 @@ from ..cost.estimate import Assumptions
 from ..cost.prices import PriceTable
 from ..rules.engine import RuleSet
 from ..rules.loader import load_packs, rules_root
+from . import moto_patches
 from .architectures import ENVIRONMENTS, spec
 from .builder import DEFAULT_REGION, build
 from .neighbour import billing
@@ -28,7 +29,7 @@ SEED = 42
 
 def emulated_documents(region: str = DEFAULT_REGION) -> list[dict[str, Any]]:
     """The documents, built in a fresh moto account (mock_aws) in ``region``."""
-    with mock_aws():
+    with moto_patches.settings(), mock_aws():
         mock_random.seed(SEED)
         for architecture, environments in ENVIRONMENTS.items():
             build(spec(architecture, environments[0], region))
