@@ -22,6 +22,7 @@ from auditor.aws import AwsContext
 from auditor.collect import CollectContext
 from auditor.daemon.logs import setup_logging
 from auditor.emulated import moto_patches
+from auditor.emulated.architectures import ENVIRONMENTS
 from auditor.emulated.builder import _Builder
 from auditor.emulated.demo import moto_server
 
@@ -45,22 +46,40 @@ MOTO_MODULES = {"daemon/test_daemon_targets.py", "emulated/test_emulated_archite
 
 # Under pytest-xdist (scripts/test.sh: -n 2 --dist loadscope) a module's tests run on one worker, so its module
 # fixtures (a built wheel, a Prometheus stack, recorded audits) are made once; these modules have no such fixture
-# and many tests (each pack's accounts and drifts, every rule's cases and properties): they spread over the workers.
-SPREAD_MODULES = {"test_packs.py", "test_rule_files.py", "emulated/test_emulated_architectures.py",
-                  "badinput/test_properties.py"}
+# and many tests (every rule's cases and properties, each architecture's builds): they spread over the workers.
+SPREAD_MODULES = {"test_rule_files.py", "emulated/test_emulated_architectures.py", "badinput/test_properties.py"}
+# test_packs builds each architecture's accounts once per worker and restores them for every drift: its tests
+# spread by architecture (the first parameter of each test id), so each account is built on one worker only.
+BY_ARCHITECTURE = {"test_packs.py"}
 
 
 class _ModuleScheduling(LoadScopeScheduling):
-    """xdist's loadscope with a module as the scope, except SPREAD_MODULES whose tests go one by one. (Not
-    loadgroup with xdist_group marks: pytest 9.2 ignores the node ids xdist renames for it.)"""
+    """xdist's loadscope with a module as the scope, except SPREAD_MODULES whose tests go one by one and
+    BY_ARCHITECTURE whose tests go by architecture. (Not loadgroup with xdist_group marks: pytest 9.2 ignores
+    the node ids xdist renames for it.)"""
 
     def _split_scope(self, nodeid: str) -> str:
-        module = nodeid.split("::", 1)[0]
-        return nodeid if module.removeprefix(f"{TESTS.name}/") in SPREAD_MODULES else module
+        module, _, test = nodeid.partition("::")
+        name = module.removeprefix(f"{TESTS.name}/")
+        if name in BY_ARCHITECTURE:
+            return next((f"{module}::{a}" for a in ENVIRONMENTS if f"[{a}-" in test or test.endswith(f"[{a}]")), nodeid)
+        return nodeid if name in SPREAD_MODULES else module
+
+
+# The modules that take longest (about 50 to 10 s of a worker's time each) run first, so that the two workers
+# finish together instead of one of them starting the soak when the other is nearly done.
+LONGEST_FIRST = ("daemon/test_daemon_soak.py", "test_packaging.py", "test_packs.py", "badinput/test_properties.py",
+                 "emulated/test_regions.py", "cost/test_estimates.py", "test_cli_e2e.py",
+                 "emulated/test_emulated_architectures.py", "daemon/test_daemon_process.py",
+                 "monitoring/test_prometheus_e2e.py", "notify/test_notify_integration.py", "emulated/test_demo_serve.py")
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> LoadScopeScheduling | None:
-    return _ModuleScheduling(config, log) if config.getvalue("dist") == "loadscope" else None
+    """Scopes go out in the order of collection (LONGEST_FIRST), not xdist's most-tests-first."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    config.option.loadscopereorder = False
+    return _ModuleScheduling(config, log)
 
 
 # slow: every e2e test, and the tests that build a documented deployment (the modules below build one for
@@ -72,6 +91,8 @@ SLOW_MODULES = {"cost/test_estimates.py", "cost/test_spend.py", "emulated/test_e
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {module: i for i, module in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.relative_to(TESTS).as_posix(), len(rank)))   # stable: the rest as found
     for item in items:
         module = item.path.relative_to(TESTS).as_posix()
         uses = set(getattr(item, "fixturenames", ()))
