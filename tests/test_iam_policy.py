@@ -4,6 +4,7 @@ type's description declares is one its collector makes, the policy reads only, a
 docs/iam-policy.json is the generated policy."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import threading
@@ -163,6 +164,32 @@ def test_policy_only_reads(architecture):
 
 def test_docs_policy_is_the_generated_one():
     assert json.loads(DOCS_POLICY.read_text()) == policy(None, DOCS_EXTRAS)
+
+
+def _sync_script():
+    spec = importlib.util.spec_from_file_location("iam_policy_script", DOCS_POLICY.parents[1] / "scripts" / "iam_policy.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_published_policy_files_are_what_the_script_writes():
+    """docs/iam-policy.json and the templates' read-only statement: one command updates all three."""
+    script = _sync_script()
+    files = script.outputs()
+    assert set(files) == {DOCS_POLICY, *script.TEMPLATES} and script.DOCS_EXTRAS == DOCS_EXTRAS
+    stale = [str(path) for path, text in files.items() if path.read_text() != text]
+    assert not stale, f"stale {stale}: run .venv/bin/python scripts/iam_policy.py"
+
+
+def test_the_script_rewrites_only_the_read_only_actions():
+    script = _sync_script()
+    template = script.TEMPLATES[0].read_text()
+    shortened = template.replace("                  - ec2:DescribeVpcEndpoints\n", "")
+    assert shortened != template
+    assert script._read_only_actions(shortened, policy(None)["Statement"][0]["Action"], script.TEMPLATES[0]) == template
+    with pytest.raises(SystemExit, match="audit-role.yaml: expected one '- Sid: AuditorReadOnly'"):
+        script._read_only_actions(template.replace("Sid: AuditorReadOnly", "Sid: Other"), [], script.TEMPLATES[0])
 
 
 def test_cli_prints_the_policy(capsys):
