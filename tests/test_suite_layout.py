@@ -2,10 +2,19 @@
 module would otherwise lose its marker, its scheduling or its place in the order without a word."""
 from __future__ import annotations
 
-import conftest
+from pathlib import Path
+
+import pytest
 
 
-def test_every_listed_module_exists():
+@pytest.fixture
+def conftest(request):
+    """tests/conftest.py as pytest loaded it (``import conftest`` may find another folder's)."""
+    path = str(Path(__file__).with_name("conftest.py"))
+    return next(p for p in request.config.pluginmanager.get_plugins() if getattr(p, "__file__", None) == path)
+
+
+def test_every_listed_module_exists(conftest):
     lists = {"E2E_MODULES": conftest.E2E_MODULES, "MOTO_MODULES": conftest.MOTO_MODULES,
              "SLOW_MODULES": conftest.SLOW_MODULES, "SPREAD_MODULES": conftest.SPREAD_MODULES,
              "BY_ARCHITECTURE": conftest.BY_ARCHITECTURE, "LONGEST_FIRST": conftest.LONGEST_FIRST}
@@ -15,7 +24,7 @@ def test_every_listed_module_exists():
     assert len(set(conftest.LONGEST_FIRST)) == len(conftest.LONGEST_FIRST)
 
 
-def test_an_architecture_scope_keeps_its_tests_together():
+def test_an_architecture_scope_keeps_its_tests_together(conftest):
     split = conftest._ModuleScheduling._split_scope
     module = "tests/test_packs.py"
     assert split(None, f"{module}::test_documented_drift_gives_exactly_its_findings[miss-you-app-alb-http-open]") == \

@@ -1,8 +1,11 @@
 """auditor.emulated.moto_patches, checked with boto3 under mock_aws and against a moto server."""
 from __future__ import annotations
 
+import os
+
 import pytest
 from botocore.exceptions import ClientError
+from moto import mock_aws
 
 from auditor.emulated import moto_patches
 
@@ -173,3 +176,28 @@ def test_server_clients_reach_the_moto_server(account):
     assert ecs.meta.endpoint_url == account
     ecs.create_cluster(clusterName="on-server")
     assert ecs.list_clusters()["clusterArns"][0].endswith("cluster/on-server")
+
+
+def test_settings_hold_for_the_block_only(monkeypatch):
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "true")
+    with mock_aws(), moto_patches.settings():
+        from moto.ec2.models import ec2_backends
+        assert ec2_backends["210987654321"]["eu-north-1"].amis == {}   # made inside the block: no public AMIs
+    assert os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] == "true"
+
+
+def test_the_server_asks_moto_once_per_host():
+    from auditor.emulated.demo import _remember_backends
+
+    class App:
+        asked: list[str | None] = []
+
+        def get_backend_for_host(self, host):
+            self.asked.append(host)
+            return None if host is None else host.split(".")[0]
+
+    app = App()
+    _remember_backends(app)
+    assert [app.get_backend_for_host(h) for h in ("ec2.eu-west-1.amazonaws.com", None, "ec2.eu-west-1.amazonaws.com",
+                                                  "rds.eu-west-1.amazonaws.com", None)] == ["ec2", None, "ec2", "rds", None]
+    assert app.asked == ["ec2.eu-west-1.amazonaws.com", None, "rds.eu-west-1.amazonaws.com"]
