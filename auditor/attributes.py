@@ -63,6 +63,12 @@ def closest(word: Any, choices: Any) -> str | None:
     return same[0] if same else next(iter(difflib.get_close_matches(str(word), choices, n=1)), None)
 
 
+def did_you_mean(word: Any, choices: Any) -> str:
+    """`` (did you mean 'x'?)`` for the :func:`closest` choice, or nothing when none is close."""
+    close = closest(word, choices)
+    return f" (did you mean '{close}'?)" if close else ""
+
+
 @dataclass(frozen=True)
 class Kind:
     """The type of a value whose inside is not declared: a scalar kind, or an enum (``values``);
@@ -103,9 +109,7 @@ class Kind:
         if self.many and isinstance(value, (list, tuple)):
             return next(p for p in (self.item.problem(v, f"{where}[]") for v in value) if p)
         if self.values and isinstance(value, str):
-            close = closest(value, self.values)
-            return (f"{show(value)} is not a value of {where}: {', '.join(self.values)}"
-                    + (f" (did you mean '{close}'?)" if close else ""))
+            return f"{show(value)} is not a value of {where}: {', '.join(self.values)}" + did_you_mean(value, self.values)
         what = "a list" if self.many else "one of its values" if self.values else SCALARS[self.name]
         return f"{show(value)} is not {what}; {where} is {self.describe()}"
 
@@ -259,9 +263,7 @@ def document_problems(value: Any, t: Type | None, where: str, path: tuple = ()) 
         if name in t:
             out += document_problems(v, t[name], f"{where}.{name}", (*path, name))
         else:
-            close = closest(name, t)
-            out.append(((*path, name), f"unknown attribute '{name}' of {where}" + (f" (did you mean '{close}'?)"
-                                                                                 if close else "")))
+            out.append(((*path, name), f"unknown attribute '{name}' of {where}" + did_you_mean(name, t)))
     return out
 
 
@@ -318,8 +320,7 @@ def _walk(node: dict[str, Any], at: At, problems: list[str]) -> At:
         if not isinstance(shape_, dict):
             return unknown
         if name not in shape_:
-            close = difflib.get_close_matches(name, shape_, n=1)
-            problems.append(f"unknown attribute '{name}' of {where}" + (f" (did you mean '{close[0]}'?)" if close else ""))
+            problems.append(f"unknown attribute '{name}' of {where}" + did_you_mean(name, shape_))
             return unknown
         return shape_[name], f"{where}.{name}"
     if kind in ("subexpression", "index_expression", "pipe"):

@@ -51,15 +51,13 @@ def _citations(packs: list, docs: Path) -> Any:
 
 
 def _rules_attributes(args: argparse.Namespace) -> int:
-    from ..attributes import closest
+    from ..attributes import did_you_mean
     from ..report.attributes import attributes_listing
     from ..rules.reference import reference
 
     ref = reference()
     if args.type is not None and args.type not in ref:
-        close = closest(args.type, ref)
-        print(f"error: unknown resource type '{args.type}'" + (f" (did you mean '{close}'?)" if close else ""),
-              file=sys.stderr)
+        print(f"error: unknown resource type '{args.type}'" + did_you_mean(args.type, ref), file=sys.stderr)
         return EXIT_INCOMPLETE
     shown = {args.type: ref[args.type]} if args.type else ref
     sys.stdout.write(attributes_listing(shown, args.format, color=sys.stdout.isatty()))

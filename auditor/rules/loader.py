@@ -1,7 +1,6 @@
 """Load rule packs from YAML, validating each file and naming file, line, rule and field on error."""
 from __future__ import annotations
 
-import difflib
 import functools
 import re
 import types
@@ -12,7 +11,7 @@ from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from ..attributes import IDENTITY, At, resolve, show, table
+from ..attributes import IDENTITY, At, closest, did_you_mean, resolve, show, table
 from ..package_data import package_path
 from ..yaml_lines import YamlFileError, field_path, line_for, read_yaml
 from .operators import OPERATORS, SYMBOLS, check_value
@@ -212,8 +211,7 @@ def _with_hint(err: Any, loc: tuple, f: _File) -> str:
         return f"unknown operator {name} (" + (f"did you mean '{alias}'?" if alias else
                                                _closest(value, OPERATORS, "known", listed_too=False)) + ")"
     if kind == "literal_error" and isinstance(value, str):
-        close = difflib.get_close_matches(value, re.findall(r"'([^']*)'", err["ctx"]["expected"]), n=1)
-        return message + (f" (did you mean '{close[0]}'?)" if close else "")
+        return message + did_you_mean(value, re.findall(r"'([^']*)'", err["ctx"]["expected"]))
     if kind == "string_type" and text is not None:
         return f"{message} ({_quote_it(text, value)})"
     if kind == "operator_value":
@@ -228,8 +226,7 @@ def _with_hint(err: Any, loc: tuple, f: _File) -> str:
         if model is Rule and loc[-1] in CONDITION_FIELDS:
             return f"{message} (conditions go in a list under scope or assert: - {{key: ..., op: ..., value: ...}})"
         names = [info.alias or n for n, info in model.model_fields.items()] if model else []
-        close = difflib.get_close_matches(str(loc[-1]), names, n=1)
-        return message + (f" (did you mean '{close[0]}'?)" if close else "")
+        return message + did_you_mean(loc[-1], names)
     if kind == "list_type" and isinstance(value, dict) and loc[-1] in CONDITION_LISTS:
         return f"{message} (a list of conditions: start each with '- ')"
     if kind == "string_pattern_mismatch" and loc[-1] in ("id", "pack"):
@@ -248,10 +245,10 @@ def _closest(name: Any, names: Iterable[str], listed: str, listed_too: bool = Tr
     """``did you mean 'x'? known: a, b`` (``listed`` names the list; without ``listed_too``, only
     when no name is close) for a name not among ``names``."""
     names = sorted(names)
-    close = difflib.get_close_matches(str(name), names, n=1)
+    close = closest(name, names)
     if close and not listed_too:
-        return f"did you mean '{close[0]}'?"
-    return (f"did you mean '{close[0]}'? " if close else "") + (f"{listed}: {', '.join(names)}" if names else f"none {listed}")
+        return f"did you mean '{close}'?"
+    return (f"did you mean '{close}'? " if close else "") + (f"{listed}: {', '.join(names)}" if names else f"none {listed}")
 
 
 def _raw_at(data: Any, loc: tuple) -> Any:
