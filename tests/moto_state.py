@@ -8,9 +8,8 @@ from __future__ import annotations
 import copy
 import copyreg
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
+from unittest import mock
 
 from moto.core.base_backend import BackendDict, backend_lock
 
@@ -18,25 +17,11 @@ State = dict[BackendDict, dict[str, Any]]
 _LOCKS = {type(threading.Lock()): threading.Lock, type(threading.RLock()): threading.RLock}
 
 
-@contextmanager
-def _locks_copied_unheld() -> Iterator[None]:
-    """While copying, a lock (some backends hold one, e.g. ECR's) is copied as a new, released lock."""
-    before = {kind: copyreg.dispatch_table.get(kind) for kind in _LOCKS}
-    for kind, make in _LOCKS.items():
-        copyreg.dispatch_table[kind] = lambda _lock, make=make: (make, ())
-    try:
-        yield
-    finally:
-        for kind, reducer in before.items():
-            if reducer is None:
-                copyreg.dispatch_table.pop(kind, None)
-            else:
-                copyreg.dispatch_table[kind] = reducer
-
-
 def _copy(state: State) -> State:
-    with _locks_copied_unheld():
-        return copy.deepcopy(state, {id(services): services for services in state})   # the dicts themselves stay
+    """A deep copy in which the dicts themselves stay, and a lock (some backends hold one, e.g. ECR's) is
+    copied as a new, released lock."""
+    with mock.patch.dict(copyreg.dispatch_table, {kind: lambda _lock, make=make: (make, ()) for kind, make in _LOCKS.items()}):
+        return copy.deepcopy(state, {id(services): services for services in state})
 
 
 def save() -> State:

@@ -47,8 +47,8 @@ import inspect
 import os
 import threading
 import uuid
-from collections.abc import Iterator
 from typing import Any
+from unittest import mock
 
 _LOCK = threading.RLock()
 _MISSING = object()
@@ -61,19 +61,9 @@ _SAVED: list[tuple[Any, str, Any]] = []  # (owner, attribute, original class-dic
 SETTINGS = {"MOTO_EC2_LOAD_DEFAULT_AMIS": "false"}
 
 
-@contextlib.contextmanager
-def settings() -> Iterator[None]:
-    """:data:`SETTINGS` in the environment for the block, what was there before put back after."""
-    before = {name: os.environ.get(name) for name in SETTINGS}
-    os.environ.update(SETTINGS)
-    try:
-        yield
-    finally:
-        for name, value in before.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+def settings() -> contextlib.AbstractContextManager:
+    """:data:`SETTINGS` in the environment for a block, what was there before put back after."""
+    return mock.patch.dict(os.environ, SETTINGS)
 
 
 def apply() -> None:
