@@ -78,17 +78,19 @@ def read_yaml(path: Path, loader: type[SafeLineLoader] = SafeLineLoader,
         _refuse_aliases_and_depth(text, loader)
         node = yaml.compose(text, Loader=loader)
     except yaml.YAMLError as exc:
-        exc = _worded(text, exc)
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise YamlFileError(f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from exc
+        raise _invalid(path, _worded(text, exc)) from exc
     lines: dict[tuple, int] = {}
     try:
         return (construct_with_lines(node, (), lines, texts) if node is not None else None), lines
     except (yaml.YAMLError, ValueError, TypeError) as exc:   # e.g. an unhashable key, an impossible value
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise YamlFileError(f"{where}: invalid YAML: {getattr(exc, 'problem', None) or exc}") from exc
+        raise _invalid(path, exc) from exc
+
+
+def _invalid(path: Path, exc: Exception) -> YamlFileError:
+    """``FILE:LINE: invalid YAML: problem`` (the line where the error has one)."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"{path}:{mark.line + 1}" if mark else str(path)
+    return YamlFileError(f"{where}: invalid YAML: {getattr(exc, 'problem', None) or exc}")
 
 
 def construct_with_lines(node: yaml.Node, path: tuple, lines: dict[tuple, int],
