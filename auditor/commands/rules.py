@@ -13,7 +13,7 @@ from ..report.listings import rules_listing
 from ..rules.citations import check_citations
 from ..rules.loader import RuleFileError, load_packs, pack_paths, rules_root
 from ..rules.schema import export_json_schema
-from .common import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK
+from .common import EXIT_FINDINGS, EXIT_OK, usage_error
 
 
 def cmd_rules(args: argparse.Namespace) -> int:
@@ -57,8 +57,7 @@ def _rules_attributes(args: argparse.Namespace) -> int:
 
     ref = reference()
     if args.type is not None and args.type not in ref:
-        print(f"error: unknown resource type '{args.type}'" + did_you_mean(args.type, ref), file=sys.stderr)
-        return EXIT_INCOMPLETE
+        return usage_error(f"unknown resource type '{args.type}'" + did_you_mean(args.type, ref))
     shown = {args.type: ref[args.type]} if args.type else ref
     sys.stdout.write(attributes_listing(shown, args.format, color=sys.stdout.isatty()))
     return EXIT_OK
